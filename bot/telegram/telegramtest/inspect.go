@@ -1,0 +1,163 @@
+package telegramtest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Button is one inline keyboard button as the bot sent it.
+type Button struct {
+	Text         string
+	CallbackData string
+}
+
+// SentMessage is a message the bot sent, in its current state.
+type SentMessage struct {
+	MessageID       int
+	ChatID          int64
+	Text            string     // as sent
+	Keyboard        [][]Button // as the customer sees it now (nil once removed)
+	Date            time.Time
+	Edited          bool   // editMessageText changed the text
+	EditedText      string // the text after the last editMessageText
+	KeyboardRemoved bool   // an edit removed the keyboard
+}
+
+func (m *SentMessage) currentText() string {
+	if m.Edited {
+		return m.EditedText
+	}
+	return m.Text
+}
+
+// CallbackAnswer is one answerCallbackQuery call.
+type CallbackAnswer struct {
+	CallbackQueryID string
+	Text            string
+	ShowAlert       bool
+}
+
+// Edit is one successful editMessageText or editMessageReplyMarkup call.
+type Edit struct {
+	Method          string
+	ChatID          int64
+	MessageID       int
+	Text            string // the message text after the edit
+	Keyboard        [][]Button
+	KeyboardRemoved bool
+}
+
+// Sent returns the messages sent to chatID, oldest first.
+func (s *Server) Sent(chatID int64) []SentMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []SentMessage
+	for _, m := range s.sent {
+		if m.ChatID == chatID {
+			out = append(out, m.copy())
+		}
+	}
+	return out
+}
+
+// AllSent returns every message sent, oldest first.
+func (s *Server) AllSent() []SentMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SentMessage, 0, len(s.sent))
+	for _, m := range s.sent {
+		out = append(out, m.copy())
+	}
+	return out
+}
+
+// CallbackAnswers returns the answerCallbackQuery calls that succeeded.
+func (s *Server) CallbackAnswers() []CallbackAnswer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]CallbackAnswer(nil), s.answers...)
+}
+
+// Edits returns the successful message edits, oldest first.
+func (s *Server) Edits() []Edit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Edit, len(s.edits))
+	for i, e := range s.edits {
+		e.Keyboard = copyKeyboard(e.Keyboard)
+		out[i] = e
+	}
+	return out
+}
+
+// Webhook returns the URL and secret token set by setWebhook ("" when none).
+func (s *Server) Webhook() (url, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.webhookURL, s.webhookSecret
+}
+
+// AllowedUpdates returns the allowed_updates of the last setWebhook.
+func (s *Server) AllowedUpdates() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.allowedUpdates...)
+}
+
+// Calls counts the requests made for method (any case), failed ones included.
+func (s *Server) Calls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[strings.ToLower(method)]
+}
+
+// WaitFor waits until cond returns true. cond is checked at once and again
+// after every change to the server (a request, an Enqueue…); it may call the
+// Server's methods.
+func (s *Server) WaitFor(ctx context.Context, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		changed := s.changed
+		s.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// WaitSent waits until chatID has at least n messages and returns them all.
+func (s *Server) WaitSent(ctx context.Context, chatID int64, n int) ([]SentMessage, error) {
+	var sent []SentMessage
+	err := s.WaitFor(ctx, func() bool {
+		sent = s.Sent(chatID)
+		return len(sent) >= n
+	})
+	if err != nil {
+		return sent, fmt.Errorf("telegramtest: chat %d got %d of %d messages: %w", chatID, len(sent), n, err)
+	}
+	return sent, nil
+}
+
+func (m *SentMessage) copy() SentMessage {
+	c := *m
+	c.Keyboard = copyKeyboard(m.Keyboard)
+	return c
+}
+
+func copyKeyboard(k [][]Button) [][]Button {
+	if k == nil {
+		return nil
+	}
+	out := make([][]Button, len(k))
+	for i, row := range k {
+		out[i] = append([]Button(nil), row...)
+	}
+	return out
+}

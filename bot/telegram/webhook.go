@@ -1,0 +1,92 @@
+package telegram
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/cxbot/cxbot/flows"
+)
+
+const maxWebhookBody = 1 << 20
+
+// WebhookHandler receives Telegram's webhook posts. It answers 2xx only once
+// h has handled the update (or cxbot has nothing to do with it), so Telegram
+// redelivers anything that did not become durable:
+//
+//   - not POST → 405; wrong or missing X-Telegram-Bot-Api-Secret-Token → 401,
+//     h not called; body over 1 MiB → 413; malformed JSON or no update_id → 400
+//   - h returns nil → 200; an error wrapping flows.ErrUnavailable → 503;
+//     flows.ErrInvalid → 200 and a log line; any other error → 500
+//   - updates cxbot does not handle (edited messages, photos…) → 200
+func (a *Adapter) WebhookHandler(h Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeStatus(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		// Without a configured secret nothing can be authenticated: refuse all.
+		got := r.Header.Get("X-Telegram-Bot-Api-Secret-Token")
+		if a.cfg.WebhookSecret == "" || subtle.ConstantTimeCompare([]byte(got), []byte(a.cfg.WebhookSecret)) != 1 {
+			a.log.Warn("telegram webhook: wrong or missing secret token", "remote_addr", r.RemoteAddr)
+			writeStatus(w, http.StatusUnauthorized, "wrong or missing secret token")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeStatus(w, http.StatusRequestEntityTooLarge, "body larger than 1 MiB")
+				return
+			}
+			writeStatus(w, http.StatusBadRequest, "cannot read body")
+			return
+		}
+		var wu wireUpdate
+		if err := json.Unmarshal(body, &wu); err != nil {
+			writeStatus(w, http.StatusBadRequest, "malformed update JSON: "+err.Error())
+			return
+		}
+		if wu.UpdateID == nil {
+			writeStatus(w, http.StatusBadRequest, "update without update_id")
+			return
+		}
+
+		u, ok, ignored := a.convert(wu)
+		if !ok {
+			a.log.Debug("telegram update ignored", "update_id", u.UpdateID, "reason", ignored)
+			writeStatus(w, http.StatusOK, "")
+			return
+		}
+		switch err := h.HandleUpdate(r.Context(), u); {
+		case err == nil:
+			writeStatus(w, http.StatusOK, "")
+		case errors.Is(err, flows.ErrUnavailable):
+			a.log.Warn("telegram update not handled, Telegram will redeliver", "update_id", u.UpdateID, "chat_id", u.ChatID, "err", err)
+			writeStatus(w, http.StatusServiceUnavailable, "temporarily unavailable")
+		case errors.Is(err, flows.ErrInvalid):
+			// A poison update: handling it again would fail again, and Telegram
+			// redelivers every non-2xx answer for hours, holding back the
+			// chat's later updates. Acknowledge it and leave the trace here.
+			a.log.Error("telegram update rejected and dropped", "update_id", u.UpdateID, "chat_id", u.ChatID, "err", err)
+			writeStatus(w, http.StatusOK, "")
+		default:
+			a.log.Error("telegram update failed, Telegram will redeliver", "update_id", u.UpdateID, "chat_id", u.ChatID, "err", err)
+			writeStatus(w, http.StatusInternalServerError, "internal error")
+		}
+	})
+}
+
+// writeStatus answers {"ok":true} for 2xx and {"ok":false,"error":…} otherwise.
+func writeStatus(w http.ResponseWriter, status int, problem string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if status < 300 {
+		_, _ = io.WriteString(w, `{"ok":true}`+"\n")
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": problem})
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/cxbot/cxbot/bot"
+	"github.com/cxbot/cxbot/bot/telegram"
+	"github.com/cxbot/cxbot/conversation"
+	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/httpapi"
+	"github.com/cxbot/cxbot/scheduler"
+	"github.com/cxbot/cxbot/store"
+)
+
+// app is one running cxbot: stores, channels, the conversation service, the
+// HTTP server and the cron table, wired from a config.
+type app struct {
+	cfg      config
+	log      *slog.Logger
+	db       *store.DB
+	redis    *store.Redis
+	telegram *telegram.Adapter // nil without a token
+	conv     *conversation.Service
+	api      *httpapi.Server
+	sched    *scheduler.Scheduler
+}
+
+// openDatabase opens SQL and makes sure the schema is current: serve must
+// not run against a schema it does not know unless told to migrate.
+func openDatabase(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (*store.DB, error) {
+	db, err := store.OpenSQL(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return nil, fmt.Errorf("CXBOT_DATABASE_URL: %w", err)
+	}
+	current, latest, err := db.SchemaVersion(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	switch {
+	case current > latest:
+		db.Close()
+		return nil, fmt.Errorf("database schema is at version %d, newer than this cxbot (%d): upgrade cxbot", current, latest)
+	case current < latest && !migrate:
+		db.Close()
+		return nil, fmt.Errorf("database schema is at version %d, cxbot needs %d: run `cxbot migrate` first, or start with --migrate (CXBOT_AUTO_MIGRATE=true)", current, latest)
+	case current < latest:
+		applied, err := db.Migrate(ctx)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		log.Info("database migrated", "applied", applied)
+	}
+	return db, nil
+}
+
+func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (a *app, err error) {
+	a = &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	surveys, err := flows.LoadSurveys(filepath.Join(cfg.ConfigDir, "surveys"))
+	if err != nil {
+		return nil, fmt.Errorf("surveys: %w", err)
+	}
+	if len(surveys) == 0 {
+		return nil, fmt.Errorf("CXBOT_CONFIG_DIR: no surveys in %s", filepath.Join(cfg.ConfigDir, "surveys"))
+	}
+	if a.db, err = openDatabase(ctx, cfg, log, migrate); err != nil {
+		return nil, err
+	}
+	for id, s := range surveys {
+		if s.Version, err = a.db.SaveSurvey(ctx, s); err != nil {
+			return nil, fmt.Errorf("save survey %s: %w", id, err)
+		}
+	}
+	if a.redis, err = store.OpenRedis(ctx, cfg.RedisURL, log); err != nil {
+		return nil, fmt.Errorf("CXBOT_REDIS_URL: %w", err)
+	}
+	if a.redis.Embedded() {
+		log.Info("using the embedded Redis-compatible server (set CXBOT_REDIS_URL for several replicas)")
+	}
+
+	var channels []bot.Channel
+	if cfg.TelegramToken != "" {
+		a.telegram, err = telegram.New(telegram.Config{
+			Token: cfg.TelegramToken, APIURL: cfg.TelegramAPIURL, WebhookSecret: cfg.TelegramWebhookSecret,
+			PublicURL: cfg.PublicURL, AgentChatID: cfg.TelegramAgentChat, PollTimeout: cfg.TelegramPollTimeout,
+			DecodeTap: flows.DecodeTap,
+		}, log)
+		if err != nil {
+			return nil, fmt.Errorf("CXBOT_TELEGRAM_TOKEN: %w", err)
+		}
+		channels = append(channels, a.telegram)
+	} else {
+		log.Warn("no CXBOT_TELEGRAM_TOKEN: running without Telegram")
+	}
+
+	links := conversation.NewLinkSigner([]byte(cfg.LinkSecret))
+	if cfg.LinkSecret == "" {
+		links = conversation.NewLinkSigner([]byte(rand.Text()))
+		log.Warn("no CXBOT_LINK_SECRET: deep links made now stop working after a restart")
+	}
+	a.conv, err = conversation.New(conversation.Config{
+		Records: a.db, States: a.redis, Channels: channels, Surveys: surveys, Links: links, Logger: log,
+		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.api = httpapi.New(httpapi.Config{
+		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Links: links, Logger: log,
+		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.redis.Ping}},
+	})
+	if a.telegram != nil {
+		a.api.Handle("/telegram/webhook", a.telegram.WebhookHandler(a.conv))
+	}
+	a.sched = scheduler.New(a.redis, log, nil)
+	err = a.sched.Add(scheduler.Job{Name: "handoff-sweep", Spec: cfg.HandoffSweep, Run: func(ctx context.Context) error {
+		n, err := a.conv.NotifyPendingHandoffs(ctx)
+		if n > 0 {
+			log.Info("pending handoffs notified", "count", n)
+		}
+		return err
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("CXBOT_HANDOFF_SWEEP: %w", err)
+	}
+	return a, nil
+}
+
+// run serves HTTP on ln, receives Telegram updates (webhook or long polling)
+// and runs the cron table until ctx ends, then shuts down gracefully.
+func (a *app) run(ctx context.Context, ln net.Listener) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	srv := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	a.log.Info("cxbot serving", "addr", ln.Addr().String())
+
+	polling := make(chan error, 1)
+	pollerStarted := false
+	if a.telegram != nil {
+		if a.cfg.PublicURL != "" {
+			if err := a.telegram.RegisterWebhook(ctx); err != nil {
+				srv.Close()
+				return fmt.Errorf("telegram setWebhook: %w", err)
+			}
+			a.log.Info("telegram webhook registered", "url", a.cfg.PublicURL+"/telegram/webhook")
+		} else {
+			if err := a.telegram.DeleteWebhook(ctx); err != nil {
+				srv.Close()
+				return fmt.Errorf("telegram deleteWebhook: %w", err)
+			}
+			go func() { polling <- a.telegram.Poll(ctx, a.conv) }()
+			pollerStarted = true
+			a.log.Info("telegram long polling")
+		}
+	}
+	a.sched.Start()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-served:
+	case runErr = <-polling:
+		pollerStarted = false
+	}
+	stop()
+	if pollerStarted {
+		// The update in hand finishes before the stores close under it.
+		runErr = errors.Join(runErr, <-polling)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if err := a.sched.Stop(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}
+
+func (a *app) close() {
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every CXBOT_* setting. Environment first; defaults make
+// `cxbot serve` run on one machine with no services at all.
+type config struct {
+	HTTPAddr    string
+	DatabaseURL string
+	RedisURL    string
+	ConfigDir   string
+	APIToken    string
+	LinkSecret  string
+	AutoMigrate bool
+	LogLevel    string
+
+	TelegramToken         string
+	TelegramAPIURL        string
+	TelegramAgentChat     int64
+	PublicURL             string
+	TelegramWebhookSecret string
+	TelegramPollTimeout   time.Duration
+
+	ConversationTTL time.Duration
+	CommentWait     time.Duration
+	HandoffSweep    string
+}
+
+// setting documents one variable; the table drives loading, validation
+// messages and `cxbot serve --help`.
+type setting struct {
+	name, def, help string
+	secret          bool
+	apply           func(c *config, v string) error
+}
+
+func settings() []setting {
+	str := func(dst func(*config) *string) func(*config, string) error {
+		return func(c *config, v string) error { *dst(c) = v; return nil }
+	}
+	dur := func(dst func(*config) *time.Duration) func(*config, string) error {
+		return func(c *config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("%q is not a positive duration such as 30s, 10m or 72h", v)
+			}
+			*dst(c) = d
+			return nil
+		}
+	}
+	return []setting{
+		{"CXBOT_HTTP_ADDR", ":8080", "address the HTTP server listens on", false, func(c *config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("%q is not host:port (for example :8080)", v)
+			}
+			c.HTTPAddr = v
+			return nil
+		}},
+		{"CXBOT_DATABASE_URL", "cxbot.db", "postgres://… for PostgreSQL, otherwise a SQLite file path", true, str(func(c *config) *string { return &c.DatabaseURL })},
+		{"CXBOT_REDIS_URL", "", "redis://… ; empty starts an embedded Redis-compatible server", true, func(c *config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
+				return fmt.Errorf("must start with redis:// or rediss://")
+			}
+			c.RedisURL = v
+			return nil
+		}},
+		{"CXBOT_CONFIG_DIR", "configs", "folder with surveys/*.yaml", false, str(func(c *config) *string { return &c.ConfigDir })},
+		{"CXBOT_API_TOKEN", "", "bearer token for /api/v1; empty refuses every API call", true, str(func(c *config) *string { return &c.APIToken })},
+		{"CXBOT_LINK_SECRET", "", "HMAC secret for /start deep-link tokens; empty uses a random one per process", true, str(func(c *config) *string { return &c.LinkSecret })},
+		{"CXBOT_AUTO_MIGRATE", "false", "true lets serve apply database migrations at start-up", false, func(c *config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			c.AutoMigrate = b
+			return nil
+		}},
+		{"CXBOT_LOG_LEVEL", "info", "debug, info, warn or error", false, func(c *config, v string) error {
+			switch strings.ToLower(v) {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = strings.ToLower(v)
+				return nil
+			}
+			return fmt.Errorf("%q is not debug, info, warn or error", v)
+		}},
+		{"CXBOT_TELEGRAM_TOKEN", "", "bot token from @BotFather; empty runs without Telegram", true, str(func(c *config) *string { return &c.TelegramToken })},
+		{"CXBOT_TELEGRAM_API_URL", "", "Bot API base URL (self-hosted Bot API server or a test server); empty = api.telegram.org", false, func(c *config, v string) error {
+			if v != "" {
+				if err := checkHTTPURL(v); err != nil {
+					return err
+				}
+			}
+			c.TelegramAPIURL = strings.TrimRight(v, "/")
+			return nil
+		}},
+		{"CXBOT_TELEGRAM_AGENT_CHAT", "", "chat id where agents are told about handoffs (a group id is negative)", false, func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			id, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || id == 0 {
+				return fmt.Errorf("%q is not a Telegram chat id", v)
+			}
+			c.TelegramAgentChat = id
+			return nil
+		}},
+		{"CXBOT_PUBLIC_URL", "", "public https URL of this service; set it for webhook mode, leave empty to long-poll", false, func(c *config, v string) error {
+			if v != "" {
+				if err := checkHTTPURL(v); err != nil {
+					return err
+				}
+			}
+			c.PublicURL = strings.TrimRight(v, "/")
+			return nil
+		}},
+		{"CXBOT_TELEGRAM_WEBHOOK_SECRET", "", "secret Telegram sends with each webhook call (1–256 of A-Z a-z 0-9 _ -)", true, func(c *config, v string) error {
+			if v != "" && !validWebhookSecret(v) {
+				return errors.New("must be 1–256 characters of A-Z, a-z, 0-9, _ and -")
+			}
+			c.TelegramWebhookSecret = v
+			return nil
+		}},
+		{"CXBOT_TELEGRAM_POLL_TIMEOUT", "30s", "long-poll timeout in polling mode", false, dur(func(c *config) *time.Duration { return &c.TelegramPollTimeout })},
+		{"CXBOT_CONVERSATION_TTL", "72h", "an idle conversation expires after this", false, dur(func(c *config) *time.Duration { return &c.ConversationTTL })},
+		{"CXBOT_HANDOFF_COMMENT_WAIT", "10m", "a detractor's handoff goes out without a comment after this", false, dur(func(c *config) *time.Duration { return &c.CommentWait })},
+		{"CXBOT_HANDOFF_SWEEP", "@every 30s", "cron spec of the job that retries handoff notices", false, str(func(c *config) *string { return &c.HandoffSweep })},
+	}
+}
+
+// loadConfig reads the settings from getenv and checks them together; the
+// error names every bad setting, never a secret's value.
+func loadConfig(getenv func(string) string) (config, error) {
+	var c config
+	var errs []error
+	for _, s := range settings() {
+		v, ok := strings.TrimSpace(getenv(s.name)), true
+		if v == "" {
+			v, ok = s.def, false
+		}
+		if err := s.apply(&c, v); err != nil {
+			if s.secret && ok {
+				err = errors.New("invalid value")
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	if c.PublicURL != "" && c.TelegramToken != "" && c.TelegramWebhookSecret == "" {
+		errs = append(errs, errors.New("CXBOT_TELEGRAM_WEBHOOK_SECRET: required in webhook mode (CXBOT_PUBLIC_URL is set)"))
+	}
+	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "https://") && !isLocal(c.PublicURL) {
+		errs = append(errs, errors.New("CXBOT_PUBLIC_URL: Telegram only calls https webhooks"))
+	}
+	return c, errors.Join(errs...)
+}
+
+func checkHTTPURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", v)
+	}
+	return nil
+}
+
+func isLocal(v string) bool {
+	u, err := url.Parse(v)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	return host == "localhost" || net.ParseIP(host).IsLoopback()
+}
+
+func validWebhookSecret(v string) bool {
+	if len(v) > 256 {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

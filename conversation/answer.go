@@ -1,0 +1,170 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cxbot/cxbot/bot"
+	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/store"
+)
+
+// answer runs one step of the chat's conversation. Order matters for the
+// invariants: the answer (and any handoff change) is committed to SQL first,
+// then messages go out, then the new state is saved. A crash in between
+// leaves the old state, so the redelivered update steps again, the answer
+// insert is ignored by its unique key, and at worst a question is re-sent.
+func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, in flows.Input) error {
+	st, ok, err := s.states.LoadState(ctx, u.Channel, u.ChatID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.noConversation(ctx, ch, u)
+	}
+	survey, ok := s.surveys[st.SurveyID]
+	if !ok || (st.QuestionID != "" && !hasQuestion(survey, st.QuestionID)) {
+		// The survey was removed or changed under a running conversation.
+		return s.expire(ctx, ch, u, st.ResponseID, nil)
+	}
+	now := s.now()
+	out := flows.Step(survey, st, in, now)
+	if out.Stale {
+		return s.ackTap(ctx, ch, u, out.Notice)
+	}
+
+	write := store.StepWrite{ResponseID: st.ResponseID, Answer: out.Answer, At: now}
+	if out.HandoffOpened != nil {
+		h, err := s.handoffRecord(ctx, st, *out.HandoffOpened, u)
+		if err != nil {
+			return err
+		}
+		h.Status = flows.HandoffAwaitingComment
+		if out.HandoffReady != nil {
+			h.Status = flows.HandoffOpen
+		}
+		write.OpenHandoff = &h
+	} else if out.HandoffReady != nil {
+		comment := out.HandoffReady.Comment
+		write.HandoffComment = &comment
+		write.HandoffStatus = flows.HandoffOpen
+	}
+	if out.Finished {
+		write.Finish = flows.ResponseCompleted
+	}
+	if _, err := s.records.ApplyStep(ctx, write); err != nil {
+		return fmt.Errorf("store answer: %w", err)
+	}
+
+	if err := s.ackTap(ctx, ch, u, out.Notice); err != nil {
+		return err
+	}
+	if out.Closed != nil && out.Closed.MessageID != 0 {
+		if err := ch.CloseQuestion(ctx, u.ChatID, out.Closed.MessageID, out.Closed.Text); err != nil {
+			if errors.Is(err, bot.ErrBlocked) {
+				return s.deliveryError(ctx, u, err)
+			}
+			// The answer is stored; a keyboard left in place only allows a stale tap.
+			s.log.Warn("close answered question", "chat_id", u.ChatID, "err", err)
+		}
+	}
+	next := out.State
+	for _, m := range out.Messages {
+		id, err := ch.Send(ctx, u.ChatID, m)
+		if err != nil {
+			return s.deliveryError(ctx, u, err)
+		}
+		if m.QuestionID != "" {
+			next.PromptMessageID = id
+		}
+	}
+
+	if out.Finished {
+		if err := s.states.DeleteState(ctx, u.Channel, u.ChatID); err != nil {
+			return err
+		}
+	} else if err := s.states.SaveState(ctx, u.Channel, u.ChatID, next, s.conversationTTL); err != nil {
+		return err
+	}
+	if out.HandoffReady != nil {
+		s.notifyHandoff(ctx, st.ResponseID)
+	}
+	return nil
+}
+
+func hasQuestion(s *flows.Survey, id string) bool {
+	_, ok := s.Question(id)
+	return ok
+}
+
+// ackTap answers a tapped button so the customer's client stops spinning.
+func (s *Service) ackTap(ctx context.Context, ch bot.Channel, u flows.Update, notice string) error {
+	if u.TapID == "" {
+		return nil
+	}
+	if err := ch.AnswerTap(ctx, u.TapID, notice); err != nil {
+		// Taps expire on the platform side after a while; not worth a redelivery.
+		s.log.Warn("answer tap", "chat_id", u.ChatID, "err", err)
+	}
+	return nil
+}
+
+// noConversation answers a customer who writes (or taps an old keyboard)
+// with no conversation in Redis: either it expired, or there never was one.
+func (s *Service) noConversation(ctx context.Context, ch bot.Channel, u flows.Update) error {
+	resp, err := s.records.OpenResponseForChat(ctx, u.Channel, u.ChatID)
+	switch {
+	case err == nil:
+		return s.expire(ctx, ch, u, resp.ID, s.surveys[resp.SurveyID])
+	case !errors.Is(err, flows.ErrNotFound):
+		return err
+	case u.TapID != "":
+		return s.ackTap(ctx, ch, u, flows.SystemText("closed", u.Language))
+	default:
+		return s.reply(ctx, ch, u, flows.SystemText("no_survey", u.Language))
+	}
+}
+
+// expire closes a response whose conversation timed out and tells the
+// customer politely instead of leaving them unanswered.
+func (s *Service) expire(ctx context.Context, ch bot.Channel, u flows.Update, responseID int64, survey *flows.Survey) error {
+	if _, err := s.records.ApplyStep(ctx, store.StepWrite{ResponseID: responseID, Finish: flows.ResponseExpired, At: s.now()}); err != nil {
+		return err
+	}
+	if err := s.states.DeleteState(ctx, u.Channel, u.ChatID); err != nil {
+		return err
+	}
+	text := flows.SystemText("expired", u.Language)
+	if survey != nil {
+		text = survey.Text("expired", flows.ResolveLanguage(survey.Languages(), u.Language, survey.DefaultLanguage))
+	}
+	if err := s.ackTap(ctx, ch, u, text); err != nil {
+		return err
+	}
+	return s.reply(ctx, ch, u, text)
+}
+
+// handoffRecord builds the handoff row for a detractor answer, with the
+// customer and the invitation's event context that agents need.
+func (s *Service) handoffRecord(ctx context.Context, st flows.State, p flows.PendingHandoff, u flows.Update) (flows.Handoff, error) {
+	inv, err := s.records.Invitation(ctx, st.InvitationID)
+	if err != nil {
+		return flows.Handoff{}, fmt.Errorf("invitation of response %d: %w", st.ResponseID, err)
+	}
+	return flows.Handoff{
+		ResponseID:  st.ResponseID,
+		CustomerID:  inv.CustomerID,
+		CustomerRef: inv.CustomerRef,
+		SurveyID:    st.SurveyID,
+		QuestionID:  p.QuestionID,
+		Kind:        p.Kind,
+		Score:       p.Score,
+		Class:       p.Class,
+		Comment:     p.Comment,
+		Channel:     u.Channel,
+		ExternalID:  u.ChatID,
+		Context:     inv.Context,
+		CreatedAt:   s.now(),
+	}, nil
+}

@@ -1,0 +1,90 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cxbot/cxbot/bot"
+	"github.com/cxbot/cxbot/flows"
+)
+
+// notifyHandoff tells the agents about a response's handoff. A failure is
+// logged, not returned: the handoff row is durable and NotifyPendingHandoffs
+// retries it, while the customer's update is already fully applied.
+func (s *Service) notifyHandoff(ctx context.Context, responseID int64) {
+	h, err := s.records.HandoffForResponse(ctx, responseID)
+	if err != nil {
+		s.log.Error("load handoff", "response_id", responseID, "err", err)
+		return
+	}
+	if err := s.sendNotice(ctx, h); err != nil {
+		s.log.Error("notify agents", "handoff_id", h.ID, "err", err)
+	}
+}
+
+func (s *Service) sendNotice(ctx context.Context, h flows.Handoff) error {
+	ch, err := s.channel(h.Channel)
+	if err != nil {
+		return err
+	}
+	notice := bot.HandoffNotice(h)
+	if h.NotifiedAt != nil {
+		// Agents already heard of it (the comment came after the wait ran out).
+		notice = bot.HandoffCommentNotice(h)
+	}
+	if err := ch.NotifyAgents(ctx, notice); err != nil {
+		return err
+	}
+	if h.NotifiedAt != nil {
+		return nil
+	}
+	s.log.Info("handoff opened", "handoff_id", h.ID, "survey_id", h.SurveyID, "customer_ref", h.CustomerRef, "score", h.Score)
+	return s.records.MarkHandoffNotified(ctx, h.ID, s.now())
+}
+
+// NotifyPendingHandoffs finishes handoffs nobody has been told about: those
+// whose notice failed, and those whose customer never wrote the follow-up
+// comment within CommentWait. Such a customer still gets the handoff message:
+// nobody who gave a bad score is left without an answer. It returns how many
+// handoffs it completed.
+func (s *Service) NotifyPendingHandoffs(ctx context.Context) (int, error) {
+	pending, err := s.records.HandoffsToNotify(ctx, s.now().Add(-s.commentWait), 100)
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	var errs []error
+	for _, h := range pending {
+		if err := s.completeHandoff(ctx, h); err != nil {
+			errs = append(errs, fmt.Errorf("handoff %d: %w", h.ID, err))
+			continue
+		}
+		done++
+	}
+	return done, errors.Join(errs...)
+}
+
+func (s *Service) completeHandoff(ctx context.Context, h flows.Handoff) error {
+	if h.Status == flows.HandoffAwaitingComment {
+		ch, err := s.channel(h.Channel)
+		if err != nil {
+			return err
+		}
+		if _, err := ch.Send(ctx, h.ExternalID, flows.Message{Text: s.handoffText(ctx, h)}); err != nil && !errors.Is(err, bot.ErrBlocked) {
+			return err
+		}
+	}
+	return s.sendNotice(ctx, h)
+}
+
+func (s *Service) handoffText(ctx context.Context, h flows.Handoff) string {
+	lang := ""
+	if resp, err := s.records.Response(ctx, h.ResponseID); err == nil {
+		lang = resp.Language
+	}
+	if survey, ok := s.surveys[h.SurveyID]; ok {
+		return survey.Text("handoff", flows.ResolveLanguage(survey.Languages(), lang, survey.DefaultLanguage))
+	}
+	return flows.SystemText("handoff", lang)
+}

@@ -1,0 +1,154 @@
+// Package conversation applies what customers do in a chat to their survey
+// conversations: it deduplicates and orders updates, runs the flows state
+// machine, makes every answer durable before anything is sent, and hands
+// detractors to a person. It is the one place where flows, the stores and the
+// chat channels meet.
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cxbot/cxbot/bot"
+	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/store"
+)
+
+// Records is the SQL side the conversation layer needs.
+type Records interface {
+	UpsertCustomer(ctx context.Context, ref, language string) (flows.Customer, error)
+	CustomerByRef(ctx context.Context, ref string) (flows.Customer, error)
+	LinkIdentity(ctx context.Context, id flows.Identity) (flows.Identity, error)
+	IdentityByExternal(ctx context.Context, ch flows.Channel, externalID string) (flows.Identity, flows.Customer, error)
+	OptOut(ctx context.Context, customerID int64, at time.Time) error
+	OptIn(ctx context.Context, customerID int64) error
+	MarkUnreachable(ctx context.Context, customerID int64, at time.Time) error
+	ClearUnreachable(ctx context.Context, customerID int64) error
+	CreateInvitation(ctx context.Context, inv flows.Invitation) (flows.Invitation, bool, error)
+	Invitation(ctx context.Context, id int64) (flows.Invitation, error)
+	SetInvitationStatus(ctx context.Context, id int64, status, errText string, at time.Time) error
+	StartResponse(ctx context.Context, r flows.Response) (flows.Response, error)
+	Response(ctx context.Context, id int64) (flows.Response, error)
+	OpenResponseForChat(ctx context.Context, ch flows.Channel, externalID string) (flows.Response, error)
+	ApplyStep(ctx context.Context, w store.StepWrite) (bool, error)
+	HandoffForResponse(ctx context.Context, responseID int64) (flows.Handoff, error)
+	MarkHandoffNotified(ctx context.Context, id int64, at time.Time) error
+	HandoffsToNotify(ctx context.Context, awaitingBefore time.Time, limit int) ([]flows.Handoff, error)
+}
+
+// States is the Redis side: conversation state, dedupe and per-chat locks.
+type States interface {
+	LoadState(ctx context.Context, ch flows.Channel, chatID string) (flows.State, bool, error)
+	SaveState(ctx context.Context, ch flows.Channel, chatID string, st flows.State, ttl time.Duration) error
+	DeleteState(ctx context.Context, ch flows.Channel, chatID string) error
+	Seen(ctx context.Context, ch flows.Channel, updateID string) (bool, error)
+	MarkSeen(ctx context.Context, ch flows.Channel, updateID string, ttl time.Duration) error
+	LockChat(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) (func(context.Context) error, error)
+}
+
+// Config wires a Service. Zero durations take the defaults noted.
+type Config struct {
+	Records  Records
+	States   States
+	Channels []bot.Channel
+	Surveys  map[string]*flows.Survey // by survey id, versions already assigned
+	Links    LinkSigner
+	Logger   *slog.Logger
+	Now      func() time.Time
+
+	ConversationTTL time.Duration // default 72h: idle conversations expire
+	DedupeTTL       time.Duration // default 7 days: how long update ids are remembered
+	LockTTL         time.Duration // default 30s: a crashed holder's lock frees itself
+	CommentWait     time.Duration // default 10m: a handoff waiting for a comment goes out without it
+}
+
+// Service is the conversation use case.
+type Service struct {
+	records  Records
+	states   States
+	channels map[flows.Channel]bot.Channel
+	surveys  map[string]*flows.Survey
+	links    LinkSigner
+	log      *slog.Logger
+	now      func() time.Time
+
+	conversationTTL time.Duration
+	dedupeTTL       time.Duration
+	lockTTL         time.Duration
+	commentWait     time.Duration
+}
+
+// New checks the configuration and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Records == nil || cfg.States == nil {
+		return nil, errors.New("conversation: Records and States are required")
+	}
+	s := &Service{
+		records:         cfg.Records,
+		states:          cfg.States,
+		channels:        map[flows.Channel]bot.Channel{},
+		surveys:         cfg.Surveys,
+		links:           cfg.Links,
+		log:             cfg.Logger,
+		now:             cfg.Now,
+		conversationTTL: orDefault(cfg.ConversationTTL, 72*time.Hour),
+		dedupeTTL:       orDefault(cfg.DedupeTTL, 7*24*time.Hour),
+		lockTTL:         orDefault(cfg.LockTTL, 30*time.Second),
+		commentWait:     orDefault(cfg.CommentWait, 10*time.Minute),
+	}
+	for _, ch := range cfg.Channels {
+		s.channels[ch.Name()] = ch
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Survey returns a loaded survey by id.
+func (s *Service) Survey(id string) (*flows.Survey, bool) {
+	sv, ok := s.surveys[id]
+	return sv, ok
+}
+
+// Surveys returns the loaded surveys.
+func (s *Service) Surveys() map[string]*flows.Survey { return s.surveys }
+
+func (s *Service) channel(name flows.Channel) (bot.Channel, error) {
+	ch, ok := s.channels[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: channel %s is not configured", flows.ErrUnavailable, name)
+	}
+	return ch, nil
+}
+
+// withChatLock runs fn while holding the chat's lock, so two updates of one
+// chat are never applied concurrently, whichever replica receives them.
+func (s *Service) withChatLock(ctx context.Context, ch flows.Channel, chatID string, fn func() error) error {
+	unlock, err := s.states.LockChat(ctx, ch, chatID, s.lockTTL)
+	if err != nil {
+		return fmt.Errorf("lock chat %s: %w", chatID, err)
+	}
+	defer func() {
+		// A fresh context: the lock must be released even when ctx ended.
+		releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := unlock(releaseCtx); err != nil {
+			s.log.Warn("release chat lock", "chat_id", chatID, "err", err)
+		}
+	}()
+	return fn()
+}

@@ -1,0 +1,199 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cxbot/cxbot/bot"
+	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/store"
+)
+
+// optOutWords end all surveys for good when sent as a whole message.
+var optOutWords = map[string]bool{"/stop": true, "stop": true, "退订": true, "td": true, "unsubscribe": true}
+
+// HandleUpdate applies one customer update. It returns nil only once the
+// update's effect is durable; an error makes the platform redeliver it, and
+// the dedupe key plus the unique answer key make the redelivery harmless.
+func (s *Service) HandleUpdate(ctx context.Context, u flows.Update) error {
+	if u.ChatID == "" {
+		return fmt.Errorf("%w: update %s has no chat", flows.ErrInvalid, u.UpdateID)
+	}
+	if u.UpdateID != "" {
+		seen, err := s.states.Seen(ctx, u.Channel, u.UpdateID)
+		if err != nil {
+			return err
+		}
+		if seen {
+			return nil
+		}
+	}
+	return s.withChatLock(ctx, u.Channel, u.ChatID, func() error {
+		if u.UpdateID != "" {
+			// Checked again under the lock: a concurrent redelivery may have won.
+			seen, err := s.states.Seen(ctx, u.Channel, u.UpdateID)
+			if err != nil || seen {
+				return err
+			}
+		}
+		if err := s.apply(ctx, u); err != nil {
+			return err
+		}
+		if u.UpdateID == "" {
+			return nil
+		}
+		return s.states.MarkSeen(ctx, u.Channel, u.UpdateID, s.dedupeTTL)
+	})
+}
+
+func (s *Service) apply(ctx context.Context, u flows.Update) error {
+	ch, err := s.channel(u.Channel)
+	if err != nil {
+		return err
+	}
+	text := strings.TrimSpace(u.Text)
+	command, arg := splitCommand(text)
+	switch {
+	case u.Blocked:
+		return s.blocked(ctx, u)
+	case u.Tap != nil:
+		return s.answer(ctx, ch, u, flows.Input{Tap: u.Tap})
+	case optOutWords[strings.ToLower(text)]:
+		return s.stop(ctx, ch, u)
+	case command == "/start":
+		return s.start(ctx, ch, u, arg)
+	case command == "/help":
+		return s.reply(ctx, ch, u, flows.SystemText("help", u.Language))
+	case text == "":
+		return nil // stickers, photos: nothing to answer
+	default:
+		return s.answer(ctx, ch, u, flows.Input{Text: text})
+	}
+}
+
+// splitCommand splits "/start abc" into "/start" and "abc"; "/start@MyBot"
+// (group syntax) counts as "/start".
+func splitCommand(text string) (command, arg string) {
+	if !strings.HasPrefix(text, "/") {
+		return "", ""
+	}
+	command, arg, _ = strings.Cut(text, " ")
+	command, _, _ = strings.Cut(command, "@")
+	return strings.ToLower(command), strings.TrimSpace(arg)
+}
+
+func (s *Service) reply(ctx context.Context, ch bot.Channel, u flows.Update, text string) error {
+	_, err := ch.Send(ctx, u.ChatID, flows.Message{Text: text})
+	return s.deliveryError(ctx, u, err)
+}
+
+// deliveryError turns a blocked recipient into a durable fact instead of an
+// error: redelivering the update would not unblock the bot.
+func (s *Service) deliveryError(ctx context.Context, u flows.Update, err error) error {
+	if err == nil || !errors.Is(err, bot.ErrBlocked) {
+		return err
+	}
+	return s.blocked(ctx, u)
+}
+
+func (s *Service) blocked(ctx context.Context, u flows.Update) error {
+	_, customer, err := s.records.IdentityByExternal(ctx, u.Channel, u.ChatID)
+	if errors.Is(err, flows.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("customer unreachable", "channel", u.Channel, "chat_id", u.ChatID, "customer_ref", customer.Ref)
+	return s.records.MarkUnreachable(ctx, customer.ID, s.now())
+}
+
+// identify finds the chat's customer, creating an anonymous one for a chat
+// nobody introduced (a customer who found the bot by themselves).
+func (s *Service) identify(ctx context.Context, u flows.Update) (flows.Customer, error) {
+	_, customer, err := s.records.IdentityByExternal(ctx, u.Channel, u.ChatID)
+	if err == nil {
+		return customer, nil
+	}
+	if !errors.Is(err, flows.ErrNotFound) {
+		return flows.Customer{}, err
+	}
+	customer, err = s.records.UpsertCustomer(ctx, string(u.Channel)+":"+u.ChatID, u.Language)
+	if err != nil {
+		return flows.Customer{}, err
+	}
+	_, err = s.records.LinkIdentity(ctx, s.identityFor(customer.ID, u))
+	return customer, err
+}
+
+func (s *Service) identityFor(customerID int64, u flows.Update) flows.Identity {
+	return flows.Identity{
+		CustomerID: customerID,
+		Channel:    u.Channel,
+		ExternalID: u.ChatID,
+		Username:   u.Username,
+		Language:   u.Language,
+		LinkedAt:   s.now(),
+	}
+}
+
+func (s *Service) start(ctx context.Context, ch bot.Channel, u flows.Update, token string) error {
+	greeting := "greeting"
+	var customer flows.Customer
+	if token != "" {
+		ref, err := s.links.CustomerRef(token)
+		if err != nil {
+			s.log.Info("rejected deep link", "chat_id", u.ChatID, "err", err)
+			return s.reply(ctx, ch, u, flows.SystemText("invalid_link", u.Language))
+		}
+		if customer, err = s.records.UpsertCustomer(ctx, ref, u.Language); err != nil {
+			return err
+		}
+		if _, err := s.records.LinkIdentity(ctx, s.identityFor(customer.ID, u)); err != nil {
+			return err
+		}
+		greeting = "linked"
+	} else {
+		var err error
+		if customer, err = s.identify(ctx, u); err != nil {
+			return err
+		}
+	}
+	// Writing /start is the customer asking to hear from us again.
+	if customer.OptedOutAt != nil {
+		if err := s.records.OptIn(ctx, customer.ID); err != nil {
+			return err
+		}
+		greeting = "resumed"
+	}
+	if customer.UnreachableAt != nil {
+		if err := s.records.ClearUnreachable(ctx, customer.ID); err != nil {
+			return err
+		}
+	}
+	return s.reply(ctx, ch, u, flows.SystemText(greeting, u.Language))
+}
+
+func (s *Service) stop(ctx context.Context, ch bot.Channel, u flows.Update) error {
+	customer, err := s.identify(ctx, u)
+	if err != nil {
+		return err
+	}
+	if err := s.records.OptOut(ctx, customer.ID, s.now()); err != nil {
+		return err
+	}
+	if st, ok, err := s.states.LoadState(ctx, u.Channel, u.ChatID); err != nil {
+		return err
+	} else if ok {
+		if _, err := s.records.ApplyStep(ctx, store.StepWrite{ResponseID: st.ResponseID, Finish: flows.ResponseExpired, At: s.now()}); err != nil {
+			return err
+		}
+		if err := s.states.DeleteState(ctx, u.Channel, u.ChatID); err != nil {
+			return err
+		}
+	}
+	s.log.Info("customer opted out", "channel", u.Channel, "chat_id", u.ChatID, "customer_ref", customer.Ref)
+	return s.reply(ctx, ch, u, flows.SystemText("stopped", u.Language))
+}

@@ -1,0 +1,213 @@
+// Package flows is the centre of cxbot: the survey model, score classes, the
+// conversation state machine and the domain records every other package maps
+// to and from. It knows nothing of Telegram, WeChat, Redis or SQL.
+package flows
+
+import (
+	"errors"
+	"time"
+)
+
+// The error vocabulary shared by every package. Wrap one of these with %w and
+// context; the HTTP layer maps them to status codes and the chat layer to
+// polite replies.
+var (
+	ErrInvalid     = errors.New("invalid")
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict")
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// Channel names a chat platform.
+type Channel string
+
+const (
+	ChannelTelegram Channel = "telegram"
+	ChannelWeChat   Channel = "wechat"
+)
+
+// Customer is a person the business knows by its own reference (Ref).
+type Customer struct {
+	ID            int64
+	Ref           string
+	Language      string
+	TimeZone      string
+	OptedOutAt    *time.Time // set once, honoured forever
+	UnreachableAt *time.Time // the platform refused delivery (blocked bot)
+	CreatedAt     time.Time
+}
+
+// Identity is a chat on one channel linked to a customer.
+type Identity struct {
+	ID         int64
+	CustomerID int64
+	Channel    Channel
+	ExternalID string // Telegram chat id, WeChat openid
+	Username   string
+	Language   string
+	LinkedAt   time.Time
+}
+
+// Invitation statuses.
+const (
+	InvitationPlanned   = "planned"
+	InvitationSent      = "sent"
+	InvitationFailed    = "failed"
+	InvitationStarted   = "started"
+	InvitationCompleted = "completed"
+	InvitationExpired   = "expired"
+)
+
+// Invitation asks one customer to take one survey, once per wave × customer × event.
+type Invitation struct {
+	ID            int64
+	WaveID        string // "api" for invitations made through the HTTP API
+	CustomerID    int64
+	CustomerRef   string
+	EventID       string
+	SurveyID      string
+	SurveyVersion int
+	Channel       Channel
+	ExternalID    string
+	Language      string
+	Context       map[string]string // event attributes shown to agents
+	Status        string
+	Error         string
+	SentAt        *time.Time
+	CreatedAt     time.Time
+}
+
+// Response statuses.
+const (
+	ResponseStarted   = "started"
+	ResponseCompleted = "completed"
+	ResponseExpired   = "expired"
+)
+
+// Response is one customer's pass through a survey.
+type Response struct {
+	ID            int64
+	InvitationID  int64
+	CustomerID    int64
+	SurveyID      string
+	SurveyVersion int
+	Channel       Channel
+	ExternalID    string
+	Language      string
+	Status        string
+	StartedAt     time.Time
+	CompletedAt   *time.Time
+}
+
+// Handoff statuses. A handoff waits for the detractor's follow-up comment
+// (AwaitingComment) and then is Open for an agent.
+const (
+	HandoffAwaitingComment = "awaiting_comment"
+	HandoffOpen            = "open"
+	HandoffClaimed         = "claimed"
+	HandoffResolved        = "resolved"
+)
+
+// Handoff hands an unhappy customer to a person.
+type Handoff struct {
+	ID          int64
+	ResponseID  int64
+	CustomerID  int64
+	CustomerRef string
+	SurveyID    string
+	QuestionID  string
+	Kind        Kind
+	Score       int
+	Class       Class
+	Comment     string
+	Channel     Channel
+	ExternalID  string
+	Context     map[string]string
+	Status      string
+	NotifiedAt  *time.Time
+	CreatedAt   time.Time
+}
+
+// NPSReport summarises the NPS answers of one survey.
+type NPSReport struct {
+	Survey     string  `json:"survey"`
+	Responses  int     `json:"responses"`
+	Promoters  int     `json:"promoters"`
+	Passives   int     `json:"passives"`
+	Detractors int     `json:"detractors"`
+	NPS        float64 `json:"nps"` // (promoters − detractors) / responses × 100, one decimal
+}
+
+// Update is one thing a customer did in a chat, converted from a platform's
+// own type by the channel adapter.
+type Update struct {
+	Channel    Channel
+	UpdateID   string // platform id used for dedupe (Telegram update_id, WeChat MsgId …)
+	ChatID     string // where replies go
+	UserID     string
+	Username   string
+	Language   string // the client's language code, e.g. "zh-hans", "en"
+	Text       string // typed text or a command such as "/start abc"
+	Tap        *Tap   // a tapped button
+	TapID      string // callback query id, to be answered
+	MessageID  int    // for a tap: the message that carried the keyboard
+	Blocked    bool   // the user blocked the bot or unsubscribed
+	ReceivedAt time.Time
+}
+
+// Tap is what a tapped button carries back (encoded in callback data).
+type Tap struct {
+	ResponseID int64
+	QuestionID string
+	Value      string
+}
+
+// Button is one tappable option of a message.
+type Button struct {
+	Label string
+	Data  string // EncodeTap output
+}
+
+// Message is something to send to a chat. A message with a QuestionID is a
+// prompt whose keyboard must be removed once answered.
+type Message struct {
+	Text       string
+	Keyboard   [][]Button
+	QuestionID string
+}
+
+// Answer is one stored answer to one question.
+type Answer struct {
+	QuestionID string
+	Kind       Kind
+	Score      *int   // scale questions
+	Choice     string // choice questions: the Option ID
+	Text       string // text questions
+	Class      Class  // scale questions
+	Skipped    bool   // three failed tries, or an optional question skipped
+	AnsweredAt time.Time
+}
+
+// State is one chat's conversation, kept in Redis with a TTL between updates.
+type State struct {
+	ResponseID      int64           `json:"response_id"`
+	InvitationID    int64           `json:"invitation_id"`
+	SurveyID        string          `json:"survey_id"`
+	SurveyVersion   int             `json:"survey_version"`
+	Language        string          `json:"language"`
+	QuestionID      string          `json:"question_id"`       // awaiting an answer; "" once finished
+	PromptMessageID int             `json:"prompt_message_id"` // platform id of the prompt carrying the keyboard
+	Attempts        int             `json:"attempts"`          // failed tries at QuestionID
+	PendingHandoff  *PendingHandoff `json:"pending_handoff,omitempty"`
+	StartedAt       time.Time       `json:"started_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+}
+
+// PendingHandoff is a detractor answer whose handoff waits for the follow-up comment.
+type PendingHandoff struct {
+	QuestionID string `json:"question_id"`
+	Kind       Kind   `json:"kind"`
+	Score      int    `json:"score"`
+	Class      Class  `json:"class"`
+	Comment    string `json:"comment,omitempty"`
+}

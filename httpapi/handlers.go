@@ -1,0 +1,231 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cxbot/cxbot/conversation"
+	"github.com/cxbot/cxbot/flows"
+)
+
+// chatID accepts a Telegram chat id as a JSON number or a string of digits.
+type chatID string
+
+func (c *chatID) UnmarshalJSON(data []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(data, &n); err != nil {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return fmt.Errorf("chat id must be an integer")
+		}
+		n = json.Number(s)
+	}
+	if _, err := strconv.ParseInt(n.String(), 10, 64); err != nil {
+		return fmt.Errorf("chat id %q is not an integer", n.String())
+	}
+	*c = chatID(n.String())
+	return nil
+}
+
+type invitationRequest struct {
+	Survey         string            `json:"survey"`
+	CustomerRef    string            `json:"customer_ref"`
+	TelegramChatID *chatID           `json:"telegram_chat_id"`
+	Language       string            `json:"language"`
+	EventID        string            `json:"event_id"`
+	Context        map[string]string `json:"context"`
+}
+
+type invitationJSON struct {
+	ID            int64             `json:"id"`
+	Survey        string            `json:"survey"`
+	SurveyVersion int               `json:"survey_version"`
+	CustomerRef   string            `json:"customer_ref"`
+	Channel       flows.Channel     `json:"channel"`
+	ChatID        string            `json:"chat_id"`
+	WaveID        string            `json:"wave_id"`
+	EventID       string            `json:"event_id"`
+	Language      string            `json:"language"`
+	Status        string            `json:"status"`
+	Error         string            `json:"error,omitempty"`
+	Context       map[string]string `json:"context,omitempty"`
+	SentAt        *time.Time        `json:"sent_at,omitempty"`
+	CreatedAt     time.Time         `json:"created_at"`
+}
+
+func toInvitationJSON(inv flows.Invitation) invitationJSON {
+	return invitationJSON{
+		ID: inv.ID, Survey: inv.SurveyID, SurveyVersion: inv.SurveyVersion, CustomerRef: inv.CustomerRef,
+		Channel: inv.Channel, ChatID: inv.ExternalID, WaveID: inv.WaveID, EventID: inv.EventID,
+		Language: inv.Language, Status: inv.Status, Error: inv.Error, Context: inv.Context,
+		SentAt: inv.SentAt, CreatedAt: inv.CreatedAt,
+	}
+}
+
+// createInvitation sends a survey's first question now: 201 when sent,
+// 200 when the same event_id was already invited (nothing is sent again).
+func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request) {
+	var req invitationRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.TelegramChatID == nil {
+		s.fail(w, r, fmt.Errorf("%w: telegram_chat_id is required", flows.ErrInvalid))
+		return
+	}
+	inv, created, err := s.cfg.Conversations.Invite(r.Context(), conversation.InviteRequest{
+		SurveyID: req.Survey, CustomerRef: req.CustomerRef, Channel: flows.ChannelTelegram,
+		ChatID: string(*req.TelegramChatID), Language: req.Language, EventID: req.EventID, Context: req.Context,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	code := http.StatusCreated
+	if !created {
+		code = http.StatusOK
+	}
+	writeJSON(w, code, toInvitationJSON(inv))
+}
+
+func (s *Server) npsReport(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	survey := q.Get("survey")
+	if survey == "" {
+		s.fail(w, r, fmt.Errorf("%w: query parameter survey is required", flows.ErrInvalid))
+		return
+	}
+	if _, ok := s.cfg.Conversations.Surveys()[survey]; !ok {
+		s.fail(w, r, fmt.Errorf("%w: survey %q", flows.ErrNotFound, survey))
+		return
+	}
+	from, err := timeParam(q.Get("from"), "from")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	to, err := timeParam(q.Get("to"), "to")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	report, err := s.cfg.Reports.NPSReport(r.Context(), survey, from, to)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, report)
+}
+
+// timeParam accepts RFC 3339 times or plain dates (YYYY-MM-DD, UTC).
+func timeParam(v, name string) (*time.Time, error) {
+	if v == "" {
+		return nil, nil
+	}
+	for _, layout := range []string{time.RFC3339, time.DateOnly} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return &t, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s=%q is not an RFC 3339 time or a YYYY-MM-DD date", flows.ErrInvalid, name, v)
+}
+
+type surveyJSON struct {
+	ID        string   `json:"id"`
+	Version   int      `json:"version"`
+	Title     string   `json:"title"`
+	Languages []string `json:"languages"`
+	Questions int      `json:"questions"`
+}
+
+func (s *Server) listSurveys(w http.ResponseWriter, r *http.Request) {
+	out := []surveyJSON{}
+	for _, sv := range s.cfg.Conversations.Surveys() {
+		out = append(out, surveyJSON{
+			ID: sv.ID, Version: sv.Version, Title: sv.Title.In("en", sv.DefaultLanguage),
+			Languages: sv.Languages(), Questions: len(sv.Questions),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	writeJSON(w, http.StatusOK, map[string]any{"surveys": out})
+}
+
+type handoffJSON struct {
+	ID          int64             `json:"id"`
+	ResponseID  int64             `json:"response_id"`
+	CustomerRef string            `json:"customer_ref"`
+	Survey      string            `json:"survey"`
+	Question    string            `json:"question"`
+	Kind        flows.Kind        `json:"kind"`
+	Score       int               `json:"score"`
+	Class       flows.Class       `json:"class"`
+	Comment     string            `json:"comment"`
+	Channel     flows.Channel     `json:"channel"`
+	ChatID      string            `json:"chat_id"`
+	Context     map[string]string `json:"context,omitempty"`
+	Status      string            `json:"status"`
+	NotifiedAt  *time.Time        `json:"notified_at,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+}
+
+var handoffStatuses = []string{flows.HandoffAwaitingComment, flows.HandoffOpen, flows.HandoffClaimed, flows.HandoffResolved}
+
+func (s *Server) listHandoffs(w http.ResponseWriter, r *http.Request) {
+	status := r.URL.Query().Get("status")
+	if status != "" && !slices.Contains(handoffStatuses, status) {
+		s.fail(w, r, fmt.Errorf("%w: status must be one of %s", flows.ErrInvalid, strings.Join(handoffStatuses, ", ")))
+		return
+	}
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			s.fail(w, r, fmt.Errorf("%w: limit must be an integer from 1 to 1000", flows.ErrInvalid))
+			return
+		}
+		limit = n
+	}
+	handoffs, err := s.cfg.Reports.ListHandoffs(r.Context(), status, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]handoffJSON, 0, len(handoffs))
+	for _, h := range handoffs {
+		out = append(out, handoffJSON{
+			ID: h.ID, ResponseID: h.ResponseID, CustomerRef: h.CustomerRef, Survey: h.SurveyID, Question: h.QuestionID,
+			Kind: h.Kind, Score: h.Score, Class: h.Class, Comment: h.Comment, Channel: h.Channel, ChatID: h.ExternalID,
+			Context: h.Context, Status: h.Status, NotifiedAt: h.NotifiedAt, CreatedAt: h.CreatedAt,
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"handoffs": out})
+}
+
+// createLink returns a signed deep-link token for a customer reference: the
+// business sends t.me/<bot>?start=<token> and the chat gets linked to it.
+func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		CustomerRef string `json:"customer_ref"`
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	token, err := s.cfg.Links.Token(req.CustomerRef)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{
+		"customer_ref":  req.CustomerRef,
+		"token":         token,
+		"start_command": "/start " + token,
+	})
+}

@@ -1,0 +1,178 @@
+// Package httpapi is cxbot's HTTP surface for businesses and marketers:
+// invitations, reports, deep links and health, behind a bearer token.
+// Chat platform webhooks are mounted next to it by cmd/cxbot.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cxbot/cxbot/conversation"
+	"github.com/cxbot/cxbot/flows"
+)
+
+const maxBodyBytes = 1 << 20
+
+// Conversations is what the API needs from the conversation layer.
+type Conversations interface {
+	Invite(ctx context.Context, req conversation.InviteRequest) (flows.Invitation, bool, error)
+	Surveys() map[string]*flows.Survey
+}
+
+// Reports reads results from SQL.
+type Reports interface {
+	NPSReport(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error)
+	ListHandoffs(ctx context.Context, status string, limit int) ([]flows.Handoff, error)
+}
+
+// LinkTokens signs deep links to customer references.
+type LinkTokens interface {
+	Token(customerRef string) (string, error)
+}
+
+// Check is one dependency probed by /healthz.
+type Check struct {
+	Name  string
+	Probe func(ctx context.Context) error
+}
+
+// Config wires the API.
+type Config struct {
+	Token         string // bearer token; empty refuses every API call
+	Conversations Conversations
+	Reports       Reports
+	Links         LinkTokens
+	Checks        []Check
+	Logger        *slog.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New returns the API handler.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", s.health)
+	s.mux.Handle("POST /api/v1/invitations", s.auth(s.createInvitation))
+	s.mux.Handle("GET /api/v1/reports/nps", s.auth(s.npsReport))
+	s.mux.Handle("GET /api/v1/surveys", s.auth(s.listSurveys))
+	s.mux.Handle("GET /api/v1/handoffs", s.auth(s.listHandoffs))
+	s.mux.Handle("POST /api/v1/links", s.auth(s.createLink))
+	s.mux.Handle("/api/", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
+	}))
+	return s
+}
+
+// Handle mounts another handler (a webhook) on the same mux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) auth(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Token == "" {
+			writeError(w, http.StatusUnauthorized, "the API is disabled: set CXBOT_API_TOKEN")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cxbot"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		next(w, r)
+	})
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status, code := map[string]string{}, http.StatusOK
+	for _, c := range s.cfg.Checks {
+		if err := c.Probe(ctx); err != nil {
+			status[c.Name] = err.Error()
+			code = http.StatusServiceUnavailable
+			continue
+		}
+		status[c.Name] = "ok"
+	}
+	writeJSON(w, code, map[string]any{"status": map[bool]string{true: "ok", false: "degraded"}[code == http.StatusOK], "checks": status})
+}
+
+// decodeBody reads a bounded JSON body and rejects unknown fields, so a
+// typo in a field name is an error rather than a silently ignored setting.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var tooBig *http.MaxBytesError
+		var syntax *json.SyntaxError
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &tooBig):
+			return fmt.Errorf("%w: body larger than %d bytes", flows.ErrInvalid, maxBodyBytes)
+		case errors.As(err, &syntax):
+			return fmt.Errorf("%w: malformed JSON at byte %d", flows.ErrInvalid, syntax.Offset)
+		case errors.As(err, &typeErr):
+			return fmt.Errorf("%w: field %q must be %s", flows.ErrInvalid, typeErr.Field, typeErr.Type)
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("%w: empty body, expected a JSON object", flows.ErrInvalid)
+		default:
+			return fmt.Errorf("%w: %s", flows.ErrInvalid, strings.TrimPrefix(err.Error(), "json: "))
+		}
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: body has data after the JSON object", flows.ErrInvalid)
+	}
+	return nil
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+// fail maps the error vocabulary to HTTP status codes.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, flows.ErrInvalid):
+		code = http.StatusBadRequest
+	case errors.Is(err, flows.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, flows.ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, flows.ErrUnavailable):
+		code = http.StatusServiceUnavailable
+	}
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		s.cfg.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error"
+	}
+	writeError(w, code, msg)
+}

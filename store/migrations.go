@@ -1,0 +1,250 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Versioned migrations. GORM's AutoMigrate races when several replicas start
+// at once and silently follows whatever the live structs say; instead the
+// schema moves through numbered steps, each applied once, recorded in
+// schema_migrations, under a lock. A step's DDL comes from its own frozen
+// row structs (or dialect-specific SQL), never from the live models in
+// models.go, so editing a model cannot rewrite history.
+//
+// To change the schema: append a step with the next version; never edit or
+// reorder a step that has shipped.
+
+// sqlMigration is one numbered schema step.
+type sqlMigration struct {
+	version int
+	name    string
+	up      func(tx *gorm.DB, dialect string) error
+}
+
+// sqlMigrations returns the steps in order. A function rather than a
+// package variable, so nothing can modify the list at run time.
+func sqlMigrations() []sqlMigration {
+	return []sqlMigration{
+		{version: 1, name: "initial schema", up: migrateInitialSchema},
+	}
+}
+
+// schemaMigrationRow records an applied step.
+type schemaMigrationRow struct {
+	Version   int       `gorm:"primaryKey;autoIncrement:false"`
+	Name      string    `gorm:"not null"`
+	AppliedAt time.Time `gorm:"not null"`
+}
+
+func (schemaMigrationRow) TableName() string { return "schema_migrations" }
+
+// migrationLockKey is the PostgreSQL advisory lock taken while migrating
+// (arbitrary, fixed: "cxmigr" in ASCII).
+const migrationLockKey int64 = 0x6378_6d69_6772
+
+// Migrate applies the steps not applied yet and returns their versions.
+// Replicas may call it at the same time: on PostgreSQL the whole run holds a
+// transaction-scoped advisory lock, so the others wait and then find nothing
+// to do; on SQLite the write transaction is the lock. PostgreSQL and SQLite
+// both have transactional DDL, so a failed step leaves no trace.
+func (db *DB) Migrate(ctx context.Context) (applied []int, err error) {
+	steps := sqlMigrations()
+	err = db.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		applied = nil
+		if db.dialect == DialectPostgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrationLockKey).Error; err != nil {
+				return fmt.Errorf("take migration lock: %w", err)
+			}
+		}
+		if !tx.Migrator().HasTable(&schemaMigrationRow{}) {
+			if err := tx.Migrator().CreateTable(&schemaMigrationRow{}); err != nil {
+				return fmt.Errorf("create schema_migrations: %w", err)
+			}
+		}
+		var done []int
+		if err := tx.Model(&schemaMigrationRow{}).Pluck("version", &done).Error; err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		for _, step := range steps {
+			if slices.Contains(done, step.version) {
+				continue
+			}
+			if err := step.up(tx, db.dialect); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", step.version, step.name, err)
+			}
+			row := schemaMigrationRow{Version: step.version, Name: step.name, AppliedAt: sqlTime(db.now())}
+			if err := tx.Create(&row).Error; err != nil {
+				return fmt.Errorf("record migration %d: %w", step.version, err)
+			}
+			applied = append(applied, step.version)
+		}
+		if last := steps[len(steps)-1].version; len(done) > 0 && slices.Max(done) > last {
+			// A newer binary migrated this database; this one keeps working
+			// as long as the newer steps were additive.
+			db.log.WarnContext(ctx, "database schema is newer than this build",
+				"schema_version", slices.Max(done), "latest_known", last)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, sqlErr("migrate", err)
+	}
+	for _, v := range applied {
+		db.log.InfoContext(ctx, "schema migration applied", "version", v, "dialect", db.dialect)
+	}
+	return applied, nil
+}
+
+// SchemaVersion returns the highest applied step (0 when schema_migrations
+// does not exist yet) and the highest step this build knows, so start-up
+// and health checks can tell whether a migration is due.
+func (db *DB) SchemaVersion(ctx context.Context) (current, latest int, err error) {
+	steps := sqlMigrations()
+	latest = steps[len(steps)-1].version
+	g := db.conn(ctx)
+	if !g.Migrator().HasTable(&schemaMigrationRow{}) {
+		// HasTable swallows errors; tell "absent" from "unreachable".
+		if err := db.Ping(ctx); err != nil {
+			return 0, latest, err
+		}
+		return 0, latest, nil
+	}
+	if err := g.Model(&schemaMigrationRow{}).Select("COALESCE(MAX(version), 0)").Scan(&current).Error; err != nil {
+		return 0, latest, sqlErr("read schema version", err)
+	}
+	return current, latest, nil
+}
+
+// Step 1 row structs, frozen: they describe the schema as step 1 created it.
+// Foreign keys come from the belongs-to fields; index names are explicit
+// because PostgreSQL needs them unique per schema. Columns have no DEFAULT:
+// the store writes every column, and GORM's SQLite DDL would quote string
+// defaults as identifiers.
+
+type m001Customer struct {
+	ID            int64  `gorm:"primaryKey"`
+	Ref           string `gorm:"not null;uniqueIndex:customers_ref_key"`
+	Language      string `gorm:"not null"`
+	TimeZone      string `gorm:"not null"`
+	OptedOutAt    *time.Time
+	UnreachableAt *time.Time
+	CreatedAt     time.Time `gorm:"not null"`
+	UpdatedAt     time.Time `gorm:"not null"`
+}
+
+func (m001Customer) TableName() string { return "customers" }
+
+type m001Identity struct {
+	ID         int64         `gorm:"primaryKey"`
+	CustomerID int64         `gorm:"not null;index:channel_identities_customer_idx"`
+	Customer   *m001Customer `gorm:"constraint:OnDelete:CASCADE"`
+	Channel    string        `gorm:"not null;uniqueIndex:channel_identities_external_key,priority:1"`
+	ExternalID string        `gorm:"not null;uniqueIndex:channel_identities_external_key,priority:2"`
+	Username   string        `gorm:"not null"`
+	Language   string        `gorm:"not null"`
+	LinkedAt   time.Time     `gorm:"not null"`
+}
+
+func (m001Identity) TableName() string { return "channel_identities" }
+
+type m001Survey struct {
+	SurveyID    string    `gorm:"primaryKey"`
+	Version     int       `gorm:"primaryKey;autoIncrement:false"`
+	Fingerprint string    `gorm:"not null"`
+	Definition  string    `gorm:"not null"`
+	CreatedAt   time.Time `gorm:"not null"`
+}
+
+func (m001Survey) TableName() string { return "surveys" }
+
+type m001Invitation struct {
+	ID            int64         `gorm:"primaryKey"`
+	WaveID        string        `gorm:"not null;uniqueIndex:invitations_wave_customer_event_key,priority:1"`
+	CustomerID    int64         `gorm:"not null;uniqueIndex:invitations_wave_customer_event_key,priority:2;index:invitations_customer_idx,priority:1"`
+	Customer      *m001Customer `gorm:"constraint:OnDelete:CASCADE"`
+	EventID       string        `gorm:"not null;uniqueIndex:invitations_wave_customer_event_key,priority:3"`
+	SurveyID      string        `gorm:"not null"`
+	SurveyVersion int           `gorm:"not null"`
+	Channel       string        `gorm:"not null"`
+	ExternalID    string        `gorm:"not null"`
+	Language      string        `gorm:"not null"`
+	Context       string        `gorm:"not null"`
+	Status        string        `gorm:"not null;index:invitations_status_idx"`
+	Error         string        `gorm:"not null"`
+	SentAt        *time.Time
+	CreatedAt     time.Time `gorm:"not null;index:invitations_customer_idx,priority:2"`
+	UpdatedAt     time.Time `gorm:"not null"`
+}
+
+func (m001Invitation) TableName() string { return "invitations" }
+
+type m001Response struct {
+	ID            int64           `gorm:"primaryKey"`
+	InvitationID  int64           `gorm:"not null;uniqueIndex:responses_invitation_key"`
+	Invitation    *m001Invitation `gorm:"constraint:OnDelete:CASCADE"`
+	CustomerID    int64           `gorm:"not null"`
+	Customer      *m001Customer   `gorm:"constraint:OnDelete:CASCADE"`
+	SurveyID      string          `gorm:"not null;index:responses_survey_idx"`
+	SurveyVersion int             `gorm:"not null"`
+	Channel       string          `gorm:"not null;index:responses_chat_idx,priority:1"`
+	ExternalID    string          `gorm:"not null;index:responses_chat_idx,priority:2"`
+	Language      string          `gorm:"not null"`
+	Status        string          `gorm:"not null;index:responses_chat_idx,priority:3"`
+	StartedAt     time.Time       `gorm:"not null"`
+	CompletedAt   *time.Time
+}
+
+func (m001Response) TableName() string { return "responses" }
+
+type m001Answer struct {
+	ID         int64         `gorm:"primaryKey"`
+	ResponseID int64         `gorm:"not null;uniqueIndex:answers_response_question_key,priority:1"`
+	Response   *m001Response `gorm:"constraint:OnDelete:CASCADE"`
+	QuestionID string        `gorm:"not null;uniqueIndex:answers_response_question_key,priority:2"`
+	Kind       string        `gorm:"not null"`
+	Score      *int
+	Choice     string    `gorm:"not null"`
+	Text       string    `gorm:"not null"`
+	Class      string    `gorm:"not null"`
+	Skipped    bool      `gorm:"not null"`
+	AnsweredAt time.Time `gorm:"not null;index:answers_answered_idx"`
+}
+
+func (m001Answer) TableName() string { return "answers" }
+
+type m001Handoff struct {
+	ID          int64         `gorm:"primaryKey"`
+	ResponseID  int64         `gorm:"not null;uniqueIndex:handoffs_response_key"`
+	Response    *m001Response `gorm:"constraint:OnDelete:CASCADE"`
+	CustomerID  int64         `gorm:"not null"`
+	Customer    *m001Customer `gorm:"constraint:OnDelete:CASCADE"`
+	CustomerRef string        `gorm:"not null"`
+	SurveyID    string        `gorm:"not null"`
+	QuestionID  string        `gorm:"not null"`
+	Kind        string        `gorm:"not null"`
+	Score       int           `gorm:"not null"`
+	Class       string        `gorm:"not null"`
+	Comment     string        `gorm:"not null"`
+	Channel     string        `gorm:"not null"`
+	ExternalID  string        `gorm:"not null"`
+	Context     string        `gorm:"not null"`
+	Status      string        `gorm:"not null;index:handoffs_status_idx,priority:1"`
+	NotifiedAt  *time.Time
+	CreatedAt   time.Time `gorm:"not null;index:handoffs_status_idx,priority:2"`
+	UpdatedAt   time.Time `gorm:"not null"`
+}
+
+func (m001Handoff) TableName() string { return "handoffs" }
+
+// migrateInitialSchema creates the tables of step 1, parents before children.
+func migrateInitialSchema(tx *gorm.DB, _ string) error {
+	return tx.Migrator().CreateTable(
+		&m001Customer{}, &m001Identity{}, &m001Survey{},
+		&m001Invitation{}, &m001Response{}, &m001Answer{}, &m001Handoff{},
+	)
+}

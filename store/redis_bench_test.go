@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cxbot/cxbot/flows"
+)
+
+// BenchmarkRedisStateRoundTrip measures the Redis work of applying one
+// update: lock the chat, load the state, save it, mark the update seen,
+// unlock. "serial" is one update at a time on one chat; "parallel" spreads
+// updates over many chats from GOMAXPROCS goroutines.
+func BenchmarkRedisStateRoundTrip(b *testing.B) {
+	for _, backend := range []string{"embedded", "real"} {
+		b.Run(backend, func(b *testing.B) {
+			url := ""
+			if backend == "real" {
+				url = realRedisURL(b)
+			}
+			b.Run("serial", func(b *testing.B) {
+				r := openTestRedis(b, url)
+				ctx := context.Background()
+				seq := 0
+				b.ReportAllocs()
+				for b.Loop() {
+					seq++
+					if err := roundTrip(ctx, r, "1", strconv.Itoa(seq)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(seq)/b.Elapsed().Seconds(), "ops/s")
+			})
+			b.Run("parallel", func(b *testing.B) {
+				r := openTestRedis(b, url)
+				ctx := context.Background()
+				var chats, seq atomic.Int64
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					chat := strconv.FormatInt(chats.Add(1), 10)
+					for pb.Next() {
+						if err := roundTrip(ctx, r, chat, strconv.FormatInt(seq.Add(1), 10)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+			})
+		})
+	}
+}
+
+func roundTrip(ctx context.Context, r *Redis, chatID, updateID string) error {
+	ch := flows.ChannelTelegram
+	unlock, err := r.LockChat(ctx, ch, chatID, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	st, ok, err := r.LoadState(ctx, ch, chatID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		st = fullState()
+	}
+	st.Attempts++
+	if err := r.SaveState(ctx, ch, chatID, st, time.Hour); err != nil {
+		return err
+	}
+	if err := r.MarkSeen(ctx, ch, updateID, time.Minute); err != nil {
+		return err
+	}
+	return unlock(ctx)
+}

@@ -1,0 +1,62 @@
+package store
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/cxbot/cxbot/flows"
+)
+
+// NPSReport counts the survey's responses by the class of their NPS answer
+// and computes the score: (promoters − detractors) / responses × 100,
+// rounded to one decimal, 0 with no responses. A response counts once, by
+// its first NPS answer that was not skipped. from (inclusive) and to
+// (exclusive) limit the answers by answered_at when given.
+func (db *DB) NPSReport(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error) {
+	var sql strings.Builder
+	sql.WriteString(`SELECT a.class AS class, COUNT(*) AS n
+FROM answers a
+JOIN responses r ON r.id = a.response_id
+WHERE r.survey_id = ?
+  AND a.id = (
+    SELECT f.id FROM answers f
+    WHERE f.response_id = a.response_id AND f.kind = ? AND f.skipped = ?
+    ORDER BY f.answered_at, f.id
+    LIMIT 1)`)
+	args := []any{surveyID, string(flows.KindNPS), false}
+	if from != nil {
+		sql.WriteString("\n  AND a.answered_at >= ?")
+		args = append(args, sqlTime(*from))
+	}
+	if to != nil {
+		sql.WriteString("\n  AND a.answered_at < ?")
+		args = append(args, sqlTime(*to))
+	}
+	sql.WriteString("\nGROUP BY a.class")
+
+	var counts []struct {
+		Class string
+		N     int
+	}
+	if err := db.conn(ctx).Raw(sql.String(), args...).Scan(&counts).Error; err != nil {
+		return flows.NPSReport{}, sqlErr("nps report for "+surveyID, err)
+	}
+	rep := flows.NPSReport{Survey: surveyID}
+	for _, c := range counts {
+		switch flows.Class(c.Class) {
+		case flows.ClassPromoter:
+			rep.Promoters += c.N
+		case flows.ClassPassive:
+			rep.Passives += c.N
+		case flows.ClassDetractor:
+			rep.Detractors += c.N
+		}
+	}
+	rep.Responses = rep.Promoters + rep.Passives + rep.Detractors
+	if rep.Responses > 0 {
+		rep.NPS = math.Round(float64(rep.Promoters-rep.Detractors)/float64(rep.Responses)*1000) / 10
+	}
+	return rep, nil
+}

@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/cxbot/cxbot/flows"
+)
+
+// StartResponse records that the customer began the invitation's survey and
+// marks the invitation started. One response per invitation: when it exists
+// already (a second tap on the link, a redelivered update) that response is
+// returned unchanged. Fields left zero are taken from the invitation;
+// Status defaults to started and StartedAt to now.
+func (db *DB) StartResponse(ctx context.Context, r flows.Response) (flows.Response, error) {
+	op := fmt.Sprintf("start response to invitation %d", r.InvitationID)
+	if r.InvitationID <= 0 {
+		return flows.Response{}, fmt.Errorf("%s: %w: invitation is required", op, flows.ErrInvalid)
+	}
+	var out responseRow
+	err := db.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		var inv invitationRow
+		if err := tx.Where("id = ?", r.InvitationID).Take(&inv).Error; err != nil {
+			return err
+		}
+		row := responseRow{
+			InvitationID:  r.InvitationID,
+			CustomerID:    coalesce(r.CustomerID, inv.CustomerID),
+			SurveyID:      coalesce(r.SurveyID, inv.SurveyID),
+			SurveyVersion: r.SurveyVersion,
+			Channel:       coalesce(string(r.Channel), inv.Channel),
+			ExternalID:    coalesce(r.ExternalID, inv.ExternalID),
+			Language:      coalesce(r.Language, inv.Language),
+			Status:        coalesce(r.Status, flows.ResponseStarted),
+			StartedAt:     db.at(r.StartedAt),
+			CompletedAt:   sqlTimePtr(r.CompletedAt),
+		}
+		if row.SurveyVersion == 0 {
+			row.SurveyVersion = inv.SurveyVersion
+		}
+		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "invitation_id"}}, DoNothing: true}).Create(&row)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 {
+			err := tx.Model(&invitationRow{}).Where("id = ?", inv.ID).
+				Updates(map[string]any{"status": flows.InvitationStarted, "updated_at": row.StartedAt}).Error
+			if err != nil {
+				return err
+			}
+		}
+		return tx.Where("invitation_id = ?", r.InvitationID).Take(&out).Error
+	})
+	if err != nil {
+		return flows.Response{}, sqlErr(op, err)
+	}
+	return out.domain(), nil
+}
+
+// Response returns the response with this id.
+func (db *DB) Response(ctx context.Context, id int64) (flows.Response, error) {
+	var row responseRow
+	if err := db.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return flows.Response{}, sqlErr(fmt.Sprintf("response %d", id), err)
+	}
+	return row.domain(), nil
+}
+
+// OpenResponseForChat returns the chat's most recent response still in
+// progress, so a customer who writes after the conversation state expired
+// gets a polite answer and the response gets closed.
+func (db *DB) OpenResponseForChat(ctx context.Context, ch flows.Channel, externalID string) (flows.Response, error) {
+	var row responseRow
+	err := db.conn(ctx).
+		Where("channel = ? AND external_id = ? AND status = ?", string(ch), externalID, flows.ResponseStarted).
+		Order("started_at DESC").Order("id DESC").
+		Take(&row).Error
+	if err != nil {
+		return flows.Response{}, sqlErr(fmt.Sprintf("open response for %s chat %s", ch, externalID), err)
+	}
+	return row.domain(), nil
+}
+
+// StepWrite is everything one conversation step changes in SQL. ApplyStep
+// writes it in one transaction, so an answer and the handoff it triggers,
+// or the last answer and the response's completion, are never half-stored.
+type StepWrite struct {
+	ResponseID int64
+	// Answer is inserted unless the response already has an answer to that
+	// question (a redelivered update): the first answer stands.
+	Answer *flows.Answer
+	// OpenHandoff is inserted unless the response already has a handoff.
+	// Zero fields are filled from the response, its customer and its
+	// invitation; Status defaults to open, CreatedAt to At.
+	OpenHandoff *flows.Handoff
+	// HandoffComment sets the comment of the response's handoff.
+	HandoffComment *string
+	// HandoffStatus, if set, becomes the status of the response's handoff.
+	HandoffStatus string
+	// Finish is "", flows.ResponseCompleted or flows.ResponseExpired: the
+	// response gets that status and completed_at, and its invitation the
+	// matching status. A response already finished is left as it is.
+	Finish string
+	// At is when the step happened (default now).
+	At time.Time
+}
+
+// handoffStatuses are the statuses a handoff may take.
+func handoffStatuses() []string {
+	return []string{flows.HandoffAwaitingComment, flows.HandoffOpen, flows.HandoffClaimed, flows.HandoffResolved}
+}
+
+// ApplyStep writes one conversation step in ONE transaction and reports
+// whether the answer was new. A handoff comment or status for a response
+// without a handoff is ErrNotFound and nothing of the step is written.
+func (db *DB) ApplyStep(ctx context.Context, w StepWrite) (answerInserted bool, err error) {
+	op := fmt.Sprintf("apply step to response %d", w.ResponseID)
+	switch w.Finish {
+	case "", flows.ResponseCompleted, flows.ResponseExpired:
+	default:
+		return false, fmt.Errorf("%s: %w: unknown finish status %q", op, flows.ErrInvalid, w.Finish)
+	}
+	if w.HandoffStatus != "" && !slices.Contains(handoffStatuses(), w.HandoffStatus) {
+		return false, fmt.Errorf("%s: %w: unknown handoff status %q", op, flows.ErrInvalid, w.HandoffStatus)
+	}
+	if w.Answer != nil && w.Answer.QuestionID == "" {
+		return false, fmt.Errorf("%s: %w: answer without question id", op, flows.ErrInvalid)
+	}
+	at := db.at(w.At)
+
+	err = db.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		answerInserted = false // the transaction may be retried by the caller
+		// Lock the response (PostgreSQL) so steps of one response serialise
+		// even if two replicas ever handle the same chat.
+		var resp responseRow
+		if err := tx.Clauses(forUpdate()).Where("id = ?", w.ResponseID).Take(&resp).Error; err != nil {
+			return err
+		}
+
+		if a := w.Answer; a != nil {
+			row := answerRow{
+				ResponseID: resp.ID,
+				QuestionID: a.QuestionID,
+				Kind:       string(a.Kind),
+				Score:      a.Score,
+				Choice:     a.Choice,
+				Text:       a.Text,
+				Class:      string(a.Class),
+				Skipped:    a.Skipped,
+				AnsweredAt: orTime(a.AnsweredAt, at),
+			}
+			res := tx.Clauses(clause.OnConflict{
+				Columns:   []clause.Column{{Name: "response_id"}, {Name: "question_id"}},
+				DoNothing: true,
+			}).Create(&row)
+			if res.Error != nil {
+				return fmt.Errorf("insert answer %s: %w", a.QuestionID, res.Error)
+			}
+			answerInserted = res.RowsAffected == 1
+		}
+
+		if w.OpenHandoff != nil {
+			row, err := db.handoffRowFor(tx, resp, *w.OpenHandoff, at)
+			if err != nil {
+				return err
+			}
+			res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "response_id"}}, DoNothing: true}).Create(&row)
+			if res.Error != nil {
+				return fmt.Errorf("insert handoff: %w", res.Error)
+			}
+		}
+
+		if w.HandoffComment != nil || w.HandoffStatus != "" {
+			set := map[string]any{"updated_at": at}
+			if w.HandoffComment != nil {
+				set["comment"] = *w.HandoffComment
+			}
+			if w.HandoffStatus != "" {
+				set["status"] = w.HandoffStatus
+			}
+			res := tx.Model(&handoffRow{}).Where("response_id = ?", resp.ID).Updates(set)
+			if res.Error != nil {
+				return fmt.Errorf("update handoff: %w", res.Error)
+			}
+			if res.RowsAffected == 0 {
+				return fmt.Errorf("update handoff: %w", gorm.ErrRecordNotFound)
+			}
+		}
+
+		if w.Finish != "" && resp.Status == flows.ResponseStarted {
+			err := tx.Model(&responseRow{}).Where("id = ?", resp.ID).
+				Updates(map[string]any{"status": w.Finish, "completed_at": at}).Error
+			if err != nil {
+				return fmt.Errorf("finish response: %w", err)
+			}
+			invStatus := flows.InvitationCompleted
+			if w.Finish == flows.ResponseExpired {
+				invStatus = flows.InvitationExpired
+			}
+			err = tx.Model(&invitationRow{}).Where("id = ?", resp.InvitationID).
+				Updates(map[string]any{"status": invStatus, "updated_at": at}).Error
+			if err != nil {
+				return fmt.Errorf("finish invitation: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, sqlErr(op, err)
+	}
+	return answerInserted, nil
+}
+
+// handoffRowFor builds the handoff row of a step, completing what the
+// caller left zero from the response and, only if still missing, from the
+// customer (ref) and the invitation (event context).
+func (db *DB) handoffRowFor(tx *gorm.DB, resp responseRow, h flows.Handoff, at time.Time) (handoffRow, error) {
+	row := handoffRow{
+		ResponseID:  resp.ID,
+		CustomerID:  coalesce(h.CustomerID, resp.CustomerID),
+		CustomerRef: h.CustomerRef,
+		SurveyID:    coalesce(h.SurveyID, resp.SurveyID),
+		QuestionID:  h.QuestionID,
+		Kind:        string(h.Kind),
+		Score:       h.Score,
+		Class:       string(h.Class),
+		Comment:     h.Comment,
+		Channel:     coalesce(string(h.Channel), resp.Channel),
+		ExternalID:  coalesce(h.ExternalID, resp.ExternalID),
+		Context:     contextJSON(h.Context),
+		Status:      coalesce(h.Status, flows.HandoffOpen),
+		NotifiedAt:  sqlTimePtr(h.NotifiedAt),
+		CreatedAt:   orTime(h.CreatedAt, at),
+		UpdatedAt:   at,
+	}
+	if !slices.Contains(handoffStatuses(), row.Status) {
+		return handoffRow{}, fmt.Errorf("open handoff: %w: unknown status %q", flows.ErrInvalid, row.Status)
+	}
+	if row.CustomerRef == "" {
+		var c customerRow
+		if err := tx.Select("ref").Where("id = ?", row.CustomerID).Take(&c).Error; err != nil {
+			return handoffRow{}, fmt.Errorf("customer of handoff: %w", err)
+		}
+		row.CustomerRef = c.Ref
+	}
+	if h.Context == nil {
+		var inv invitationRow
+		if err := tx.Select("context").Where("id = ?", resp.InvitationID).Take(&inv).Error; err != nil {
+			return handoffRow{}, fmt.Errorf("invitation of handoff: %w", err)
+		}
+		row.Context = coalesce(inv.Context, "{}")
+	}
+	return row, nil
+}
+
+// Answers returns a response's answers in the order they were given.
+func (db *DB) Answers(ctx context.Context, responseID int64) ([]flows.Answer, error) {
+	var rows []answerRow
+	err := db.conn(ctx).Where("response_id = ?", responseID).Order("answered_at").Order("id").Find(&rows).Error
+	if err != nil {
+		return nil, sqlErr(fmt.Sprintf("answers of response %d", responseID), err)
+	}
+	out := make([]flows.Answer, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// coalesce returns v, or def when v is the zero value (SQL's COALESCE for
+// "not given" rather than NULL).
+func coalesce[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// orTime returns v normalised for storage, or def when v is zero.
+func orTime(v, def time.Time) time.Time {
+	if v.IsZero() {
+		return def
+	}
+	return sqlTime(v)
+}
