@@ -36,10 +36,7 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, in
 
 	write := store.StepWrite{ResponseID: st.ResponseID, Answer: out.Answer, At: now}
 	if out.HandoffOpened != nil {
-		h, err := s.handoffRecord(ctx, st, *out.HandoffOpened, u)
-		if err != nil {
-			return err
-		}
+		h := s.handoffRecord(st, *out.HandoffOpened, u)
 		h.Status = flows.HandoffAwaitingComment
 		if out.HandoffReady != nil {
 			h.Status = flows.HandoffOpen
@@ -145,26 +142,19 @@ func (s *Service) expire(ctx context.Context, ch bot.Channel, u flows.Update, re
 	return s.reply(ctx, ch, u, text)
 }
 
-// handoffRecord builds the handoff row for a detractor answer, with the
-// customer and the invitation's event context that agents need.
-func (s *Service) handoffRecord(ctx context.Context, st flows.State, p flows.PendingHandoff, u flows.Update) (flows.Handoff, error) {
-	inv, err := s.records.Invitation(ctx, st.InvitationID)
-	if err != nil {
-		return flows.Handoff{}, fmt.Errorf("invitation of response %d: %w", st.ResponseID, err)
-	}
+// handoffRecord is the handoff row for a detractor answer; the store fills
+// in the customer reference and the invitation's event context.
+func (s *Service) handoffRecord(st flows.State, p flows.PendingHandoff, u flows.Update) flows.Handoff {
 	return flows.Handoff{
-		ResponseID:  st.ResponseID,
-		CustomerID:  inv.CustomerID,
-		CustomerRef: inv.CustomerRef,
-		SurveyID:    st.SurveyID,
-		QuestionID:  p.QuestionID,
-		Kind:        p.Kind,
-		Score:       p.Score,
-		Class:       p.Class,
-		Comment:     p.Comment,
-		Channel:     u.Channel,
-		ExternalID:  u.ChatID,
-		Context:     inv.Context,
-		CreatedAt:   s.now(),
-	}, nil
+		ResponseID: st.ResponseID,
+		SurveyID:   st.SurveyID,
+		QuestionID: p.QuestionID,
+		Kind:       p.Kind,
+		Score:      p.Score,
+		Class:      p.Class,
+		Comment:    p.Comment,
+		Channel:    u.Channel,
+		ExternalID: u.ChatID,
+		CreatedAt:  s.now(),
+	}
 }

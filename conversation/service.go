@@ -28,7 +28,6 @@ type Records interface {
 	MarkUnreachable(ctx context.Context, customerID int64, at time.Time) error
 	ClearUnreachable(ctx context.Context, customerID int64) error
 	CreateInvitation(ctx context.Context, inv flows.Invitation) (flows.Invitation, bool, error)
-	Invitation(ctx context.Context, id int64) (flows.Invitation, error)
 	SetInvitationStatus(ctx context.Context, id int64, status, errText string, at time.Time) error
 	StartResponse(ctx context.Context, r flows.Response) (flows.Response, error)
 	Response(ctx context.Context, id int64) (flows.Response, error)

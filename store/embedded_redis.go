@@ -2,26 +2,71 @@ package store
 
 import (
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 )
 
-// startEmbeddedRedis starts the in-process Redis-compatible server used by the
-// zero-config profile. It listens on a loopback TCP port so cxbot talks to it
-// with the same go-redis client, and so the same code paths, as production.
+// embeddedTick is how often the embedded server's TTLs are advanced, and so
+// how late at most a key expires compared with Redis. Each tick costs a sort
+// of all keys under the server's lock (about 3ms per 10,000 keys), which is
+// why it is a ticker and not miniredis's ClockTTL: ClockTTL pays that cost
+// on every command, which capped the embedded server at a few hundred
+// commands per second once a few thousand dedupe keys had piled up. Late
+// expiry only makes locks and limits more conservative.
+const embeddedTick = 100 * time.Millisecond
+
+// embeddedRedis is the in-process Redis-compatible server of the zero-config
+// profile. It listens on a loopback TCP port so cxbot talks to it with the
+// same go-redis client, and so the same code paths, as in production.
 //
-// Stock miniredis only expires keys when FastForward is called, which would
-// let conversation states, dedupe marks and lock TTLs live forever. ClockTTL
-// (miniredis ≥ v2.40) makes every command first advance all TTLs by the wall
-// clock time elapsed since the previous command, so a key is gone from the
-// first command after its deadline, exactly as in Redis. That is more precise
-// than a ticker calling FastForward (no up-to-one-tick late expiry, which
-// would stretch lock TTLs) and needs no goroutine to stop.
-func startEmbeddedRedis() (*miniredis.Miniredis, error) {
-	m := miniredis.NewMiniRedis()
-	m.ClockTTL(true)
-	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+// miniredis expires keys only when FastForward is called; left alone it
+// would keep conversation states, dedupe marks and locks forever. A
+// goroutine therefore calls FastForward with the real time elapsed since its
+// previous call, every embeddedTick, until Close.
+type embeddedRedis struct {
+	srv       *miniredis.Miniredis
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func startEmbeddedRedis() (*embeddedRedis, error) {
+	srv := miniredis.NewMiniRedis()
+	if err := srv.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("start embedded redis: %w", err)
 	}
-	return m, nil
+	e := &embeddedRedis{srv: srv, stop: make(chan struct{}), done: make(chan struct{})}
+	go e.expire()
+	return e, nil
+}
+
+// expire advances TTLs by wall-clock time. Passing the measured elapsed time
+// (not the nominal tick) keeps expiry from drifting when ticks are late.
+func (e *embeddedRedis) expire() {
+	defer close(e.done)
+	t := time.NewTicker(embeddedTick)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case now := <-t.C:
+			e.srv.FastForward(now.Sub(last))
+			last = now
+		}
+	}
+}
+
+func (e *embeddedRedis) Addr() string { return e.srv.Addr() }
+
+// Close stops the expiry goroutine and the server. Safe to call twice.
+func (e *embeddedRedis) Close() {
+	e.closeOnce.Do(func() {
+		close(e.stop)
+		<-e.done
+		e.srv.Close()
+	})
 }

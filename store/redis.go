@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cxbot/cxbot/flows"
@@ -46,9 +44,9 @@ type Redis struct {
 // redisConn is what copies made by WithPrefix share.
 type redisConn struct {
 	client    *redis.Client
-	mini      *miniredis.Miniredis // nil unless embedded
+	mini      *embeddedRedis // nil unless embedded
 	logger    *slog.Logger
-	unlock    *redis.Script
+	casDel    *redis.Script // unlockSrc, for servers without DELEX
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -63,7 +61,7 @@ func OpenRedis(ctx context.Context, rawURL string, logger *slog.Logger) (*Redis,
 	}
 	var (
 		opts *redis.Options
-		mini *miniredis.Miniredis
+		mini *embeddedRedis
 		name string
 	)
 	if rawURL == "" {
@@ -87,7 +85,7 @@ func OpenRedis(ctx context.Context, rawURL string, logger *slog.Logger) (*Redis,
 		client: redis.NewClient(opts),
 		mini:   mini,
 		logger: logger,
-		unlock: redis.NewScript(unlockSrc),
+		casDel: redis.NewScript(unlockSrc),
 	}
 	r := &Redis{redisConn: conn, prefix: DefaultRedisPrefix, owner: true}
 	if err := conn.client.Ping(ctx).Err(); err != nil {
@@ -131,6 +129,10 @@ func (r *Redis) Embedded() bool { return r.mini != nil }
 func (r *Redis) WithPrefix(prefix string) *Redis {
 	return &Redis{redisConn: r.redisConn, prefix: prefix, owner: false}
 }
+
+// Prefix is the start of every key this value writes, for callers that
+// build their own keys on Client() (rate limits) and should share the namespace.
+func (r *Redis) Prefix() string { return r.prefix }
 
 // Close closes the client and, in embedded mode, stops the server (its data
 // is lost: embedded Redis is memory only). Safe to call more than once.
@@ -312,10 +314,7 @@ func (r *Redis) LockChat(ctx context.Context, ch flows.Channel, chatID string, t
 		return nil, err
 	}
 	key := r.chatLockKey(ch, chatID)
-	token, err := lockToken()
-	if err != nil {
-		return nil, err
-	}
+	token := rand.Text() // names this holder, so only it can release the lock
 	wait := lockWaitMin
 	var timer *time.Timer
 	for {
@@ -346,12 +345,12 @@ func (r *Redis) LockChat(ctx context.Context, ch flows.Channel, chatID string, t
 		if released.Load() {
 			return nil
 		}
-		n, err := r.unlock.Run(ctx, r.client, []string{key}, token).Int()
+		deleted, err := r.compareAndDelete(ctx, key, token)
 		if err != nil {
 			return redisErr("unlock chat "+string(ch)+":"+chatID, err)
 		}
 		released.Store(true)
-		if n == 0 {
+		if !deleted {
 			return fmt.Errorf("%w: redis: unlock chat %s:%s: lock expired before unlock (ttl %s too short?)",
 				flows.ErrConflict, ch, chatID, ttl)
 		}
@@ -360,13 +359,19 @@ func (r *Redis) LockChat(ctx context.Context, ch flows.Channel, chatID string, t
 	return unlock, nil
 }
 
-// lockToken is a random value that identifies one holder of a lock.
-func lockToken() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("redis: lock token: %w", err)
+// compareAndDelete deletes key if it holds token. The embedded server uses
+// DELEX IFEQ because miniredis builds a fresh Lua VM (about 190 KB) for every
+// script call, which dominated its cost per update; Redis before 8.4 has no
+// DELEX, so a real server runs the equivalent script.
+func (r *Redis) compareAndDelete(ctx context.Context, key, token string) (bool, error) {
+	var cmd *redis.Cmd
+	if r.mini != nil {
+		cmd = r.client.Do(ctx, "DELEX", key, "IFEQ", token)
+	} else {
+		cmd = r.casDel.Run(ctx, r.client, []string{key}, token)
 	}
-	return hex.EncodeToString(b[:]), nil
+	n, err := cmd.Int()
+	return n > 0, err
 }
 
 // TryLock takes a one-shot lock, true when this caller got it: one replica
@@ -379,11 +384,7 @@ func (r *Redis) TryLock(ctx context.Context, key string, ttl time.Duration) (boo
 	if err := checkTTL("try lock", ttl); err != nil {
 		return false, err
 	}
-	token, err := lockToken()
-	if err != nil {
-		return false, err
-	}
-	ok, err := r.client.SetNX(ctx, r.lockKey(key), token, ttl).Result()
+	ok, err := r.client.SetNX(ctx, r.lockKey(key), "1", ttl).Result()
 	if err != nil {
 		return false, redisErr("try lock "+key, err)
 	}

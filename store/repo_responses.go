@@ -12,8 +12,9 @@ import (
 	"github.com/cxbot/cxbot/flows"
 )
 
-// StartResponse records that the customer began the invitation's survey and
-// marks the invitation started. One response per invitation: when it exists
+// StartResponse records the response an invitation opens (its first question
+// is about to be sent). The invitation becomes started with the first answer
+// (see ApplyStep), so wave counts tell sent from started. One response per invitation: when it exists
 // already (a second tap on the link, a redelivered update) that response is
 // returned unchanged. Fields left zero are taken from the invitation;
 // Status defaults to started and StartedAt to now.
@@ -46,13 +47,6 @@ func (db *DB) StartResponse(ctx context.Context, r flows.Response) (flows.Respon
 		res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "invitation_id"}}, DoNothing: true}).Create(&row)
 		if res.Error != nil {
 			return res.Error
-		}
-		if res.RowsAffected == 1 {
-			err := tx.Model(&invitationRow{}).Where("id = ?", inv.ID).
-				Updates(map[string]any{"status": flows.InvitationStarted, "updated_at": row.StartedAt}).Error
-			if err != nil {
-				return err
-			}
 		}
 		return tx.Where("invitation_id = ?", r.InvitationID).Take(&out).Error
 	})
@@ -134,7 +128,6 @@ func (db *DB) ApplyStep(ctx context.Context, w StepWrite) (answerInserted bool, 
 	at := db.at(w.At)
 
 	err = db.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		answerInserted = false // the transaction may be retried by the caller
 		// Lock the response (PostgreSQL) so steps of one response serialise
 		// even if two replicas ever handle the same chat.
 		var resp responseRow
@@ -162,6 +155,14 @@ func (db *DB) ApplyStep(ctx context.Context, w StepWrite) (answerInserted bool, 
 				return fmt.Errorf("insert answer %s: %w", a.QuestionID, res.Error)
 			}
 			answerInserted = res.RowsAffected == 1
+			if answerInserted {
+				err := tx.Model(&invitationRow{}).
+					Where("id = ? AND status IN ?", resp.InvitationID, []string{flows.InvitationPlanned, flows.InvitationSent}).
+					Updates(map[string]any{"status": flows.InvitationStarted, "updated_at": at}).Error
+				if err != nil {
+					return fmt.Errorf("mark invitation started: %w", err)
+				}
+			}
 		}
 
 		if w.OpenHandoff != nil {
@@ -288,4 +289,23 @@ func orTime(v, def time.Time) time.Time {
 		return def
 	}
 	return sqlTime(v)
+}
+
+// CustomerResponses returns a customer's responses, newest first: the
+// history an agent looks at before contacting a detractor.
+func (db *DB) CustomerResponses(ctx context.Context, customerID int64, limit int) ([]flows.Response, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var rows []responseRow
+	err := db.conn(ctx).Where("customer_id = ?", customerID).
+		Order("started_at DESC").Order("id DESC").Limit(limit).Find(&rows).Error
+	if err != nil {
+		return nil, sqlErr(fmt.Sprintf("responses of customer %d", customerID), err)
+	}
+	out := make([]flows.Response, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.domain())
+	}
+	return out, nil
 }

@@ -418,8 +418,8 @@ func TestSQLStartResponse(t *testing.T) {
 			t.Fatalf("StartResponse = %+v (invitation %+v)", r, inv)
 		}
 		got, _ := db.Invitation(ctx, inv.ID)
-		if got.Status != flows.InvitationStarted {
-			t.Fatalf("invitation status = %s, want started", got.Status)
+		if got.Status != inv.Status {
+			t.Fatalf("invitation status = %s, want %s until the first answer", got.Status, inv.Status)
 		}
 
 		again, err := db.StartResponse(ctx, flows.Response{InvitationID: inv.ID, StartedAt: sqlT0.Add(time.Hour)})
@@ -435,7 +435,11 @@ func TestSQLStartResponse(t *testing.T) {
 			t.Fatalf("OpenResponseForChat = %+v, %v", open, err)
 		}
 
-		// A late "sent" report does not pull a started invitation back.
+		// The first answer marks the invitation started; a late "sent"
+		// report does not pull it back.
+		if _, err := db.ApplyStep(ctx, StepWrite{ResponseID: r.ID, Answer: &flows.Answer{QuestionID: "q1", Kind: flows.KindText, Text: "hi"}, At: sqlT0}); err != nil {
+			t.Fatal(err)
+		}
 		sentAt := sqlT0.Add(time.Second)
 		if err := db.SetInvitationStatus(ctx, inv.ID, flows.InvitationSent, "", sentAt); err != nil {
 			t.Fatal(err)
@@ -568,7 +572,7 @@ func TestSQLApplyStepAtomic(t *testing.T) {
 		answers, _ := db.Answers(ctx, r.ID)
 		gotR, _ := db.Response(ctx, r.ID)
 		gotInv, _ := db.Invitation(ctx, inv.ID)
-		if len(answers) != 0 || gotR.Status != flows.ResponseStarted || gotInv.Status != flows.InvitationStarted {
+		if len(answers) != 0 || gotR.Status != flows.ResponseStarted || gotInv.Status != inv.Status {
 			t.Fatalf("failed step left %d answers, response %s, invitation %s", len(answers), gotR.Status, gotInv.Status)
 		}
 

@@ -26,7 +26,8 @@ type app struct {
 	cfg      config
 	log      *slog.Logger
 	db       *store.DB
-	redis    *store.Redis
+	redis    *store.Redis // owns the connection
+	states   *store.Redis // the same connection, keys under CXBOT_REDIS_PREFIX
 	telegram *telegram.Adapter // nil without a token
 	conv     *conversation.Service
 	api      *httpapi.Server
@@ -88,6 +89,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (a 
 	if a.redis, err = store.OpenRedis(ctx, cfg.RedisURL, log); err != nil {
 		return nil, fmt.Errorf("CXBOT_REDIS_URL: %w", err)
 	}
+	a.states = a.redis.WithPrefix(cfg.RedisPrefix)
 	if a.redis.Embedded() {
 		log.Info("using the embedded Redis-compatible server (set CXBOT_REDIS_URL for several replicas)")
 	}
@@ -113,7 +115,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (a 
 		log.Warn("no CXBOT_LINK_SECRET: deep links made now stop working after a restart")
 	}
 	a.conv, err = conversation.New(conversation.Config{
-		Records: a.db, States: a.redis, Channels: channels, Surveys: surveys, Links: links, Logger: log,
+		Records: a.db, States: a.states, Channels: channels, Surveys: surveys, Links: links, Logger: log,
 		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait,
 	})
 	if err != nil {
@@ -121,12 +123,12 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (a 
 	}
 	a.api = httpapi.New(httpapi.Config{
 		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Links: links, Logger: log,
-		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.redis.Ping}},
+		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 	})
 	if a.telegram != nil {
-		a.api.Handle("/telegram/webhook", a.telegram.WebhookHandler(a.conv))
+		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(a.conv))
 	}
-	a.sched = scheduler.New(a.redis, log, nil)
+	a.sched = scheduler.New(a.states, log, nil)
 	err = a.sched.Add(scheduler.Job{Name: "handoff-sweep", Spec: cfg.HandoffSweep, Run: func(ctx context.Context) error {
 		n, err := a.conv.NotifyPendingHandoffs(ctx)
 		if n > 0 {

@@ -16,6 +16,7 @@ type config struct {
 	HTTPAddr    string
 	DatabaseURL string
 	RedisURL    string
+	RedisPrefix string
 	ConfigDir   string
 	APIToken    string
 	LinkSecret  string
@@ -70,6 +71,13 @@ func settings() []setting {
 				return fmt.Errorf("must start with redis:// or rediss://")
 			}
 			c.RedisURL = v
+			return nil
+		}},
+		{"CXBOT_REDIS_PREFIX", "cx:", "prefix of every Redis key, to share one Redis between environments", false, func(c *config, v string) error {
+			if strings.ContainsAny(v, " \t\r\n") {
+				return fmt.Errorf("%q must not contain white space", v)
+			}
+			c.RedisPrefix = v
 			return nil
 		}},
 		{"CXBOT_CONFIG_DIR", "configs", "folder with surveys/*.yaml", false, str(func(c *config) *string { return &c.ConfigDir })},
@@ -188,4 +196,10 @@ func validWebhookSecret(v string) bool {
 		}
 	}
 	return true
+}
+
+// envOf serves settings from a map instead of the process environment, for
+// the demo and tests.
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
 }

@@ -6,10 +6,6 @@ import (
 	"time"
 )
 
-func envOf(kv map[string]string) func(string) string {
-	return func(k string) string { return kv[k] }
-}
-
 func TestDefaultsNeedNothing(t *testing.T) {
 	cfg, err := loadConfig(envOf(nil))
 	if err != nil {

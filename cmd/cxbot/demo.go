@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cxbot/cxbot/bot/telegram/telegramtest"
+)
+
+const (
+	demoBotToken  = "424242:DEMO"
+	demoAgentChat = -100
+	demoSurvey    = "post_purchase_nps"
+)
+
+// demoAction is one thing a simulated customer does: tap a button or type.
+type demoAction struct {
+	tap  string
+	text string
+}
+
+func (a demoAction) String() string {
+	if a.tap != "" {
+		return "taps " + a.tap
+	}
+	return fmt.Sprintf("types %q", a.text)
+}
+
+// demoCustomer is a scripted customer: their language and what they do.
+type demoCustomer struct {
+	ref     string
+	lang    string
+	score   int
+	actions []demoAction
+}
+
+var demoComplaints = []string{
+	"The parcel arrived three days late and nobody told me.",
+	"包装破损，联系客服也没人回复。",
+	"Wrong size delivered, and the return form does not work.",
+	"送货员态度很差。",
+}
+
+// demoCustomers scripts n customers: mostly taps, a few typed answers, one
+// who types an invalid score first, detractors who explain what went wrong.
+func demoCustomers(n int) []demoCustomer {
+	scores := []int{10, 9, 3, 8, 9, 6, 10, 7, 2, 9, 10, 0}
+	out := make([]demoCustomer, 0, n)
+	complaints := 0
+	for i := range n {
+		c := demoCustomer{ref: fmt.Sprintf("C-%02d", i+1), lang: []string{"en", "zh-CN"}[i%2], score: scores[i%len(scores)]}
+		switch {
+		case i == 3: // types instead of tapping, and gets it wrong first
+			c.actions = []demoAction{{text: "11"}, {text: "eight"}, {text: "skip"}}
+		default:
+			c.actions = []demoAction{{tap: strconv.Itoa(c.score)}}
+			switch {
+			case c.score <= 6:
+				c.actions = append(c.actions, demoAction{text: demoComplaints[complaints%len(demoComplaints)]})
+				complaints++
+			case c.score <= 8:
+				c.actions = append(c.actions, demoAction{text: "Faster delivery would make it a 10."})
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func cmdDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", "Runs the whole loop on this machine with the embedded defaults: a fake Telegram Bot API over HTTP,\nsimulated customers taking post_purchase_nps, detractor handoffs and the final NPS report.", stderr)
+	customers := fs.Int("customers", 12, "how many simulated customers take the survey")
+	configDir := fs.String("config-dir", orString(getenv("CXBOT_CONFIG_DIR"), "configs"), "folder with surveys/*.yaml")
+	verbose := fs.Bool("verbose", false, "print cxbot's own logs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *customers < 1 || *customers > 1000 {
+		return fmt.Errorf("--customers must be from 1 to 1000")
+	}
+	dir, err := os.MkdirTemp("", "cxbot-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	tg := telegramtest.New(demoBotToken, telegramtest.WithMaxPollWait(250*time.Millisecond))
+	defer tg.Close()
+	apiToken := rand.Text()
+	cfg, err := loadConfig(envOf(map[string]string{
+		"CXBOT_DATABASE_URL":          filepath.Join(dir, "cxbot.db"),
+		"CXBOT_CONFIG_DIR":            *configDir,
+		"CXBOT_API_TOKEN":             apiToken,
+		"CXBOT_LINK_SECRET":           rand.Text(),
+		"CXBOT_TELEGRAM_TOKEN":        demoBotToken,
+		"CXBOT_TELEGRAM_API_URL":      tg.URL(),
+		"CXBOT_TELEGRAM_AGENT_CHAT":   strconv.Itoa(demoAgentChat),
+		"CXBOT_TELEGRAM_POLL_TIMEOUT": "2s",
+	}))
+	if err != nil {
+		return err
+	}
+	logLevel, logOut := slog.LevelWarn, stderr
+	if *verbose {
+		logLevel = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: logLevel}))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a, err := newApp(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx, ln) }()
+	d := &demo{tg: tg, api: "http://" + ln.Addr().String(), token: apiToken, out: stdout}
+	fmt.Fprintf(stdout, "cxbot demo: SQLite in %s, embedded Redis, fake Telegram Bot API at %s (long polling), cxbot API at %s\n\n", dir, tg.URL(), d.api)
+
+	runErr := d.run(ctx, demoCustomers(*customers))
+	cancel()
+	return errors.Join(runErr, <-done)
+}
+
+func orString(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+type demo struct {
+	tg    *telegramtest.Server
+	api   string
+	token string
+	out   io.Writer
+}
+
+func (d *demo) run(ctx context.Context, customers []demoCustomer) error {
+	var want struct{ promoters, passives, detractors int }
+	for i, c := range customers {
+		chat := int64(9001 + i)
+		if err := d.converse(ctx, c, chat); err != nil {
+			return fmt.Errorf("customer %s: %w", c.ref, err)
+		}
+		switch final := c.score; {
+		case i == 3:
+			want.passives++ // "eight"
+		case final >= 9:
+			want.promoters++
+		case final >= 7:
+			want.passives++
+		default:
+			want.detractors++
+		}
+	}
+
+	// One customer opts out; a later invitation is refused and nothing is sent.
+	stopChat := int64(9001)
+	if err := d.act(ctx, stopChat, "en", demoAction{text: "/stop"}); err != nil {
+		return err
+	}
+	code, body, err := d.call(ctx, "POST", "/api/v1/invitations", map[string]any{"survey": "post_service_csat", "customer_ref": customers[0].ref, "telegram_chat_id": stopChat})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "\n%s sent /stop; a new invitation for them is refused: %d %s", customers[0].ref, code, body)
+
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	notices, err := d.tg.WaitSent(waitCtx, demoAgentChat, want.detractors)
+	if err != nil {
+		return fmt.Errorf("agents' chat got %d handoff notices, want %d: %w", len(d.tg.Sent(demoAgentChat)), want.detractors, err)
+	}
+	fmt.Fprintf(d.out, "\nAgents' chat got %d handoff notices:\n", len(notices))
+	for _, n := range notices {
+		fmt.Fprintf(d.out, "  %s\n\n", strings.ReplaceAll(n.Text, "\n", "\n  "))
+	}
+
+	code, body, err = d.call(ctx, "GET", "/api/v1/reports/nps?survey="+demoSurvey, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "NPS report (GET /api/v1/reports/nps?survey=%s): %s", demoSurvey, body)
+	var report struct{ Responses, Promoters, Passives, Detractors int }
+	if code != http.StatusOK || json.Unmarshal(body, &report) != nil {
+		return fmt.Errorf("report: %d %s", code, body)
+	}
+	if report.Promoters != want.promoters || report.Passives != want.passives || report.Detractors != want.detractors {
+		return fmt.Errorf("report %+v does not match what the customers answered %+v", report, want)
+	}
+	fmt.Fprintln(d.out, "The report matches what the customers answered.")
+	return nil
+}
+
+// converse invites one customer and plays their script, printing what the
+// bot says after each step.
+func (d *demo) converse(ctx context.Context, c demoCustomer, chat int64) error {
+	code, body, err := d.call(ctx, "POST", "/api/v1/invitations", map[string]any{
+		"survey": demoSurvey, "customer_ref": c.ref, "telegram_chat_id": chat, "language": c.lang,
+		"context": map[string]string{"order_id": fmt.Sprintf("ord-%d", 1000+chat%1000), "store": "SH-01"},
+	})
+	if err != nil {
+		return err
+	}
+	if code != http.StatusCreated {
+		return fmt.Errorf("invitation: %d %s", code, body)
+	}
+	sent, err := d.waitMessages(ctx, chat, 1)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "%s (%s) ← %s\n", c.ref, c.lang, firstLine(sent[0].Text))
+	for _, a := range c.actions {
+		if err := d.act(ctx, chat, c.lang, a); err != nil {
+			return err
+		}
+		fmt.Fprintf(d.out, "      %s → %s\n", a, firstLine(d.tg.LastText(chat)))
+	}
+	return nil
+}
+
+// act performs one action and waits for the bot's answer to it.
+func (d *demo) act(ctx context.Context, chat int64, lang string, a demoAction) error {
+	before := len(d.tg.Sent(chat))
+	if a.tap != "" {
+		u, err := d.tg.TapButton(chat, a.tap)
+		if err != nil {
+			return err
+		}
+		d.tg.Enqueue(u)
+	} else {
+		d.tg.Enqueue(d.tg.TextUpdate(chat, a.text, lang))
+	}
+	_, err := d.waitMessages(ctx, chat, before+1)
+	return err
+}
+
+func (d *demo) waitMessages(ctx context.Context, chat int64, n int) ([]telegramtest.SentMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sent, err := d.tg.WaitSent(ctx, chat, n)
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the bot's message %d in chat %d: %w", n, chat, err)
+	}
+	return sent, nil
+}
+
+func (d *demo) call(ctx context.Context, method, path string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, d.api+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, data, err
+}
+
+// firstLine shortens a bot message for the progress output.
+func firstLine(s string) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " ")
+	if r := []rune(s); len(r) > 90 {
+		return string(r[:89]) + "…"
+	}
+	return s
+}
