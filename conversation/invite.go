@@ -55,6 +55,13 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (inv flows.Invi
 	lang := flows.ResolveLanguage(survey.Languages(), firstNonEmpty(req.Language, identity.Language, customer.Language), survey.DefaultLanguage)
 
 	err = s.withChatLock(ctx, req.Channel, req.ChatID, func() error {
+		// A repeated request (same wave, customer and event) gets the first
+		// invitation back and sends nothing.
+		if inv, err = s.records.InvitationByKey(ctx, req.WaveID, customer.ID, req.EventID); err == nil {
+			return nil
+		} else if !errors.Is(err, flows.ErrNotFound) {
+			return err
+		}
 		if _, active, err := s.states.LoadState(ctx, req.Channel, req.ChatID); err != nil {
 			return err
 		} else if active {

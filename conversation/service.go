@@ -27,6 +27,7 @@ type Records interface {
 	OptIn(ctx context.Context, customerID int64) error
 	MarkUnreachable(ctx context.Context, customerID int64, at time.Time) error
 	ClearUnreachable(ctx context.Context, customerID int64) error
+	InvitationByKey(ctx context.Context, waveID string, customerID int64, eventID string) (flows.Invitation, error)
 	CreateInvitation(ctx context.Context, inv flows.Invitation) (flows.Invitation, bool, error)
 	SetInvitationStatus(ctx context.Context, id int64, status, errText string, at time.Time) error
 	StartResponse(ctx context.Context, r flows.Response) (flows.Response, error)

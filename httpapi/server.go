@@ -132,6 +132,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 			return fmt.Errorf("%w: field %q must be %s", flows.ErrInvalid, typeErr.Field, typeErr.Type)
 		case errors.Is(err, io.EOF):
 			return fmt.Errorf("%w: empty body, expected a JSON object", flows.ErrInvalid)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("%w: malformed JSON: the body ends too early", flows.ErrInvalid)
 		default:
 			return fmt.Errorf("%w: %s", flows.ErrInvalid, strings.TrimPrefix(err.Error(), "json: "))
 		}

@@ -62,15 +62,24 @@ func (db *DB) CreateInvitation(ctx context.Context, inv flows.Invitation) (flows
 	if res.Error != nil {
 		return flows.Invitation{}, false, sqlErr(op, res.Error)
 	}
+	out, err := db.InvitationByKey(ctx, inv.WaveID, inv.CustomerID, inv.EventID)
+	if err != nil {
+		return flows.Invitation{}, false, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, res.RowsAffected == 1, nil
+}
+
+// InvitationByKey returns the invitation of a wave × customer × event, so a
+// repeated request can be answered with the first one.
+func (db *DB) InvitationByKey(ctx context.Context, waveID string, customerID int64, eventID string) (flows.Invitation, error) {
 	var out invitationWithRef
-	err := selectInvitations(g).
-		Where("invitations.wave_id = ? AND invitations.customer_id = ? AND invitations.event_id = ?",
-			inv.WaveID, inv.CustomerID, inv.EventID).
+	err := selectInvitations(db.conn(ctx)).
+		Where("invitations.wave_id = ? AND invitations.customer_id = ? AND invitations.event_id = ?", waveID, customerID, eventID).
 		Take(&out).Error
 	if err != nil {
-		return flows.Invitation{}, false, sqlErr(op, err)
+		return flows.Invitation{}, sqlErr(fmt.Sprintf("invitation (wave %s, customer %d, event %s)", waveID, customerID, eventID), err)
 	}
-	return out.domain(), res.RowsAffected == 1, nil
+	return out.domain(), nil
 }
 
 // selectInvitations reads invitations with their customer's ref.

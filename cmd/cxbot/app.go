@@ -64,11 +64,11 @@ func openDatabase(ctx context.Context, cfg config, log *slog.Logger, migrate boo
 	return db, nil
 }
 
-func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (a *app, err error) {
-	a = &app{cfg: cfg, log: log}
+func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
-			a.close()
+			a.close() // whatever was opened before the failure
 		}
 	}()
 	surveys, err := flows.LoadSurveys(filepath.Join(cfg.ConfigDir, "surveys"))
@@ -160,7 +160,6 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 				srv.Close()
 				return fmt.Errorf("telegram setWebhook: %w", err)
 			}
-			a.log.Info("telegram webhook registered", "url", a.cfg.PublicURL+"/telegram/webhook")
 		} else {
 			if err := a.telegram.DeleteWebhook(ctx); err != nil {
 				srv.Close()
