@@ -26,8 +26,8 @@ type app struct {
 	cfg      config
 	log      *slog.Logger
 	db       *store.DB
-	redis    *store.Redis // owns the connection
-	states   *store.Redis // the same connection, keys under CXBOT_REDIS_PREFIX
+	redis    *store.Redis      // owns the connection
+	states   *store.Redis      // the same connection, keys under CXBOT_REDIS_PREFIX
 	telegram *telegram.Adapter // nil without a token
 	conv     *conversation.Service
 	api      *httpapi.Server
