@@ -36,7 +36,7 @@ func (s LinkSigner) Token(customerRef string) (string, error) {
 	}
 	token := base64.RawURLEncoding.EncodeToString([]byte(customerRef)) + s.mac(customerRef)
 	if len(token) > maxLinkTokenLen {
-		return "", fmt.Errorf("%w: customer_ref %q is too long for a Telegram deep link (at most 35 bytes)", flows.ErrInvalid, customerRef)
+		return "", fmt.Errorf("%w: customer_ref %q is too long for a Telegram deep link (at most 36 bytes)", flows.ErrInvalid, customerRef)
 	}
 	return token, nil
 }
