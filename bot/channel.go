@@ -16,6 +16,10 @@ import (
 // the bot, left, or unsubscribed. The customer is marked unreachable.
 var ErrBlocked = errors.New("recipient blocked the bot")
 
+// ErrOutsideWindow means the platform only accepts a template message now
+// (WeChat: more than 48 hours since the customer last wrote).
+var ErrOutsideWindow = errors.New("outside the 48-hour customer-service window")
+
 // RateLimitedError means the platform asked cxbot to wait (Telegram 429).
 type RateLimitedError struct {
 	RetryAfter time.Duration
@@ -37,6 +41,16 @@ type Channel interface {
 	CloseQuestion(ctx context.Context, chatID string, messageID int, text string) error
 	// AnswerTap acknowledges a tapped button (Telegram answerCallbackQuery).
 	AnswerTap(ctx context.Context, tapID, notice string) error
-	// NotifyAgents tells the service agents about a handoff.
+}
+
+// AgentNotifier tells the service agents about handoffs, whatever channel
+// the customer is on (WeChat has no agents' chat; Telegram's is used).
+type AgentNotifier interface {
 	NotifyAgents(ctx context.Context, text string) error
+}
+
+// TemplateSender sends a platform template message, the only way to reach a
+// WeChat customer outside the 48-hour customer-service window.
+type TemplateSender interface {
+	SendTemplate(ctx context.Context, chatID, templateID, url string, data map[string]string) error
 }

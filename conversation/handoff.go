@@ -24,16 +24,14 @@ func (s *Service) notifyHandoff(ctx context.Context, responseID int64) {
 }
 
 func (s *Service) sendNotice(ctx context.Context, h flows.Handoff) error {
-	ch, err := s.channel(h.Channel)
-	if err != nil {
-		return err
-	}
 	notice := bot.HandoffNotice(h)
 	if h.NotifiedAt != nil {
 		// Agents already heard of it (the comment came after the wait ran out).
 		notice = bot.HandoffCommentNotice(h)
 	}
-	if err := ch.NotifyAgents(ctx, notice); err != nil {
+	if s.agents == nil {
+		s.log.Warn("handoff with no agents' chat configured", "handoff_id", h.ID, "notice", notice)
+	} else if err := s.agents.NotifyAgents(ctx, notice); err != nil {
 		return err
 	}
 	if h.NotifiedAt != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
@@ -75,10 +76,49 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (inv flows.Invi
 		if err != nil || !created {
 			return err
 		}
-		inv, err = s.send(ctx, ch, survey, inv)
-		return err
+		sendErr := s.deliver(ctx, ch, survey, inv)
+		now := s.now()
+		if sendErr != nil {
+			inv.Status, inv.Error = flows.InvitationFailed, sendErr.Error()
+			if err := s.records.SetInvitationStatus(ctx, inv.ID, inv.Status, inv.Error, now); err != nil {
+				return errors.Join(sendErr, err)
+			}
+			if errors.Is(sendErr, bot.ErrBlocked) {
+				return fmt.Errorf("%w: customer %s blocked the bot", flows.ErrConflict, inv.CustomerRef)
+			}
+			return fmt.Errorf("send invitation: %w", sendErr)
+		}
+		inv.Status, inv.SentAt = flows.InvitationSent, &now
+		return s.records.SetInvitationStatus(ctx, inv.ID, inv.Status, "", now)
 	})
 	return inv, created, err
+}
+
+// SendInvitation starts a planned invitation's survey in the customer's
+// chat, for the wave dispatcher, which records the outcome. A chat with a
+// survey in progress is a conflict: it is never interrupted.
+func (s *Service) SendInvitation(ctx context.Context, inv flows.Invitation) error {
+	survey, ok := s.surveys[inv.SurveyID]
+	if !ok {
+		return fmt.Errorf("%w: survey %q", flows.ErrNotFound, inv.SurveyID)
+	}
+	ch, err := s.channel(inv.Channel)
+	if err != nil {
+		return err
+	}
+	return s.withChatLock(ctx, inv.Channel, inv.ExternalID, func() error {
+		st, active, err := s.states.LoadState(ctx, inv.Channel, inv.ExternalID)
+		if err != nil {
+			return err
+		}
+		if active && st.InvitationID == inv.ID {
+			return nil // sent before, the outcome was not recorded
+		}
+		if active {
+			return fmt.Errorf("%w: chat %s already has a survey in progress", flows.ErrConflict, inv.ExternalID)
+		}
+		return s.deliver(ctx, ch, survey, inv)
+	})
 }
 
 func (s *Service) validateInvite(req *InviteRequest) (*flows.Survey, error) {
@@ -90,7 +130,7 @@ func (s *Service) validateInvite(req *InviteRequest) (*flows.Survey, error) {
 		problems = append(problems, "customer_ref is required")
 	}
 	if req.ChatID == "" {
-		problems = append(problems, "a chat id is required (telegram_chat_id)")
+		problems = append(problems, "a chat is required (telegram_chat_id or wechat_openid)")
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w: %s", flows.ErrInvalid, strings.Join(problems, "; "))
@@ -108,39 +148,143 @@ func (s *Service) validateInvite(req *InviteRequest) (*flows.Survey, error) {
 	return survey, nil
 }
 
-// send starts the response and delivers the first question. The state is
+// deliver starts the response and sends the first question. The state is
 // saved only after the platform accepted the message, so a failed send
-// leaves no conversation waiting for an answer that cannot come.
-func (s *Service) send(ctx context.Context, ch bot.Channel, survey *flows.Survey, inv flows.Invitation) (flows.Invitation, error) {
+// leaves no conversation waiting for an answer that cannot come. A blocked
+// bot marks the customer unreachable.
+func (s *Service) deliver(ctx context.Context, ch bot.Channel, survey *flows.Survey, inv flows.Invitation) error {
 	resp, err := s.records.StartResponse(ctx, flows.Response{
 		InvitationID: inv.ID, CustomerID: inv.CustomerID, SurveyID: survey.ID, SurveyVersion: survey.Version,
 		Channel: inv.Channel, ExternalID: inv.ExternalID, Language: inv.Language, Status: flows.ResponseStarted, StartedAt: s.now(),
 	})
 	if err != nil {
-		return inv, err
+		return err
 	}
 	st, first := flows.Start(survey, inv.Language, inv.ID, resp.ID, s.now())
-	messageID, sendErr := ch.Send(ctx, inv.ExternalID, first)
-	if sendErr != nil {
-		inv.Status, inv.Error = flows.InvitationFailed, sendErr.Error()
-		if err := s.records.SetInvitationStatus(ctx, inv.ID, inv.Status, inv.Error, s.now()); err != nil {
-			return inv, errors.Join(sendErr, err)
-		}
-		if errors.Is(sendErr, bot.ErrBlocked) {
-			if err := s.records.MarkUnreachable(ctx, inv.CustomerID, s.now()); err != nil {
-				return inv, err
+	first.Broadcast = true
+	// Once the message is on its way, finish saving its state even if this
+	// replica is asked to stop, so another replica can tell it was sent.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	messageID, err := s.sendFirst(ctx, ch, survey, inv, first)
+	if err != nil {
+		if errors.Is(err, bot.ErrBlocked) {
+			if merr := s.records.MarkUnreachable(ctx, inv.CustomerID, s.now()); merr != nil {
+				return errors.Join(err, merr)
 			}
-			return inv, fmt.Errorf("%w: customer %s blocked the bot", flows.ErrConflict, inv.CustomerRef)
 		}
-		return inv, fmt.Errorf("send invitation: %w", sendErr)
+		return err
 	}
 	st.PromptMessageID = messageID
-	if err := s.states.SaveState(ctx, inv.Channel, inv.ExternalID, st, s.conversationTTL); err != nil {
-		return inv, err
+	return s.states.SaveState(ctx, inv.Channel, inv.ExternalID, st, s.conversationTTL)
+}
+
+// sendFirst sends an invitation's first question. On a channel with a
+// customer-service window (WeChat), a customer outside it gets the survey's
+// template message instead, and answers it by replying in the chat.
+func (s *Service) sendFirst(ctx context.Context, ch bot.Channel, survey *flows.Survey, inv flows.Invitation, first flows.Message) (int, error) {
+	templates, hasTemplates := ch.(bot.TemplateSender)
+	if hasTemplates {
+		open, err := s.states.WindowOpen(ctx, inv.Channel, inv.ExternalID)
+		if err != nil {
+			return 0, err
+		}
+		if !open {
+			return 0, s.sendTemplate(ctx, templates, survey, inv)
+		}
 	}
-	now := s.now()
-	inv.Status, inv.SentAt = flows.InvitationSent, &now
-	return inv, s.records.SetInvitationStatus(ctx, inv.ID, inv.Status, "", now)
+	id, err := ch.Send(ctx, inv.ExternalID, first)
+	if hasTemplates && errors.Is(err, bot.ErrOutsideWindow) {
+		return 0, s.sendTemplate(ctx, templates, survey, inv)
+	}
+	return id, err
+}
+
+func (s *Service) sendTemplate(ctx context.Context, ch bot.TemplateSender, survey *flows.Survey, inv flows.Invitation) error {
+	id, url, data, ok := survey.TemplateInvitation(inv.Language, s.now())
+	if !ok {
+		return fmt.Errorf("%w: %s is outside the customer-service window and survey %s has no wechat_template", flows.ErrInvalid, inv.CustomerRef, survey.ID)
+	}
+	if err := ch.SendTemplate(ctx, inv.ExternalID, id, url, data); err != nil {
+		return fmt.Errorf("template invitation: %w", err)
+	}
+	s.log.Info("invitation sent as a template message", "channel", inv.Channel, "customer_ref", inv.CustomerRef, "survey_id", survey.ID)
+	return nil
+}
+
+// Delivered tells whether an invitation reached the customer: its
+// conversation is running, or its response moved on (answered or expired).
+func (s *Service) Delivered(ctx context.Context, inv flows.Invitation) (bool, error) {
+	st, ok, err := s.states.LoadState(ctx, inv.Channel, inv.ExternalID)
+	if err != nil {
+		return false, err
+	}
+	if ok && st.InvitationID == inv.ID {
+		return true, nil
+	}
+	resp, err := s.records.ResponseForInvitation(ctx, inv.ID)
+	if errors.Is(err, flows.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return resp.Status != flows.ResponseStarted, nil
+}
+
+// Remind re-asks the open question of an invitation nobody answered yet;
+// false when its conversation is gone or belongs to another invitation.
+func (s *Service) Remind(ctx context.Context, inv flows.Invitation) (reminded bool, err error) {
+	ch, err := s.channel(inv.Channel)
+	if err != nil {
+		return false, err
+	}
+	err = s.withChatLock(ctx, inv.Channel, inv.ExternalID, func() error {
+		st, ok, err := s.states.LoadState(ctx, inv.Channel, inv.ExternalID)
+		if err != nil || !ok || st.InvitationID != inv.ID {
+			return err
+		}
+		survey, ok := s.surveys[st.SurveyID]
+		if !ok {
+			return nil
+		}
+		m, ok := flows.Reminder(survey, st)
+		if !ok {
+			return nil
+		}
+		m.Broadcast = true
+		id, err := ch.Send(ctx, inv.ExternalID, m)
+		switch {
+		case errors.Is(err, bot.ErrBlocked):
+			return s.records.MarkUnreachable(ctx, inv.CustomerID, s.now())
+		case errors.Is(err, bot.ErrOutsideWindow):
+			return nil // a reminder is not worth a template message
+		case err != nil:
+			return err
+		}
+		st.PromptMessageID = id
+		reminded = true
+		return s.states.SaveState(ctx, inv.Channel, inv.ExternalID, st, s.conversationTTL)
+	})
+	return reminded, err
+}
+
+// CloseInvitation ends an invitation that expired unanswered: its
+// conversation state goes, and the invitation and response are marked
+// expired. The customer is not messaged: silence is kinder than a nag.
+func (s *Service) CloseInvitation(ctx context.Context, inv flows.Invitation, at time.Time) error {
+	return s.withChatLock(ctx, inv.Channel, inv.ExternalID, func() error {
+		st, ok, err := s.states.LoadState(ctx, inv.Channel, inv.ExternalID)
+		if err != nil {
+			return err
+		}
+		if ok && st.InvitationID == inv.ID {
+			if err := s.states.DeleteState(ctx, inv.Channel, inv.ExternalID); err != nil {
+				return err
+			}
+		}
+		return s.records.ExpireInvitation(ctx, inv.ID, at)
+	})
 }
 
 func firstNonEmpty(values ...string) string {

@@ -37,6 +37,8 @@ type Records interface {
 	HandoffForResponse(ctx context.Context, responseID int64) (flows.Handoff, error)
 	MarkHandoffNotified(ctx context.Context, id int64, at time.Time) error
 	HandoffsToNotify(ctx context.Context, awaitingBefore time.Time, limit int) ([]flows.Handoff, error)
+	ExpireInvitation(ctx context.Context, id int64, at time.Time) error
+	ResponseForInvitation(ctx context.Context, invitationID int64) (flows.Response, error)
 }
 
 // States is the Redis side: conversation state, dedupe and per-chat locks.
@@ -47,13 +49,21 @@ type States interface {
 	Seen(ctx context.Context, ch flows.Channel, updateID string) (bool, error)
 	MarkSeen(ctx context.Context, ch flows.Channel, updateID string, ttl time.Duration) error
 	LockChat(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) (func(context.Context) error, error)
+	TouchWindow(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) error
+	WindowOpen(ctx context.Context, ch flows.Channel, chatID string) (bool, error)
 }
+
+// serviceWindow is how long after a customer's last message WeChat accepts
+// customer-service messages; later, only a template message reaches them.
+// A little is taken off so a send never races the window's end.
+const serviceWindow = 48*time.Hour - 5*time.Minute
 
 // Config wires a Service. Zero durations take the defaults noted.
 type Config struct {
 	Records  Records
 	States   States
 	Channels []bot.Channel
+	Agents   bot.AgentNotifier // where handoff notices go; nil logs them only
 	Surveys  map[string]*flows.Survey // by survey id, versions already assigned
 	Links    LinkSigner
 	Logger   *slog.Logger
@@ -70,6 +80,7 @@ type Service struct {
 	records  Records
 	states   States
 	channels map[flows.Channel]bot.Channel
+	agents   bot.AgentNotifier
 	surveys  map[string]*flows.Survey
 	links    LinkSigner
 	log      *slog.Logger
@@ -90,6 +101,7 @@ func New(cfg Config) (*Service, error) {
 		records:         cfg.Records,
 		states:          cfg.States,
 		channels:        map[flows.Channel]bot.Channel{},
+		agents:          cfg.Agents,
 		surveys:         cfg.Surveys,
 		links:           cfg.Links,
 		log:             cfg.Logger,

@@ -18,6 +18,9 @@ var optOutWords = map[string]bool{"/stop": true, "stop": true, "退订": true, "
 // update's effect is durable; an error makes the platform redeliver it, and
 // the dedupe key plus the unique answer key make the redelivery harmless.
 func (s *Service) HandleUpdate(ctx context.Context, u flows.Update) error {
+	if u.Language == "" && u.Channel == flows.ChannelWeChat {
+		u.Language = "zh-CN" // WeChat sends no language; its users read Chinese first
+	}
 	if u.ChatID == "" {
 		return fmt.Errorf("%w: update %s has no chat", flows.ErrInvalid, u.UpdateID)
 	}
@@ -52,6 +55,12 @@ func (s *Service) apply(ctx context.Context, u flows.Update) error {
 	ch, err := s.channel(u.Channel)
 	if err != nil {
 		return err
+	}
+	if u.Channel == flows.ChannelWeChat && !u.Blocked {
+		// Any message from the customer opens WeChat's 48-hour window.
+		if err := s.states.TouchWindow(ctx, u.Channel, u.ChatID, serviceWindow); err != nil {
+			return err
+		}
 	}
 	text := strings.TrimSpace(u.Text)
 	command, arg := splitCommand(text)
@@ -107,6 +116,13 @@ func (s *Service) blocked(ctx context.Context, u flows.Update) error {
 		return err
 	}
 	s.log.Info("customer unreachable", "channel", u.Channel, "chat_id", u.ChatID, "customer_ref", customer.Ref)
+	if u.Channel == flows.ChannelWeChat {
+		// Unfollowing an Official Account is an explicit opt-out; following
+		// it again (a /start) opts back in.
+		if err := s.records.OptOut(ctx, customer.ID, s.now()); err != nil {
+			return err
+		}
+	}
 	return s.records.MarkUnreachable(ctx, customer.ID, s.now())
 }
 

@@ -75,6 +75,31 @@ type Invitation struct {
 	Error         string
 	SentAt        *time.Time
 	CreatedAt     time.Time
+	NotBefore     time.Time  // dispatch waits until then (delay, quiet hours, retry backoff)
+	Attempts      int        // delivery attempts so far
+	RemindedAt    *time.Time // the one reminder was sent
+}
+
+// Invitation statuses a planner or dispatcher may also set: the invitation
+// was decided against and will not be sent.
+const (
+	InvitationSkipped = "skipped" // Error says why: sample, opted_out, unreachable, frequency_cap, no_channel
+)
+
+// Event is a touchpoint a business system reports: an order delivered, a
+// ticket closed. Waves turn matching events into invitations.
+type Event struct {
+	ID             string // the business's own id; events are idempotent by it
+	CustomerRef    string
+	CustomerID     int64
+	Touchpoint     string
+	OccurredAt     time.Time
+	TelegramChatID string
+	WeChatOpenID   string
+	Language       string
+	TimeZone       string // IANA name, e.g. Asia/Shanghai
+	Attributes     map[string]string
+	ReceivedAt     time.Time
 }
 
 // Response statuses.
@@ -174,6 +199,7 @@ type Message struct {
 	Text       string
 	Keyboard   [][]Button
 	QuestionID string
+	Broadcast  bool // the customer did not ask for it (invitation, reminder): broadcast limits apply
 }
 
 // Answer is one stored answer to one question.

@@ -459,3 +459,16 @@ func BenchmarkStep(b *testing.B) {
 	}
 	b.ReportMetric(float64(id*answersPerConversation)/b.Elapsed().Seconds(), "answers/s")
 }
+
+func TestReminderReasksTheOpenQuestion(t *testing.T) {
+	s := mustLoad(t, "../configs/surveys/post_purchase_nps.yaml")
+	st, first := Start(s, "en", 1, 2, time.Now())
+	m, ok := Reminder(s, st)
+	if !ok || len(m.Keyboard) != len(first.Keyboard) || m.QuestionID != st.QuestionID || !strings.Contains(m.Text, "reminder") {
+		t.Fatalf("reminder = %+v, %v", m, ok)
+	}
+	st.QuestionID = ""
+	if _, ok := Reminder(s, st); ok {
+		t.Fatal("a finished conversation got a reminder")
+	}
+}

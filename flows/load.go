@@ -346,7 +346,7 @@ func parseSurvey(source string, data []byte) (*Survey, int, error) {
 		return nil, 0, p.errAt(extra.Line, "", "one survey per file: remove the second document")
 	}
 	root := resolve(doc.Content[0])
-	top, err := p.mapping(root, "", "id", "title", "default_language", "thresholds", "messages", "questions")
+	top, err := p.mapping(root, "", "id", "title", "default_language", "thresholds", "messages", "questions", "wechat_template")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -385,6 +385,11 @@ func parseSurvey(source string, data []byte) (*Survey, int, error) {
 	}
 	if n, ok := top["messages"]; ok {
 		if err := p.messages(n, &s.Messages); err != nil {
+			return nil, 0, err
+		}
+	}
+	if n, ok := top["wechat_template"]; ok {
+		if s.WeChatTemplate, err = p.wechatTemplate(n); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -769,4 +774,47 @@ func (p *parser) acyclic(s *Survey, edges map[string][]edge) error {
 		}
 	}
 	return nil
+}
+
+// textOrScalar reads a Text, or one plain value used for every language.
+func (p *parser) textOrScalar(n *yaml.Node, field string) (Text, error) {
+	if n.Kind == yaml.ScalarNode {
+		v, err := p.scalar(n, field)
+		return Text{p.defaultLang: v}, err
+	}
+	return p.text(n, field)
+}
+
+// wechatTemplate reads the template message that invites a WeChat customer
+// outside the 48-hour window: its id (per language or one for all), an
+// optional link, and the template's fields.
+func (p *parser) wechatTemplate(n *yaml.Node) (*WeChatTemplate, error) {
+	m, err := p.mapping(n, "wechat_template", "id", "url", "fields")
+	if err != nil {
+		return nil, err
+	}
+	idNode, ok := m["id"]
+	if !ok {
+		return nil, p.errf(n, "wechat_template.id", "missing: the template id from the Official Account admin")
+	}
+	t := &WeChatTemplate{Fields: map[string]Text{}}
+	if t.ID, err = p.textOrScalar(idNode, "wechat_template.id"); err != nil {
+		return nil, err
+	}
+	if u, ok := m["url"]; ok {
+		if t.URL, err = p.scalar(u, "wechat_template.url"); err != nil {
+			return nil, err
+		}
+	}
+	fields, ok := m["fields"]
+	if !ok || fields.Kind != yaml.MappingNode || len(fields.Content) == 0 {
+		return nil, p.errf(n, "wechat_template.fields", "missing: the template's fields, e.g. {first: ..., remark: ...}")
+	}
+	for i := 0; i+1 < len(fields.Content); i += 2 {
+		k := fields.Content[i].Value
+		if t.Fields[k], err = p.textOrScalar(resolve(fields.Content[i+1]), "wechat_template.fields."+k); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }

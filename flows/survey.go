@@ -37,7 +37,17 @@ type Survey struct {
 	Questions       []Question
 	Thresholds      Thresholds
 	Messages        Messages
-	Source          string // file the survey came from, for error messages
+	WeChatTemplate  *WeChatTemplate // invitation outside WeChat's 48-hour window; nil = none
+	Source          string          // file the survey came from, for error messages
+}
+
+// WeChatTemplate is a template message configured in the Official Account
+// admin. Field values may use {survey} (the title), {question} (the first
+// question), {valid} (what may be typed) and {date}.
+type WeChatTemplate struct {
+	ID     Text // template id per language (usually one for all)
+	URL    string
+	Fields map[string]Text
 }
 
 // Question is one step of a survey.

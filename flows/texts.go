@@ -68,6 +68,10 @@ var systemTexts = map[string]Text{
 		"en":    "We'd love to hear about your recent experience with us. It takes less than a minute.",
 		"zh-CN": "想听听您对最近一次体验的看法，只需不到一分钟。",
 	},
+	"reminder": {
+		"en":    "A gentle reminder: we'd still love to hear from you. It only takes a tap.",
+		"zh-CN": "温馨提醒：我们仍然很想听听您的看法，点一下就能完成。",
+	},
 	// Fragments the engine puts into other texts.
 	"valid_text": {
 		"en":    "a few words",

@@ -37,6 +37,7 @@ type invitationRequest struct {
 	Survey         string            `json:"survey"`
 	CustomerRef    string            `json:"customer_ref"`
 	TelegramChatID *chatID           `json:"telegram_chat_id"`
+	WeChatOpenID   string            `json:"wechat_openid"`
 	Language       string            `json:"language"`
 	EventID        string            `json:"event_id"`
 	Context        map[string]string `json:"context"`
@@ -76,14 +77,22 @@ func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if req.TelegramChatID == nil {
-		s.fail(w, r, fmt.Errorf("%w: telegram_chat_id is required", flows.ErrInvalid))
+	invite := conversation.InviteRequest{
+		SurveyID: req.Survey, CustomerRef: req.CustomerRef, Language: req.Language, EventID: req.EventID, Context: req.Context,
+	}
+	switch {
+	case req.TelegramChatID != nil && req.WeChatOpenID != "":
+		s.fail(w, r, fmt.Errorf("%w: give telegram_chat_id or wechat_openid, not both", flows.ErrInvalid))
+		return
+	case req.TelegramChatID != nil:
+		invite.Channel, invite.ChatID = flows.ChannelTelegram, string(*req.TelegramChatID)
+	case req.WeChatOpenID != "":
+		invite.Channel, invite.ChatID = flows.ChannelWeChat, req.WeChatOpenID
+	default:
+		s.fail(w, r, fmt.Errorf("%w: telegram_chat_id or wechat_openid is required", flows.ErrInvalid))
 		return
 	}
-	inv, created, err := s.cfg.Conversations.Invite(r.Context(), conversation.InviteRequest{
-		SurveyID: req.Survey, CustomerRef: req.CustomerRef, Channel: flows.ChannelTelegram,
-		ChatID: string(*req.TelegramChatID), Language: req.Language, EventID: req.EventID, Context: req.Context,
-	})
+	inv, created, err := s.cfg.Conversations.Invite(r.Context(), invite)
 	if err != nil {
 		s.fail(w, r, err)
 		return

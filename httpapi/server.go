@@ -50,6 +50,8 @@ type Config struct {
 	Conversations Conversations
 	Reports       Reports
 	Links         LinkTokens
+	Events        EventSaver
+	Waves         WaveAdmin
 	Checks        []Check
 	Logger        *slog.Logger
 }
@@ -72,6 +74,13 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /api/v1/surveys", s.auth(s.listSurveys))
 	s.mux.Handle("GET /api/v1/handoffs", s.auth(s.listHandoffs))
 	s.mux.Handle("POST /api/v1/links", s.auth(s.createLink))
+	s.mux.Handle("POST /api/v1/events", s.auth(s.postEvents))
+	s.mux.Handle("GET /api/v1/waves", s.auth(s.listWaves))
+	s.mux.Handle("POST /api/v1/waves", s.auth(s.createWave))
+	s.mux.Handle("GET /api/v1/waves/{id}", s.auth(s.getWave))
+	s.mux.Handle("POST /api/v1/waves/{id}/pause", s.auth(s.pauseWave))
+	s.mux.Handle("POST /api/v1/waves/{id}/resume", s.auth(s.resumeWave))
+	s.mux.Handle("GET /api/v1/waves/{id}/preview", s.auth(s.previewWave))
 	s.mux.Handle("/api/", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	}))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -19,9 +20,12 @@ type Locker interface {
 
 // Job is one periodic task.
 type Job struct {
-	Name string // stable: it is part of the lock key
-	Spec string // cron spec ("*/5 * * * *", "@every 30s", optionally "CRON_TZ=Asia/Shanghai ...")
-	Run  func(ctx context.Context) error
+	Name string                                          // stable: it is part of the lock key
+	Spec string                                          // cron spec ("*/5 * * * *", "@every 30s", optionally "CRON_TZ=Asia/Shanghai ...")
+	Run  func(ctx context.Context, slot time.Time) error // slot: the tick's time, the same on every replica
+	// EveryReplica runs the job on each replica instead of one per slot
+	// (for work about the replica itself, such as reloading waves).
+	EveryReplica bool
 }
 
 // Scheduler owns the cron runner.
@@ -33,6 +37,9 @@ type Scheduler struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	timeout time.Duration
+
+	mu      sync.Mutex
+	entries map[string]cron.EntryID // by job name
 }
 
 // New returns a scheduler; jobs run with a context that Stop cancels.
@@ -55,17 +62,34 @@ func New(locker Locker, logger *slog.Logger, now func() time.Time) *Scheduler {
 		ctx:     ctx,
 		cancel:  cancel,
 		timeout: 10 * time.Minute,
+		entries: map[string]cron.EntryID{},
 	}
 }
 
-// Add registers a job; a bad spec is an error that names the job.
+// Add registers a job, replacing any job of the same name (a wave whose
+// schedule changed); a bad spec is an error that names the job.
 func (s *Scheduler) Add(job Job) error {
 	schedule, err := cron.ParseStandard(job.Spec)
 	if err != nil {
 		return fmt.Errorf("job %s: schedule %q: %w", job.Name, job.Spec, err)
 	}
-	s.cron.Schedule(schedule, cron.FuncJob(func() { s.runSlot(job, schedule) }))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, ok := s.entries[job.Name]; ok {
+		s.cron.Remove(id)
+	}
+	s.entries[job.Name] = s.cron.Schedule(schedule, cron.FuncJob(func() { s.runSlot(job, schedule) }))
 	return nil
+}
+
+// Remove unschedules a job (a wave that was deleted).
+func (s *Scheduler) Remove(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, ok := s.entries[name]; ok {
+		s.cron.Remove(id)
+		delete(s.entries, name)
+	}
 }
 
 // Start runs the cron table in the background.
@@ -84,9 +108,15 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 
 func (s *Scheduler) runSlot(job Job, schedule cron.Schedule) {
 	slot, ttl := Slot(schedule, s.now())
-	key := fmt.Sprintf("cron:%s:%d", job.Name, slot.Unix())
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
+	if job.EveryReplica {
+		if err := job.Run(ctx, slot); err != nil {
+			s.log.Error("cron job failed", "job", job.Name, "slot", slot, "err", err)
+		}
+		return
+	}
+	key := fmt.Sprintf("cron:%s:%d", job.Name, slot.Unix())
 	won, err := s.locker.TryLock(ctx, key, ttl)
 	if err != nil {
 		s.log.Error("cron slot lock", "job", job.Name, "err", err)
@@ -95,7 +125,7 @@ func (s *Scheduler) runSlot(job Job, schedule cron.Schedule) {
 	if !won {
 		return // another replica has this slot
 	}
-	if err := job.Run(ctx); err != nil {
+	if err := job.Run(ctx, slot); err != nil {
 		s.log.Error("cron job failed", "job", job.Name, "slot", slot, "err", err)
 	}
 }

@@ -56,7 +56,7 @@ func TestSlotIsTheSameAcrossSkewedReplicas(t *testing.T) {
 
 func TestAddRejectsBadSpecNamingTheJob(t *testing.T) {
 	s := New(&memLocker{held: map[string]bool{}}, nil, nil)
-	err := s.Add(Job{Name: "handoff-sweep", Spec: "every minute", Run: func(context.Context) error { return nil }})
+	err := s.Add(Job{Name: "handoff-sweep", Spec: "every minute", Run: func(context.Context, time.Time) error { return nil }})
 	if err == nil || !strings.Contains(err.Error(), "handoff-sweep") || !strings.Contains(err.Error(), "every minute") {
 		t.Fatalf("want an error naming job and spec, got %v", err)
 	}
@@ -70,13 +70,13 @@ func TestReplicasRunEachSlotOnce(t *testing.T) {
 	var replicas []*Scheduler
 	for range 3 {
 		s := New(locker, nil, nil)
-		if err := s.Add(Job{Name: "count", Spec: "@every 1s", Run: func(context.Context) error {
+		if err := s.Add(Job{Name: "count", Spec: "@every 1s", Run: func(context.Context, time.Time) error {
 			runs.Add(1)
 			return errors.New("logged, not fatal")
 		}}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Add(Job{Name: "boom", Spec: "@every 1s", Run: func(context.Context) error {
+		if err := s.Add(Job{Name: "boom", Spec: "@every 1s", Run: func(context.Context, time.Time) error {
 			panics.Add(1)
 			panic("job bug")
 		}}); err != nil {

@@ -13,8 +13,10 @@ import (
 // of all keys under the server's lock (about 3ms per 10,000 keys), which is
 // why it is a ticker and not miniredis's ClockTTL: ClockTTL pays that cost
 // on every command, which capped the embedded server at a few hundred
-// commands per second once a few thousand dedupe keys had piled up. Late
-// expiry only makes locks and limits more conservative.
+// commands per second once a few thousand dedupe keys had piled up. A key
+// may expire up to one tick early (a tick subtracts its whole interval, also
+// from keys set during it) or late; every TTL cxbot sets is seconds or more,
+// and the rate limiter adds its own margin.
 const embeddedTick = 100 * time.Millisecond
 
 // embeddedRedis is the in-process Redis-compatible server of the zero-config

@@ -31,6 +31,7 @@ type sqlMigration struct {
 func sqlMigrations() []sqlMigration {
 	return []sqlMigration{
 		{version: 1, name: "initial schema", up: migrateInitialSchema},
+		{version: 2, name: "waves and events", up: migrateWavesAndEvents},
 	}
 }
 
@@ -247,4 +248,105 @@ func migrateInitialSchema(tx *gorm.DB, _ string) error {
 		&m001Customer{}, &m001Identity{}, &m001Survey{},
 		&m001Invitation{}, &m001Response{}, &m001Answer{}, &m001Handoff{},
 	)
+}
+
+// Step 2 row structs, frozen: touchpoint events, wave definitions and the
+// delivery log. Events are read by touchpoint in seq order (a wave's due
+// events, paged) and by touchpoint and time (where a wave's window starts),
+// and per customer by time (a segment's latest event). The invitation columns step 2 adds (not_before, attempts,
+// reminded_at, claimed_by, claim_until) are plain DDL below.
+
+type m002Event struct {
+	Seq            int64         `gorm:"primaryKey;autoIncrement;index:events_touchpoint_seq_idx,priority:2"`
+	ID             string        `gorm:"column:id;not null;uniqueIndex:events_id_key"`
+	CustomerID     int64         `gorm:"not null;index:events_customer_occurred_idx,priority:1"`
+	Customer       *m001Customer `gorm:"constraint:OnDelete:CASCADE"`
+	Touchpoint     string        `gorm:"not null;index:events_touchpoint_occurred_idx,priority:1;index:events_touchpoint_seq_idx,priority:1"`
+	OccurredAt     time.Time     `gorm:"not null;index:events_touchpoint_occurred_idx,priority:2;index:events_customer_occurred_idx,priority:2"`
+	TelegramChatID string        `gorm:"not null"`
+	WechatOpenID   string        `gorm:"column:wechat_openid;not null"`
+	Language       string        `gorm:"not null"`
+	TimeZone       string        `gorm:"not null"`
+	Attributes     string        `gorm:"not null"`
+	ReceivedAt     time.Time     `gorm:"not null"`
+}
+
+func (m002Event) TableName() string { return "events" }
+
+type m002Wave struct {
+	ID         string    `gorm:"primaryKey"`
+	Definition string    `gorm:"not null"`
+	Source     string    `gorm:"not null"`
+	Paused     bool      `gorm:"not null"`
+	CreatedAt  time.Time `gorm:"not null"`
+	UpdatedAt  time.Time `gorm:"not null"`
+}
+
+func (m002Wave) TableName() string { return "waves" }
+
+type m002DeliveryAttempt struct {
+	ID           int64           `gorm:"primaryKey"`
+	InvitationID int64           `gorm:"not null;index:delivery_attempts_invitation_idx"`
+	Invitation   *m001Invitation `gorm:"constraint:OnDelete:CASCADE"`
+	At           time.Time       `gorm:"column:at;not null"`
+	Outcome      string          `gorm:"not null"`
+	Error        string          `gorm:"not null"`
+	RetryAfterMs int64           `gorm:"not null"`
+}
+
+func (m002DeliveryAttempt) TableName() string { return "delivery_attempts" }
+
+// migrateWavesAndEvents creates events, waves and delivery_attempts and
+// gives invitations what waves need: not_before (when dispatch may send;
+// existing rows get their created_at), attempts, reminded_at and the
+// dispatcher's lease (claimed_by, claim_until).
+//
+// Unlike step 1 these columns have DEFAULTs: SQLite cannot add a NOT NULL
+// column without one, and on PostgreSQL they let a replica still running
+// the step 1 build keep inserting invitations during a rolling upgrade.
+// The store itself writes every column.
+func migrateWavesAndEvents(tx *gorm.DB, dialect string) error {
+	if err := tx.Migrator().CreateTable(&m002Event{}, &m002Wave{}, &m002DeliveryAttempt{}); err != nil {
+		return err
+	}
+	var stmts []string
+	if dialect == DialectPostgres {
+		stmts = []string{
+			`ALTER TABLE invitations ADD COLUMN not_before timestamptz`,
+			`UPDATE invitations SET not_before = created_at`,
+			`ALTER TABLE invitations ALTER COLUMN not_before SET NOT NULL`,
+			`ALTER TABLE invitations ALTER COLUMN not_before SET DEFAULT CURRENT_TIMESTAMP`,
+			`ALTER TABLE invitations ADD COLUMN attempts bigint NOT NULL DEFAULT 0`,
+			`ALTER TABLE invitations ADD COLUMN reminded_at timestamptz`,
+			`ALTER TABLE invitations ADD COLUMN claimed_by text NOT NULL DEFAULT ''`,
+			`ALTER TABLE invitations ADD COLUMN claim_until timestamptz`,
+		}
+	} else {
+		// SQLite only accepts a constant default for an added column; the
+		// backfill follows at once. The text format is the driver's, so
+		// timestamps keep comparing as strings.
+		stmts = []string{
+			`ALTER TABLE invitations ADD COLUMN not_before datetime NOT NULL DEFAULT '0001-01-01 00:00:00+00:00'`,
+			`UPDATE invitations SET not_before = created_at`,
+			`ALTER TABLE invitations ADD COLUMN attempts integer NOT NULL DEFAULT 0`,
+			`ALTER TABLE invitations ADD COLUMN reminded_at datetime`,
+			`ALTER TABLE invitations ADD COLUMN claimed_by text NOT NULL DEFAULT ''`,
+			`ALTER TABLE invitations ADD COLUMN claim_until datetime`,
+		}
+	}
+	stmts = append(stmts,
+		// The dispatcher's claim query: planned rows by not_before. It
+		// serves lookups by status alone too, so step 1's index on status
+		// goes: one index less to maintain per planned invitation.
+		`CREATE INDEX invitations_status_not_before_idx ON invitations (status, not_before)`,
+		`DROP INDEX invitations_status_idx`,
+		// Wave counts, reminders and expiries.
+		`CREATE INDEX invitations_wave_status_idx ON invitations (wave_id, status)`,
+	)
+	for _, s := range stmts {
+		if err := tx.Exec(s).Error; err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
 }

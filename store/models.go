@@ -87,6 +87,11 @@ type invitationRow struct {
 	SentAt        *time.Time
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	NotBefore     time.Time  // step 2: dispatch waits until then
+	Attempts      int        // step 2: delivery attempts so far
+	RemindedAt    *time.Time // step 2
+	ClaimedBy     string     // step 2: dispatcher holding the lease ("" = free)
+	ClaimUntil    *time.Time // step 2: the lease ends
 }
 
 func (invitationRow) TableName() string { return "invitations" }
@@ -116,7 +121,18 @@ func (w invitationWithRef) domain() flows.Invitation {
 		Error:         r.Error,
 		SentAt:        utcPtr(r.SentAt),
 		CreatedAt:     r.CreatedAt.UTC(),
+		NotBefore:     r.NotBefore.UTC(),
+		Attempts:      r.Attempts,
+		RemindedAt:    utcPtr(r.RemindedAt),
 	}
+}
+
+func invitationsWithRef(rows []invitationWithRef) []flows.Invitation {
+	out := make([]flows.Invitation, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out
 }
 
 type responseRow struct {
@@ -228,6 +244,91 @@ func handoffRows(rows []handoffRow) []flows.Handoff {
 		out[i] = r.domain()
 	}
 	return out
+}
+
+// eventRow is a touchpoint event (step 2). Seq is the insertion order,
+// the paging cursor; ID is the business's own id, unique.
+type eventRow struct {
+	Seq            int64  `gorm:"primaryKey"`
+	ID             string `gorm:"column:id"`
+	CustomerID     int64
+	Touchpoint     string
+	OccurredAt     time.Time
+	TelegramChatID string
+	WechatOpenID   string `gorm:"column:wechat_openid"`
+	Language       string
+	TimeZone       string
+	Attributes     string // JSON object
+	ReceivedAt     time.Time
+}
+
+func (eventRow) TableName() string { return "events" }
+
+func (r eventRow) domain(customerRef string) flows.Event {
+	return flows.Event{
+		ID:             r.ID,
+		CustomerRef:    customerRef,
+		CustomerID:     r.CustomerID,
+		Touchpoint:     r.Touchpoint,
+		OccurredAt:     r.OccurredAt.UTC(),
+		TelegramChatID: r.TelegramChatID,
+		WeChatOpenID:   r.WechatOpenID,
+		Language:       r.Language,
+		TimeZone:       r.TimeZone,
+		Attributes:     contextFromJSON(r.Attributes),
+		ReceivedAt:     r.ReceivedAt.UTC(),
+	}
+}
+
+// eventWithRef is an event joined with its customer's ref.
+type eventWithRef struct {
+	Row         eventRow `gorm:"embedded"`
+	CustomerRef string
+}
+
+// waveRow is a wave definition (step 2), from a file or the API.
+type waveRow struct {
+	ID         string `gorm:"primaryKey"`
+	Definition string
+	Source     string
+	Paused     bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+func (waveRow) TableName() string { return "waves" }
+
+func (r waveRow) record() WaveRecord {
+	return WaveRecord{
+		ID:         r.ID,
+		Definition: r.Definition,
+		Source:     r.Source,
+		Paused:     r.Paused,
+		CreatedAt:  r.CreatedAt.UTC(),
+		UpdatedAt:  r.UpdatedAt.UTC(),
+	}
+}
+
+// deliveryAttemptRow records one try at sending an invitation (step 2).
+type deliveryAttemptRow struct {
+	ID           int64 `gorm:"primaryKey"`
+	InvitationID int64
+	At           time.Time `gorm:"column:at"`
+	Outcome      string
+	Error        string
+	RetryAfterMs int64
+}
+
+func (deliveryAttemptRow) TableName() string { return "delivery_attempts" }
+
+func (r deliveryAttemptRow) attempt() Attempt {
+	return Attempt{
+		InvitationID: r.InvitationID,
+		At:           r.At.UTC(),
+		Outcome:      r.Outcome,
+		Error:        r.Error,
+		RetryAfter:   time.Duration(r.RetryAfterMs) * time.Millisecond,
+	}
 }
 
 // contextJSON encodes event attributes as a JSON object ("{}" when empty):

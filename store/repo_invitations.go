@@ -17,6 +17,7 @@ func invitationStatuses() []string {
 	return []string{
 		flows.InvitationPlanned, flows.InvitationSent, flows.InvitationFailed,
 		flows.InvitationStarted, flows.InvitationCompleted, flows.InvitationExpired,
+		flows.InvitationSkipped,
 	}
 }
 
@@ -24,7 +25,7 @@ func invitationStatuses() []string {
 // wave × customer × event, in which case it returns that one with
 // created=false. The unique key, not a prior lookup, decides, so replicas,
 // restarts and overlapping cron runs cannot invite twice. Status defaults
-// to planned, CreatedAt to now.
+// to planned, CreatedAt to now, NotBefore to CreatedAt.
 func (db *DB) CreateInvitation(ctx context.Context, inv flows.Invitation) (flows.Invitation, bool, error) {
 	if inv.WaveID == "" || inv.CustomerID <= 0 || inv.SurveyID == "" {
 		return flows.Invitation{}, false, fmt.Errorf("create invitation: %w: wave, customer and survey are required", flows.ErrInvalid)
@@ -52,6 +53,9 @@ func (db *DB) CreateInvitation(ctx context.Context, inv flows.Invitation) (flows
 		SentAt:        sqlTimePtr(inv.SentAt),
 		CreatedAt:     created,
 		UpdatedAt:     created,
+		NotBefore:     orTime(inv.NotBefore, created),
+		Attempts:      inv.Attempts,
+		RemindedAt:    sqlTimePtr(inv.RemindedAt),
 	}
 	op := fmt.Sprintf("create invitation (wave %s, customer %d, event %s)", inv.WaveID, inv.CustomerID, inv.EventID)
 	g := db.conn(ctx)

@@ -46,6 +46,9 @@ type Config struct {
 	// conversation layer treats as a tap on a question no longer asked.
 	DecodeTap func(string) (flows.Tap, error)
 	Now       func() time.Time // optional clock, stamps taps (Telegram gives them no date)
+	// PaidBroadcast sends broadcast messages (invitations, reminders) with
+	// allow_paid_broadcast, for rates above 30/s; Telegram charges Stars.
+	PaidBroadcast bool
 }
 
 // Handler is what the adapter feeds updates to (the conversation layer implements it).
@@ -144,7 +147,7 @@ func (a *Adapter) Send(ctx context.Context, chatID string, m flows.Message) (int
 	if strings.TrimSpace(m.Text) == "" {
 		return 0, fmt.Errorf("telegram sendMessage to %s: empty text: %w", chatID, flows.ErrInvalid)
 	}
-	params := &tgbot.SendMessageParams{ChatID: id, Text: m.Text}
+	params := &tgbot.SendMessageParams{ChatID: id, Text: m.Text, AllowPaidBroadcast: m.Broadcast && a.cfg.PaidBroadcast}
 	keyboard, err := inlineKeyboard(m.Keyboard)
 	if err != nil {
 		return 0, fmt.Errorf("telegram sendMessage to %s: %w", chatID, err)

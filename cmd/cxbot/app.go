@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/bot/telegram"
+	"github.com/cxbot/cxbot/bot/wechat"
 	"github.com/cxbot/cxbot/conversation"
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/httpapi"
@@ -29,9 +31,12 @@ type app struct {
 	redis    *store.Redis      // owns the connection
 	states   *store.Redis      // the same connection, keys under CXBOT_REDIS_PREFIX
 	telegram *telegram.Adapter // nil without a token
+	wechat   *wechat.Adapter   // nil without an Official Account
 	conv     *conversation.Service
 	api      *httpapi.Server
 	sched    *scheduler.Scheduler
+	waves    *scheduler.Manager
+	dispatch []*scheduler.Dispatcher
 }
 
 // openDatabase opens SQL and makes sure the schema is current: serve must
@@ -99,14 +104,12 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		a.telegram, err = telegram.New(telegram.Config{
 			Token: cfg.TelegramToken, APIURL: cfg.TelegramAPIURL, WebhookSecret: cfg.TelegramWebhookSecret,
 			PublicURL: cfg.PublicURL, AgentChatID: cfg.TelegramAgentChat, PollTimeout: cfg.TelegramPollTimeout,
-			DecodeTap: flows.DecodeTap,
+			DecodeTap: flows.DecodeTap, PaidBroadcast: cfg.TelegramPaidBroadcast,
 		}, log)
 		if err != nil {
 			return nil, fmt.Errorf("CXBOT_TELEGRAM_TOKEN: %w", err)
 		}
 		channels = append(channels, a.telegram)
-	} else {
-		log.Warn("no CXBOT_TELEGRAM_TOKEN: running without Telegram")
 	}
 
 	links := conversation.NewLinkSigner([]byte(cfg.LinkSecret))
@@ -114,22 +117,46 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		links = conversation.NewLinkSigner([]byte(rand.Text()))
 		log.Warn("no CXBOT_LINK_SECRET: deep links made now stop working after a restart")
 	}
+	if cfg.WeChatAppID != "" {
+		a.wechat, err = wechat.New(wechat.Config{
+			AppID: cfg.WeChatAppID, AppSecret: cfg.WeChatAppSecret, Token: cfg.WeChatToken, AESKey: cfg.WeChatAESKey,
+			APIURL: cfg.WeChatAPIURL, DecodeTap: flows.DecodeTap, Cache: a.states,
+		}, log)
+		if err != nil {
+			return nil, fmt.Errorf("CXBOT_WECHAT_*: %w", err)
+		}
+		channels = append(channels, a.wechat)
+	}
+	if len(channels) == 0 {
+		log.Warn("no chat channel configured: set CXBOT_TELEGRAM_TOKEN or CXBOT_WECHAT_APP_ID")
+	}
+	var agents bot.AgentNotifier
+	if a.telegram != nil && cfg.TelegramAgentChat != 0 {
+		agents = a.telegram
+	}
 	a.conv, err = conversation.New(conversation.Config{
-		Records: a.db, States: a.states, Channels: channels, Surveys: surveys, Links: links, Logger: log,
+		Records: a.db, States: a.states, Channels: channels, Agents: agents, Surveys: surveys, Links: links, Logger: log,
 		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait,
 	})
 	if err != nil {
 		return nil, err
 	}
+	a.sched = scheduler.New(a.states, log, nil)
+	if err := a.wireWaves(ctx, surveys); err != nil {
+		return nil, err
+	}
 	a.api = httpapi.New(httpapi.Config{
 		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Links: links, Logger: log,
+		Events: a.db, Waves: a.waves,
 		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 	})
 	if a.telegram != nil {
 		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(a.conv))
 	}
-	a.sched = scheduler.New(a.states, log, nil)
-	err = a.sched.Add(scheduler.Job{Name: "handoff-sweep", Spec: cfg.HandoffSweep, Run: func(ctx context.Context) error {
+	if a.wechat != nil {
+		a.api.Handle(wechat.WebhookPath, a.wechat.WebhookHandler(a.conv))
+	}
+	err = a.sched.Add(scheduler.Job{Name: "handoff-sweep", Spec: cfg.HandoffSweep, Run: func(ctx context.Context, _ time.Time) error {
 		n, err := a.conv.NotifyPendingHandoffs(ctx)
 		if n > 0 {
 			log.Info("pending handoffs notified", "count", n)
@@ -140,6 +167,38 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		return nil, fmt.Errorf("CXBOT_HANDOFF_SWEEP: %w", err)
 	}
 	return a, nil
+}
+
+// wireWaves loads the waves (files and SQL), schedules them, and prepares
+// this replica's dispatch workers.
+func (a *app) wireWaves(ctx context.Context, surveys map[string]*flows.Survey) error {
+	limits := map[flows.Channel]scheduler.ChannelLimits{
+		flows.ChannelTelegram: {Global: scheduler.BroadcastLimit(a.cfg.TelegramRate), PerChat: a.cfg.TelegramChatRate},
+		flows.ChannelWeChat:   {Global: scheduler.BroadcastLimit(a.cfg.WeChatRate), PerChat: a.cfg.WeChatChatRate},
+	}
+	a.waves = scheduler.NewManager(scheduler.ManagerConfig{
+		Store: a.db, FollowUps: a.db, Planner: scheduler.NewPlanner(a.db, surveys, a.log), Scheduler: a.sched,
+		Convs: a.conv, Limiter: a.states, Limits: limits, Surveys: surveys, Logger: a.log,
+	})
+	if err := a.waves.LoadDir(ctx, filepath.Join(a.cfg.ConfigDir, "waves")); err != nil {
+		return fmt.Errorf("waves: %w", err)
+	}
+	if err := a.waves.Sync(ctx); err != nil {
+		return fmt.Errorf("waves: %w", err)
+	}
+	err := a.sched.Add(scheduler.Job{Name: "wave-sync", Spec: a.cfg.WaveSync, EveryReplica: true, Run: func(ctx context.Context, _ time.Time) error {
+		return a.waves.Sync(ctx)
+	}})
+	if err != nil {
+		return fmt.Errorf("CXBOT_WAVE_SYNC: %w", err)
+	}
+	for i := range a.cfg.DispatchWorkers {
+		a.dispatch = append(a.dispatch, scheduler.NewDispatcher(scheduler.DispatcherConfig{
+			Store: a.db, Limiter: a.states, Sender: a.conv, Waves: a.waves.Lookup,
+			Owner: fmt.Sprintf("%s/%d", a.cfg.ReplicaName, i), Limits: limits, Logger: a.log,
+		}))
+	}
+	return nil
 }
 
 // run serves HTTP on ln, receives Telegram updates (webhook or long polling)
@@ -171,6 +230,10 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	a.sched.Start()
+	var workers sync.WaitGroup
+	for _, d := range a.dispatch {
+		workers.Go(func() { d.Run(ctx) })
+	}
 
 	var runErr error
 	select {
@@ -192,6 +255,7 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	if err := a.sched.Stop(shutdownCtx); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
+	workers.Wait()
 	if errors.Is(runErr, http.ErrServerClosed) {
 		runErr = nil
 	}

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cxbot/cxbot/store"
 )
 
 // config is every CXBOT_* setting. Environment first; defaults make
@@ -33,6 +36,21 @@ type config struct {
 	ConversationTTL time.Duration
 	CommentWait     time.Duration
 	HandoffSweep    string
+
+	WeChatAppID     string
+	WeChatAppSecret string
+	WeChatToken     string
+	WeChatAESKey    string
+	WeChatAPIURL    string
+
+	ReplicaName           string
+	DispatchWorkers       int
+	WaveSync              string
+	TelegramRate          store.Limit
+	TelegramChatRate      store.Limit
+	TelegramPaidBroadcast bool
+	WeChatRate            store.Limit
+	WeChatChatRate        store.Limit
 }
 
 // setting documents one variable; the table drives loading, validation
@@ -136,10 +154,51 @@ func settings() []setting {
 			c.TelegramWebhookSecret = v
 			return nil
 		}},
+		{"CXBOT_WECHAT_APP_ID", "", "Official Account AppID (开发者ID); with the secret and token it turns WeChat on", false, str(func(c *config) *string { return &c.WeChatAppID })},
+		{"CXBOT_WECHAT_APP_SECRET", "", "Official Account AppSecret", true, str(func(c *config) *string { return &c.WeChatAppSecret })},
+		{"CXBOT_WECHAT_TOKEN", "", "the Token set in the Official Account's server configuration (服务器配置)", true, str(func(c *config) *string { return &c.WeChatToken })},
+		{"CXBOT_WECHAT_AES_KEY", "", "EncodingAESKey (43 characters) for compatible or safe mode; empty = plaintext mode", true, func(c *config, v string) error {
+			if v != "" && len(v) != 43 {
+				return errors.New("must be the 43-character EncodingAESKey")
+			}
+			c.WeChatAESKey = v
+			return nil
+		}},
+		{"CXBOT_WECHAT_API_URL", "", "WeChat API base URL (a proxy or test server); empty = https://api.weixin.qq.com", false, func(c *config, v string) error {
+			if v != "" {
+				if err := checkHTTPURL(v); err != nil {
+					return err
+				}
+			}
+			c.WeChatAPIURL = strings.TrimRight(v, "/")
+			return nil
+		}},
 		{"CXBOT_TELEGRAM_POLL_TIMEOUT", "30s", "long-poll timeout in polling mode", false, dur(func(c *config) *time.Duration { return &c.TelegramPollTimeout })},
 		{"CXBOT_CONVERSATION_TTL", "72h", "an idle conversation expires after this", false, dur(func(c *config) *time.Duration { return &c.ConversationTTL })},
 		{"CXBOT_HANDOFF_COMMENT_WAIT", "10m", "a detractor's handoff goes out without a comment after this", false, dur(func(c *config) *time.Duration { return &c.CommentWait })},
 		{"CXBOT_HANDOFF_SWEEP", "@every 30s", "cron spec of the job that retries handoff notices", false, str(func(c *config) *string { return &c.HandoffSweep })},
+		{"CXBOT_REPLICA_NAME", "", "this replica's name in invitation claims and logs; empty = host name and process id", false, str(func(c *config) *string { return &c.ReplicaName })},
+		{"CXBOT_DISPATCH_WORKERS", "2", "invitation dispatch workers in this replica (0 = this replica does not send waves)", false, func(c *config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 64 {
+				return fmt.Errorf("%q is not a number from 0 to 64", v)
+			}
+			c.DispatchWorkers = n
+			return nil
+		}},
+		{"CXBOT_WAVE_SYNC", "@every 30s", "cron spec: how often a replica picks up waves created or paused elsewhere", false, str(func(c *config) *string { return &c.WaveSync })},
+		{"CXBOT_TELEGRAM_RATE", "30/s", "invitations and reminders per bot, all replicas together", false, rate(func(c *config) *store.Limit { return &c.TelegramRate })},
+		{"CXBOT_TELEGRAM_CHAT_RATE", "1/s", "messages the dispatcher sends to one chat", false, rate(func(c *config) *store.Limit { return &c.TelegramChatRate })},
+		{"CXBOT_TELEGRAM_PAID_BROADCAST", "false", "true sends invitations with allow_paid_broadcast at up to 1000/s (Telegram Stars are charged)", false, func(c *config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			c.TelegramPaidBroadcast = b
+			return nil
+		}},
+		{"CXBOT_WECHAT_RATE", "20/s", "WeChat invitations and reminders, all replicas together", false, rate(func(c *config) *store.Limit { return &c.WeChatRate })},
+		{"CXBOT_WECHAT_CHAT_RATE", "1/s", "messages the dispatcher sends to one WeChat user", false, rate(func(c *config) *store.Limit { return &c.WeChatChatRate })},
 	}
 }
 
@@ -166,7 +225,31 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "https://") && !isLocal(c.PublicURL) {
 		errs = append(errs, errors.New("CXBOT_PUBLIC_URL: Telegram only calls https webhooks"))
 	}
+	if set := c.WeChatAppID != "" || c.WeChatAppSecret != "" || c.WeChatToken != ""; set && (c.WeChatAppID == "" || c.WeChatAppSecret == "" || c.WeChatToken == "") {
+		errs = append(errs, errors.New("CXBOT_WECHAT_APP_ID, CXBOT_WECHAT_APP_SECRET and CXBOT_WECHAT_TOKEN: set all three to use WeChat"))
+	}
+	if c.ReplicaName == "" {
+		host, _ := os.Hostname()
+		c.ReplicaName = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.TelegramPaidBroadcast && getenv("CXBOT_TELEGRAM_RATE") == "" {
+		c.TelegramRate = store.Limit{Count: 1000, Per: time.Second}
+	}
 	return c, errors.Join(errs...)
+}
+
+// rate parses "30/s", "20/min" or "1000/h" into a limit.
+func rate(dst func(*config) *store.Limit) func(*config, string) error {
+	return func(c *config, v string) error {
+		count, unit, ok := strings.Cut(v, "/")
+		n, err := strconv.Atoi(strings.TrimSpace(count))
+		per := map[string]time.Duration{"s": time.Second, "sec": time.Second, "m": time.Minute, "min": time.Minute, "h": time.Hour}[strings.TrimSpace(unit)]
+		if !ok || err != nil || n < 1 || per == 0 {
+			return fmt.Errorf("%q is not a rate such as 30/s or 20/min", v)
+		}
+		*dst(c) = store.Limit{Count: n, Per: per}
+		return nil
+	}
 }
 
 func checkHTTPURL(v string) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,25 @@ func TestSecretValuesAreNeverPrinted(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "CXBOT_TELEGRAM_WEBHOOK_SECRET") || !strings.Contains(err.Error(), "CXBOT_REDIS_URL") {
 		t.Fatalf("error should name both settings: %v", err)
+	}
+}
+
+// Every setting is documented in README.md and in the example env file.
+func TestEverySettingIsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../configs/cxbot.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings() {
+		if !strings.Contains(string(readme), "`"+s.name+"`") {
+			t.Errorf("README.md does not document %s", s.name)
+		}
+		if !strings.Contains(string(example), s.name+"=") {
+			t.Errorf("configs/cxbot.env.example lacks %s", s.name)
+		}
 	}
 }

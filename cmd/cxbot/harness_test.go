@@ -83,24 +83,34 @@ type harness struct {
 	base    string
 	webhook bool
 	logs    *syncBuffer
+	stop    func() // stops this cxbot (a replica going away); safe to call twice
 }
 
 type options struct {
 	webhook bool
 	env     map[string]string
+	tg      *telegramtest.Server // a fake shared by replicas; nil = a new one
+	dbURL   string               // a database shared by replicas; "" = a new one
 }
 
 func start(t testing.TB, st stack, opt options) *harness {
 	t.Helper()
-	tg := telegramtest.New(testBotToken, telegramtest.WithMaxPollWait(200*time.Millisecond))
-	t.Cleanup(tg.Close)
+	tg := opt.tg
+	if tg == nil {
+		tg = telegramtest.New(testBotToken, telegramtest.WithMaxPollWait(200*time.Millisecond))
+		t.Cleanup(tg.Close)
+	}
+	dbURL := opt.dbURL
+	if dbURL == "" {
+		dbURL = st.databaseURL(t)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
 	env := map[string]string{
-		"CXBOT_DATABASE_URL":          st.databaseURL(t),
+		"CXBOT_DATABASE_URL":          dbURL,
 		"CXBOT_REDIS_URL":             st.redisURL,
 		"CXBOT_REDIS_PREFIX":          "cx-e2e-" + rand.Text()[:10] + ":",
 		"CXBOT_CONFIG_DIR":            "../../configs",
@@ -133,17 +143,20 @@ func start(t testing.TB, st stack, opt options) *harness {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.run(ctx, ln) }()
-	t.Cleanup(func() {
+	h := &harness{t: t, tg: tg, app: a, base: base, webhook: opt.webhook, logs: logs}
+	h.stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("app.run: %v", err)
 		}
 		a.close()
+	})
+	t.Cleanup(func() {
+		h.stop()
 		if t.Failed() {
 			t.Logf("cxbot log:\n%s", logs.String())
 		}
 	})
-	h := &harness{t: t, tg: tg, app: a, base: base, webhook: opt.webhook, logs: logs}
 	if opt.webhook {
 		h.waitFor("webhook registration", func() bool { url, _ := tg.Webhook(); return url != "" })
 	}

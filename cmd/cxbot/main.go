@@ -21,6 +21,8 @@ const usage = `cxbot: customer feedback surveys inside Telegram, with detractor 
 Usage:
   cxbot serve [--migrate]   run the service (HTTP API, Telegram, cron jobs)
   cxbot migrate             apply database migrations
+  cxbot events import FILE.csv  load touchpoint events from a CSV file
+  cxbot waves               list survey waves and their counts
   cxbot demo [--customers N] run the whole loop on this machine, no services needed
   cxbot version             print the version
 
@@ -46,6 +48,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdServe(ctx, args[1:], getenv, stderr)
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "events":
+		err = cmdEvents(ctx, args[1:], getenv, stdout, stderr)
+	case "waves":
+		err = cmdWaves(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "version":

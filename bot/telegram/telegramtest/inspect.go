@@ -19,10 +19,11 @@ type SentMessage struct {
 	ChatID          int64
 	Text            string     // as sent
 	Keyboard        [][]Button // as the customer sees it now (nil once removed)
-	Date            time.Time
-	Edited          bool   // editMessageText changed the text
-	EditedText      string // the text after the last editMessageText
-	KeyboardRemoved bool   // an edit removed the keyboard
+	Date            time.Time  // whole seconds, like Telegram's date
+	At              time.Time  // when the fake accepted it, for measuring send rates
+	Edited          bool       // editMessageText changed the text
+	EditedText      string     // the text after the last editMessageText
+	KeyboardRemoved bool       // an edit removed the keyboard
 }
 
 func (m *SentMessage) currentText() string {

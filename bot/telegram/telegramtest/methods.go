@@ -133,6 +133,7 @@ func (s *Server) sendMessage(_ *http.Request, p params) (any, *apiError) {
 		Text:      text,
 		Keyboard:  keyboard,
 		Date:      s.now().Truncate(time.Second),
+		At:        s.now(),
 	}
 	s.sent = append(s.sent, m)
 	s.notifyLocked()

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/cxbot/cxbot/bot/telegram/telegramtest"
+	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/store"
+)
+
+// configWithWaves makes a config folder with the shipped surveys and the
+// given waves (file name → YAML).
+func configWithWaves(t testing.TB, waves map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	surveys, err := filepath.Abs("../../configs/surveys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(surveys, filepath.Join(dir, "surveys")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "waves"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, yaml := range waves {
+		if err := os.WriteFile(filepath.Join(dir, "waves", name), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// seedPurchases reports n purchases, customer i in chat firstChat+i.
+func seedPurchases(t testing.TB, db *store.DB, n int, firstChat int64, occurred time.Time) {
+	t.Helper()
+	for from := 0; from < n; from += 1000 {
+		var batch []flows.Event
+		for i := from; i < min(from+1000, n); i++ {
+			batch = append(batch, flows.Event{
+				ID: fmt.Sprintf("ord-%d", i), CustomerRef: fmt.Sprintf("W-%d", i), Touchpoint: "purchase", OccurredAt: occurred,
+				TelegramChatID: strconv.FormatInt(firstChat+int64(i), 10), Language: "en",
+			})
+		}
+		results, err := db.SaveEvents(context.Background(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Err != nil {
+				t.Fatalf("event %s: %v", r.ID, r.Err)
+			}
+		}
+	}
+}
+
+// sharedRedis is a Redis every replica of a test uses: the real one, or a
+// miniredis of the test's own.
+func sharedRedis(t testing.TB, st stack) string {
+	if st.redisURL != "" {
+		return st.redisURL
+	}
+	return "redis://" + miniredis.RunT(t).Addr()
+}
+
+// maxPerSecond is the most messages the fake received in any one-second window.
+func maxPerSecond(sent []telegramtest.SentMessage) int {
+	times := make([]time.Time, len(sent))
+	for i, m := range sent {
+		times[i] = m.At
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	best, lo := 0, 0
+	for hi := range times {
+		for times[hi].Sub(times[lo]) >= time.Second {
+			lo++
+		}
+		best = max(best, hi-lo+1)
+	}
+	return best
+}
+
+// waitCalls waits until the fake has seen n sendMessage calls.
+func waitCalls(t testing.TB, tg *telegramtest.Server, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for tg.Calls("sendMessage") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d messages sent after %s", tg.Calls("sendMessage"), n, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+const bulkWave = `
+id: bulk
+survey: post_purchase_nps
+trigger: {touchpoint: purchase, delay: 1m}
+schedule: "@every 1s"
+`
+
+// Three replicas run one wave: every customer gets exactly one first
+// question, also when one replica is stopped mid-wave, and the send rate
+// stays within the configured global limit.
+func TestWaveAcrossReplicasSendsEachInvitationOnce(t *testing.T) {
+	for _, st := range stacks(t) {
+		n, limit := 600, 400
+		if st.name == "postgres+redis" {
+			n, limit = 10_000, 1000
+		}
+		t.Run(fmt.Sprintf("%s/%d", st.name, n), func(t *testing.T) {
+			tg := telegramtest.New(testBotToken)
+			t.Cleanup(tg.Close)
+			env := map[string]string{
+				"CXBOT_CONFIG_DIR":       configWithWaves(t, map[string]string{"bulk.yaml": bulkWave}),
+				"CXBOT_REDIS_URL":        sharedRedis(t, st),
+				"CXBOT_REDIS_PREFIX":     "cx-waves-" + rand.Text()[:8] + ":",
+				"CXBOT_TELEGRAM_RATE":    fmt.Sprintf("%d/s", limit),
+				"CXBOT_DISPATCH_WORKERS": "2",
+				"CXBOT_WAVE_SYNC":        "@every 1s",
+			}
+			dbURL := st.databaseURL(t)
+			var replicas []*harness
+			for i := range 3 {
+				env := merged(env, map[string]string{"CXBOT_REPLICA_NAME": fmt.Sprintf("r%d", i)})
+				replicas = append(replicas, start(t, st, options{webhook: true, tg: tg, dbURL: dbURL, env: env}))
+			}
+			seedPurchases(t, replicas[0].app.db, n, 1_000_000, time.Now().Add(-time.Hour))
+
+			waitCalls(t, tg, n/3, 3*time.Minute)
+			replicas[2].stop() // a replica goes away mid-wave
+			waitCalls(t, tg, n, 5*time.Minute)
+			time.Sleep(2 * time.Second) // a duplicate would show up now
+
+			sent := tg.AllSent()
+			perChat := map[int64]int{}
+			for _, m := range sent {
+				perChat[m.ChatID]++
+			}
+			if len(sent) != n || len(perChat) != n {
+				t.Fatalf("%d messages to %d chats, want %d to %d", len(sent), len(perChat), n, n)
+			}
+			for chat, c := range perChat {
+				if c != 1 {
+					t.Fatalf("chat %d got %d invitations", chat, c)
+				}
+			}
+			counts, err := replicas[0].app.db.WaveCounts(context.Background(), "bulk")
+			if err != nil || counts.Sent != n || counts.Delivered != n || counts.Planned != 0 || counts.Failed != 0 {
+				t.Errorf("wave counts %+v, %v", counts, err)
+			}
+			if peak := maxPerSecond(sent); peak > limit+2 {
+				t.Errorf("peak %d messages in one second, limit %d/s", peak, limit)
+			}
+		})
+	}
+}
+
+// A 429 pauses the channel for retry_after on every replica, and the
+// global limit holds.
+func TestWaveHonoursRetryAfterAndRateLimit(t *testing.T) {
+	st := stacks(t)[len(stacks(t))-1]
+	const n, limit = 120, 40
+	tg := telegramtest.New(testBotToken)
+	t.Cleanup(tg.Close)
+	tg.FailNext("sendMessage", 0, 429, 2)
+	env := map[string]string{
+		"CXBOT_CONFIG_DIR":       configWithWaves(t, map[string]string{"bulk.yaml": bulkWave}),
+		"CXBOT_REDIS_URL":        sharedRedis(t, st),
+		"CXBOT_REDIS_PREFIX":     "cx-429-" + rand.Text()[:8] + ":",
+		"CXBOT_TELEGRAM_RATE":    fmt.Sprintf("%d/s", limit),
+		"CXBOT_DISPATCH_WORKERS": "3",
+	}
+	dbURL := st.databaseURL(t)
+	a := start(t, st, options{webhook: true, tg: tg, dbURL: dbURL, env: merged(env, map[string]string{"CXBOT_REPLICA_NAME": "a"})})
+	start(t, st, options{webhook: true, tg: tg, dbURL: dbURL, env: merged(env, map[string]string{"CXBOT_REPLICA_NAME": "b"})})
+	seedPurchases(t, a.app.db, n, 2_000_000, time.Now().Add(-time.Hour))
+
+	waitCalls(t, tg, 1, time.Minute)
+	rejectedAt := time.Now()
+	waitCalls(t, tg, n+1, 2*time.Minute) // n sends + the rejected one
+	sent := tg.AllSent()
+	first := sent[0].At
+	for _, m := range sent {
+		if m.At.Before(first) {
+			first = m.At
+		}
+	}
+	if wait := first.Sub(rejectedAt); wait < 1800*time.Millisecond {
+		t.Errorf("first message %s after the 429, want ≥ 2s (retry_after)", wait)
+	}
+	if peak := maxPerSecond(sent); peak > limit+2 {
+		t.Errorf("peak %d messages in one second, limit %d/s", peak, limit)
+	}
+	if len(sent) != n {
+		t.Errorf("%d messages, want %d", len(sent), n)
+	}
+}
+
+func merged(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,97 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/scheduler"
+)
+
+// WaveAdmin is what marketers do with waves through the API.
+type WaveAdmin interface {
+	List(ctx context.Context) ([]scheduler.WaveStatus, error)
+	Get(ctx context.Context, id string) (scheduler.WaveStatus, error)
+	Create(ctx context.Context, definition []byte) (scheduler.WaveStatus, error)
+	SetPaused(ctx context.Context, id string, paused bool) (scheduler.WaveStatus, error)
+	Preview(ctx context.Context, id string) (scheduler.PlanResult, error)
+}
+
+func (s *Server) listWaves(w http.ResponseWriter, r *http.Request) {
+	waves, err := s.cfg.Waves.List(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"waves": waves})
+}
+
+func (s *Server) getWave(w http.ResponseWriter, r *http.Request) {
+	wave, err := s.cfg.Waves.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wave)
+}
+
+// createWave takes the same definition as a configs/waves file, as JSON or
+// YAML; an invalid one is refused whole, naming every bad field.
+func (s *Server) createWave(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: wave definition larger than 64 KiB", flows.ErrInvalid))
+		return
+	}
+	wave, err := s.cfg.Waves.Create(r.Context(), body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, wave)
+}
+
+func (s *Server) pauseWave(w http.ResponseWriter, r *http.Request)  { s.setPaused(w, r, true) }
+func (s *Server) resumeWave(w http.ResponseWriter, r *http.Request) { s.setPaused(w, r, false) }
+
+func (s *Server) setPaused(w http.ResponseWriter, r *http.Request, paused bool) {
+	wave, err := s.cfg.Waves.SetPaused(r.Context(), r.PathValue("id"), paused)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wave)
+}
+
+type previewJSON struct {
+	Wave        string         `json:"wave"`
+	WouldInvite int            `json:"would_invite"`
+	Considered  int            `json:"considered"`
+	Skipped     map[string]int `json:"skipped"`
+	Sample      []previewEntry `json:"sample"`
+}
+
+type previewEntry struct {
+	CustomerRef string        `json:"customer_ref"`
+	EventID     string        `json:"event_id"`
+	Channel     flows.Channel `json:"channel"`
+	ChatID      string        `json:"chat_id"`
+	Language    string        `json:"language"`
+}
+
+// previewWave answers "how many would be invited now", writing nothing.
+func (s *Server) previewWave(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	res, err := s.cfg.Waves.Preview(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := previewJSON{Wave: id, WouldInvite: res.Planned, Considered: res.Considered, Skipped: res.Skipped, Sample: []previewEntry{}}
+	for _, inv := range res.Sample {
+		out.Sample = append(out.Sample, previewEntry{CustomerRef: inv.CustomerRef, EventID: inv.EventID, Channel: inv.Channel, ChatID: inv.ExternalID, Language: inv.Language})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,201 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/store"
+)
+
+// PlanStore is what planning needs from SQL.
+type PlanStore interface {
+	DueEvents(ctx context.Context, q store.EventQuery) ([]store.Candidate, error)
+	SegmentCandidates(ctx context.Context, q store.SegmentQuery) ([]store.Candidate, error)
+	PlanInvitations(ctx context.Context, invs []flows.Invitation) (int, error)
+}
+
+// Planner turns a wave's due events (or its segment) into invitation rows.
+// It only writes the outbox: dispatchers send. The unique key (wave,
+// customer, event) makes planning safe to repeat and to run on several
+// replicas at once.
+type Planner struct {
+	store   PlanStore
+	surveys map[string]*flows.Survey
+	log     *slog.Logger
+	page    int
+}
+
+// NewPlanner returns a planner over the loaded surveys.
+func NewPlanner(s PlanStore, surveys map[string]*flows.Survey, log *slog.Logger) *Planner {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Planner{store: s, surveys: surveys, log: log, page: 1000}
+}
+
+// PlanResult says what a planning run did (or, in a preview, would do).
+type PlanResult struct {
+	Considered int                // candidates that matched the wave's filter
+	Planned    int                // would be sent
+	Skipped    map[string]int     // decided against, by reason
+	Created    int                // rows newly written (0 in a preview)
+	Sample     []flows.Invitation // up to 10 planned invitations
+}
+
+// Skip reasons recorded on skipped invitations.
+const (
+	SkipSample      = "sample"
+	SkipOptedOut    = "opted_out"
+	SkipUnreachable = "unreachable"
+	SkipNoChannel   = "no_channel"
+	SkipFrequency   = "frequency_cap"
+)
+
+// Plan runs the wave once for the slot (the cron tick time). With dryRun it
+// writes nothing: that is the preview.
+func (p *Planner) Plan(ctx context.Context, w *Wave, slot time.Time, dryRun bool) (PlanResult, error) {
+	survey, ok := p.surveys[w.Survey]
+	if !ok {
+		return PlanResult{}, fmt.Errorf("%w: wave %s: survey %q is not loaded", flows.ErrNotFound, w.ID, w.Survey)
+	}
+	res := PlanResult{Skipped: map[string]int{}}
+	var batch []flows.Invitation
+	flush := func() error {
+		if dryRun || len(batch) == 0 {
+			batch = batch[:0]
+			return nil
+		}
+		n, err := p.store.PlanInvitations(ctx, batch)
+		res.Created += n
+		batch = batch[:0]
+		return err
+	}
+	consider := func(c store.Candidate, eventID string, notBefore time.Time) error {
+		inv := p.decide(w, survey, c, eventID, notBefore)
+		res.Considered++
+		if inv.Status == flows.InvitationSkipped {
+			res.Skipped[inv.Error]++
+		} else {
+			res.Planned++
+			if len(res.Sample) < 10 {
+				res.Sample = append(res.Sample, inv)
+			}
+		}
+		batch = append(batch, inv)
+		if len(batch) >= p.page {
+			return flush()
+		}
+		return nil
+	}
+
+	switch {
+	case w.Trigger != nil:
+		q := store.EventQuery{
+			WaveID: w.ID, Touchpoint: w.Trigger.Touchpoint,
+			OccurredFrom: slot.Add(-w.Trigger.Delay - w.Trigger.MaxAge), OccurredTo: slot.Add(-w.Trigger.Delay),
+			Limit: p.page,
+		}
+		for {
+			page, err := p.store.DueEvents(ctx, q)
+			if err != nil {
+				return res, err
+			}
+			for _, c := range page {
+				q.AfterSeq = c.Seq
+				if !w.Trigger.Where.Match(c.Event.Attributes) {
+					continue
+				}
+				if err := consider(c, c.Event.ID, c.Event.OccurredAt.Add(w.Trigger.Delay)); err != nil {
+					return res, err
+				}
+			}
+			if len(page) < q.Limit {
+				break
+			}
+		}
+	case w.Segment != nil:
+		// One invitation per customer per run: the run's slot is the event.
+		runID := "segment:" + slot.UTC().Format(time.RFC3339)
+		q := store.SegmentQuery{Limit: p.page}
+		for {
+			page, err := p.store.SegmentCandidates(ctx, q)
+			if err != nil {
+				return res, err
+			}
+			for _, c := range page {
+				q.AfterCustomerID = c.Customer.ID
+				if w.Segment.Touchpoint != "" && c.Event.Touchpoint != w.Segment.Touchpoint {
+					continue
+				}
+				if !w.Segment.Where.Match(c.Event.Attributes) {
+					continue
+				}
+				if err := consider(c, runID, slot); err != nil {
+					return res, err
+				}
+			}
+			if len(page) < q.Limit {
+				break
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return res, err
+	}
+	if !dryRun && res.Created > 0 {
+		p.log.Info("wave planned", "wave_id", w.ID, "created", res.Created, "planned", res.Planned, "skipped", res.Skipped)
+	}
+	return res, nil
+}
+
+// decide builds the invitation row for one candidate, planned or skipped
+// with its reason. Consent is checked again when sending.
+func (p *Planner) decide(w *Wave, survey *flows.Survey, c store.Candidate, eventID string, notBefore time.Time) flows.Invitation {
+	inv := flows.Invitation{
+		WaveID: w.ID, CustomerID: c.Customer.ID, CustomerRef: c.Customer.Ref, EventID: eventID,
+		SurveyID: survey.ID, SurveyVersion: survey.Version, Status: flows.InvitationPlanned,
+		Context: eventContext(c.Event), NotBefore: notBefore, CreatedAt: notBefore,
+	}
+	lang := c.Event.Language
+	if lang == "" {
+		lang = c.Customer.Language
+	}
+	inv.Language = flows.ResolveLanguage(survey.Languages(), lang, survey.DefaultLanguage)
+	for _, ch := range w.Channels {
+		for _, id := range c.Identities {
+			if id.Channel == ch && inv.ExternalID == "" {
+				inv.Channel, inv.ExternalID = ch, id.ExternalID
+			}
+		}
+	}
+	switch {
+	case c.Customer.OptedOutAt != nil:
+		inv.Status, inv.Error = flows.InvitationSkipped, SkipOptedOut
+	case c.Customer.UnreachableAt != nil:
+		inv.Status, inv.Error = flows.InvitationSkipped, SkipUnreachable
+	case inv.ExternalID == "":
+		inv.Status, inv.Error = flows.InvitationSkipped, SkipNoChannel
+	case !w.Sampled(c.Customer.ID, eventID):
+		inv.Status, inv.Error = flows.InvitationSkipped, SkipSample
+	}
+	return inv
+}
+
+// eventContext is what agents see about the event if the customer is
+// handed off: its attributes, plus which event it was.
+func eventContext(e flows.Event) map[string]string {
+	ctx := make(map[string]string, len(e.Attributes)+2)
+	for k, v := range e.Attributes {
+		ctx[k] = v
+	}
+	if e.ID != "" {
+		ctx["event"] = e.ID
+	}
+	if e.Touchpoint != "" {
+		ctx["touchpoint"] = e.Touchpoint
+	}
+	return ctx
+}

@@ -1,0 +1,455 @@
+package scheduler
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/cxbot/cxbot/flows"
+)
+
+// Wave is a marketer's plan for sending a survey: to whom (a trigger on
+// touchpoint events, or a segment of customers), when (a cron schedule,
+// quiet hours, a frequency cap) and how much (a sample).
+type Wave struct {
+	ID            string
+	Survey        string
+	Trigger       *Trigger // one of Trigger and Segment
+	Segment       *Segment
+	Schedule      string // cron spec: how often the wave looks for due events, or when a segment run happens
+	QuietHours    []TimeRange
+	FrequencyCap  *FrequencyCap
+	Sample        float64 // 0 < Sample ≤ 1
+	ExpiresAfter  time.Duration
+	ReminderAfter time.Duration // 0 = no reminder
+	Channels      []flows.Channel
+	TimeZone      string // for quiet hours when the customer's time zone is unknown
+	Source        string // file path, or "api"
+	Paused        bool
+}
+
+// Trigger invites once per matching event.
+type Trigger struct {
+	Touchpoint string
+	Delay      time.Duration // after occurred_at
+	MaxAge     time.Duration // older events are not surveyed (default 7 days)
+	Where      Filter
+}
+
+// Segment invites every matching customer once per scheduled run, judged by
+// their latest event.
+type Segment struct {
+	Touchpoint string // optional: the latest event's touchpoint
+	Where      Filter
+}
+
+// Filter matches event attributes: every key must be present and match its
+// glob pattern ("SH-*").
+type Filter map[string]string
+
+// Match reports whether attrs satisfy every pattern.
+func (f Filter) Match(attrs map[string]string) bool {
+	for k, pattern := range f {
+		v, ok := attrs[k]
+		if !ok {
+			return false
+		}
+		if matched, _ := path.Match(pattern, v); !matched {
+			return false
+		}
+	}
+	return true
+}
+
+// TimeRange is a daily period in minutes after midnight; End < Start wraps
+// past midnight ("21:00-09:00").
+type TimeRange struct{ Start, End int }
+
+// Contains reports whether the minute of day m lies in the range.
+func (r TimeRange) Contains(m int) bool {
+	if r.Start < r.End {
+		return m >= r.Start && m < r.End
+	}
+	return m >= r.Start || m < r.End
+}
+
+func (r TimeRange) String() string {
+	return fmt.Sprintf("%02d:%02d-%02d:%02d", r.Start/60, r.Start%60, r.End/60, r.End%60)
+}
+
+// minutes lists the minutes of day the range covers, for overlap checks.
+func (r TimeRange) minutes() []int {
+	var out []int
+	for m := r.Start; m != r.End; m = (m + 1) % (24 * 60) {
+		out = append(out, m)
+	}
+	return out
+}
+
+// FrequencyCap limits invitations per customer across all waves.
+type FrequencyCap struct {
+	Count int
+	Per   time.Duration
+}
+
+// Defaults for optional wave fields.
+const (
+	DefaultMaxAge       = 7 * 24 * time.Hour
+	DefaultExpiresAfter = 72 * time.Hour
+)
+
+// QuietUntil returns when quiet hours end if t (in loc) is inside them, or
+// the zero time when sending is allowed now.
+func (w *Wave) QuietUntil(t time.Time, loc *time.Location) time.Time {
+	local := t.In(loc)
+	for _, r := range w.QuietHours {
+		m := local.Hour()*60 + local.Minute()
+		if !r.Contains(m) {
+			continue
+		}
+		end := time.Date(local.Year(), local.Month(), local.Day(), r.End/60, r.End%60, 0, 0, loc)
+		if !end.After(local) {
+			end = end.AddDate(0, 0, 1)
+		}
+		return end
+	}
+	return time.Time{}
+}
+
+// Sampled decides, the same way on every replica and every run, whether a
+// customer × event falls in the wave's sample.
+func (w *Wave) Sampled(customerID int64, eventID string) bool {
+	if w.Sample >= 1 {
+		return true
+	}
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%s", w.ID, customerID, eventID)))
+	return float64(binary.BigEndian.Uint64(h[:8]))/float64(^uint64(0)) < w.Sample
+}
+
+// waveYAML is the file and API shape of a wave.
+type waveYAML struct {
+	ID      string `yaml:"id"`
+	Survey  string `yaml:"survey"`
+	Trigger *struct {
+		Touchpoint string            `yaml:"touchpoint"`
+		Delay      string            `yaml:"delay"`
+		MaxAge     string            `yaml:"max_age"`
+		Where      map[string]string `yaml:"where"`
+	} `yaml:"trigger"`
+	Segment *struct {
+		Touchpoint string            `yaml:"touchpoint"`
+		Where      map[string]string `yaml:"where"`
+	} `yaml:"segment"`
+	Schedule      string    `yaml:"schedule"`
+	QuietHours    yaml.Node `yaml:"quiet_hours"`
+	FrequencyCap  string    `yaml:"frequency_cap"`
+	Sample        string    `yaml:"sample"`
+	ExpiresAfter  string    `yaml:"expires_after"`
+	ReminderAfter string    `yaml:"reminder_after"`
+	Channels      []string  `yaml:"channels"`
+	TimeZone      string    `yaml:"timezone"`
+}
+
+var waveIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// ParseWave reads a wave from YAML (or JSON, which is YAML too) and checks
+// it; surveyExists tells which surveys are loaded. Every problem is reported
+// with the source, the field and, where known, the line.
+func ParseWave(source string, data []byte, surveyExists func(string) bool) (*Wave, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%w: %s: %s", flows.ErrInvalid, source, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(root.Content) == 0 {
+		return nil, fmt.Errorf("%w: %s: empty wave definition", flows.ErrInvalid, source)
+	}
+	var raw waveYAML
+	dec := root.Content[0]
+	if err := decodeStrict(dec, &raw); err != nil {
+		return nil, fmt.Errorf("%w: %s: %s", flows.ErrInvalid, source, err)
+	}
+	p := waveProblems{source: source, lines: fieldLines(dec)}
+	w := &Wave{ID: raw.ID, Survey: raw.Survey, Schedule: strings.TrimSpace(raw.Schedule), Source: source, Sample: 1, ExpiresAfter: DefaultExpiresAfter}
+
+	switch {
+	case raw.ID == "":
+		p.add("id", "is required")
+	case !waveIDPattern.MatchString(raw.ID):
+		p.add("id", fmt.Sprintf("%q must be lowercase letters, digits, _ or - (at most 64)", raw.ID))
+	}
+	switch {
+	case raw.Survey == "":
+		p.add("survey", "is required")
+	case surveyExists != nil && !surveyExists(raw.Survey):
+		p.add("survey", fmt.Sprintf("no survey %q is loaded", raw.Survey))
+	}
+	switch {
+	case raw.Trigger == nil && raw.Segment == nil:
+		p.add("trigger", "a wave needs a trigger (one invitation per event) or a segment (one per customer per run)")
+	case raw.Trigger != nil && raw.Segment != nil:
+		p.add("segment", "give either trigger or segment, not both")
+	case raw.Trigger != nil:
+		t := &Trigger{Touchpoint: raw.Trigger.Touchpoint, Where: Filter(raw.Trigger.Where), MaxAge: DefaultMaxAge}
+		if t.Touchpoint == "" {
+			p.add("trigger.touchpoint", "is required")
+		}
+		t.Delay = p.duration("trigger.delay", raw.Trigger.Delay, 0)
+		t.MaxAge = p.duration("trigger.max_age", raw.Trigger.MaxAge, DefaultMaxAge)
+		p.checkFilter("trigger.where", t.Where)
+		w.Trigger = t
+	default:
+		s := &Segment{Touchpoint: raw.Segment.Touchpoint, Where: Filter(raw.Segment.Where)}
+		p.checkFilter("segment.where", s.Where)
+		w.Segment = s
+	}
+	if w.Schedule == "" {
+		p.add("schedule", `is required (a cron spec such as "@every 1m" or "CRON_TZ=Asia/Shanghai 0 10 1 * *")`)
+	} else if _, err := cron.ParseStandard(w.Schedule); err != nil {
+		p.add("schedule", fmt.Sprintf("%q is not a valid cron spec: %v", w.Schedule, err))
+	}
+	w.QuietHours = p.quietHours(&raw.QuietHours)
+	if raw.FrequencyCap != "" {
+		w.FrequencyCap = p.frequencyCap(raw.FrequencyCap)
+	}
+	if raw.Sample != "" {
+		w.Sample = p.sample(raw.Sample)
+	}
+	w.ExpiresAfter = p.duration("expires_after", raw.ExpiresAfter, DefaultExpiresAfter)
+	w.ReminderAfter = p.duration("reminder_after", raw.ReminderAfter, 0)
+	if w.ReminderAfter > 0 && w.ReminderAfter >= w.ExpiresAfter {
+		p.add("reminder_after", fmt.Sprintf("%s must be shorter than expires_after (%s)", raw.ReminderAfter, formatDuration(w.ExpiresAfter)))
+	}
+	w.Channels = p.channels(raw.Channels)
+	if raw.TimeZone != "" {
+		if _, err := time.LoadLocation(raw.TimeZone); err != nil {
+			p.add("timezone", fmt.Sprintf("%q is not an IANA time zone such as Asia/Shanghai", raw.TimeZone))
+		}
+		w.TimeZone = raw.TimeZone
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// decodeStrict decodes a node and rejects unknown fields.
+func decodeStrict(n *yaml.Node, out *waveYAML) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a wave is a mapping of fields", n.Line)
+	}
+	known := map[string]bool{}
+	for _, f := range []string{"id", "survey", "trigger", "segment", "schedule", "quiet_hours", "frequency_cap", "sample", "expires_after", "reminder_after", "channels", "timezone"} {
+		known[f] = true
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !known[k.Value] {
+			return fmt.Errorf("line %d: unknown field %q", k.Line, k.Value)
+		}
+	}
+	if err := n.Decode(out); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
+}
+
+// fieldLines maps "field" and "field.sub" to their lines, for messages.
+func fieldLines(n *yaml.Node) map[string]int {
+	lines := map[string]int{}
+	var walk func(prefix string, n *yaml.Node)
+	walk = func(prefix string, n *yaml.Node) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := prefix + n.Content[i].Value
+			lines[key] = n.Content[i].Line
+			walk(key+".", n.Content[i+1])
+		}
+	}
+	walk("", n)
+	return lines
+}
+
+type waveProblems struct {
+	source   string
+	lines    map[string]int
+	problems []string
+}
+
+func (p *waveProblems) add(field, msg string) {
+	if line, ok := p.lines[field]; ok {
+		p.problems = append(p.problems, fmt.Sprintf("%s:%d: %s: %s", p.source, line, field, msg))
+		return
+	}
+	p.problems = append(p.problems, fmt.Sprintf("%s: %s: %s", p.source, field, msg))
+}
+
+func (p *waveProblems) err() error {
+	if len(p.problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", flows.ErrInvalid, strings.Join(p.problems, "; "))
+}
+
+func (p *waveProblems) duration(field, v string, def time.Duration) time.Duration {
+	if v == "" {
+		return def
+	}
+	d, err := ParseDuration(v)
+	if err != nil || d < 0 {
+		p.add(field, fmt.Sprintf("%q is not a duration such as 30m, 2h or 30d", v))
+		return def
+	}
+	return d
+}
+
+func (p *waveProblems) checkFilter(field string, f Filter) {
+	for k, pattern := range f {
+		if _, err := path.Match(pattern, ""); err != nil {
+			p.add(field+"."+k, fmt.Sprintf("%q is not a valid pattern", pattern))
+		}
+	}
+}
+
+var clockPattern = regexp.MustCompile(`^([01]?\d|2[0-3]):([0-5]\d)$`)
+
+func parseClock(v string) (int, bool) {
+	m := clockPattern.FindStringSubmatch(strings.TrimSpace(v))
+	if m == nil {
+		return 0, false
+	}
+	h, _ := strconv.Atoi(m[1])
+	min, _ := strconv.Atoi(m[2])
+	return h*60 + min, true
+}
+
+// quietHours accepts "21:00-09:00" or a list of such ranges; overlapping or
+// empty ranges are errors, since they usually mean a typo.
+func (p *waveProblems) quietHours(n *yaml.Node) []TimeRange {
+	var specs []string
+	switch n.Kind {
+	case 0:
+		return nil
+	case yaml.ScalarNode:
+		if n.Value == "" {
+			return nil
+		}
+		specs = []string{n.Value}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			specs = append(specs, c.Value)
+		}
+	default:
+		p.add("quiet_hours", `must be "HH:MM-HH:MM" or a list of them`)
+		return nil
+	}
+	var out []TimeRange
+	covered := map[int]string{}
+	for _, spec := range specs {
+		from, to, ok := strings.Cut(spec, "-")
+		start, ok1 := parseClock(from)
+		end, ok2 := parseClock(to)
+		if !ok || !ok1 || !ok2 {
+			p.add("quiet_hours", fmt.Sprintf("%q is not HH:MM-HH:MM", spec))
+			continue
+		}
+		if start == end {
+			p.add("quiet_hours", fmt.Sprintf("%q starts and ends at the same time", spec))
+			continue
+		}
+		r := TimeRange{Start: start, End: end}
+		for _, m := range r.minutes() {
+			if other, ok := covered[m]; ok {
+				p.add("quiet_hours", fmt.Sprintf("%q overlaps %q", spec, other))
+				return nil
+			}
+			covered[m] = spec
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+var capPattern = regexp.MustCompile(`^\s*(\d+)\s+per\s+(\S+)\s*$`)
+
+func (p *waveProblems) frequencyCap(v string) *FrequencyCap {
+	m := capPattern.FindStringSubmatch(v)
+	if m == nil {
+		p.add("frequency_cap", fmt.Sprintf("%q is not like \"1 per 30d\"", v))
+		return nil
+	}
+	n, _ := strconv.Atoi(m[1])
+	per, err := ParseDuration(m[2])
+	if n < 1 || err != nil || per <= 0 {
+		p.add("frequency_cap", fmt.Sprintf("%q needs a positive count and duration, like \"1 per 30d\"", v))
+		return nil
+	}
+	return &FrequencyCap{Count: n, Per: per}
+}
+
+func (p *waveProblems) sample(v string) float64 {
+	s := strings.TrimSpace(v)
+	percent := strings.HasSuffix(s, "%")
+	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if percent {
+		f /= 100
+	}
+	if err != nil || f <= 0 || f > 1 {
+		p.add("sample", fmt.Sprintf("%q must be a share above 0 and at most 100%% (\"25%%\" or 0.25)", v))
+		return 1
+	}
+	return f
+}
+
+func (p *waveProblems) channels(names []string) []flows.Channel {
+	if len(names) == 0 {
+		return []flows.Channel{flows.ChannelTelegram, flows.ChannelWeChat}
+	}
+	var out []flows.Channel
+	for _, n := range names {
+		ch := flows.Channel(n)
+		if ch != flows.ChannelTelegram && ch != flows.ChannelWeChat {
+			p.add("channels", fmt.Sprintf("%q is not telegram or wechat", n))
+			continue
+		}
+		if !slices.Contains(out, ch) {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// ParseDuration is time.ParseDuration plus whole days ("30d", "1d12h").
+func ParseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if days, rest, ok := strings.Cut(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, fmt.Errorf("bad days in %q", v)
+		}
+		d := time.Duration(n) * 24 * time.Hour
+		if rest == "" {
+			return d, nil
+		}
+		r, err := time.ParseDuration(rest)
+		return d + r, err
+	}
+	return time.ParseDuration(v)
+}
+
+func formatDuration(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}

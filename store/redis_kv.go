@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cxbot/cxbot/flows"
+)
+
+func (r *Redis) kvKey(key string) string {
+	return r.prefix + "kv:" + key
+}
+
+func (r *Redis) windowKey(ch flows.Channel, chatID string) string {
+	return r.prefix + "window:" + string(ch) + ":" + chatID
+}
+
+// GetString returns the value stored under key by SetString; false when
+// there is none (never set, deleted or expired).
+func (r *Redis) GetString(ctx context.Context, key string) (string, bool, error) {
+	if key == "" {
+		return "", false, fmt.Errorf("%w: redis: get: empty key", flows.ErrInvalid)
+	}
+	v, err := r.client.Get(ctx, r.kvKey(key)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, redisErr("get "+key, err)
+	}
+	return v, true, nil
+}
+
+// SetString stores value under key for ttl (at least 1ms: values shared by
+// replicas, such as an access token, always go stale), replacing any value
+// and TTL before. The empty string is a value like any other.
+func (r *Redis) SetString(ctx context.Context, key, value string, ttl time.Duration) error {
+	if key == "" {
+		return fmt.Errorf("%w: redis: set: empty key", flows.ErrInvalid)
+	}
+	if err := checkTTL("set "+key, ttl); err != nil {
+		return err
+	}
+	if err := r.client.Set(ctx, r.kvKey(key), value, ttl).Err(); err != nil {
+		return redisErr("set "+key, err)
+	}
+	return nil
+}
+
+// Delete removes the value under key; deleting none is not an error.
+func (r *Redis) Delete(ctx context.Context, key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: redis: delete: empty key", flows.ErrInvalid)
+	}
+	if err := r.client.Del(ctx, r.kvKey(key)).Err(); err != nil {
+		return redisErr("delete "+key, err)
+	}
+	return nil
+}
+
+// TouchWindow (re)opens the customer-service window of a chat for ttl from
+// now (WeChat: 48 hours after the customer's last message). Call it on every
+// inbound update from the customer.
+func (r *Redis) TouchWindow(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) error {
+	if err := checkIDs("touch window", ch, chatID); err != nil {
+		return err
+	}
+	if err := checkTTL("touch window", ttl); err != nil {
+		return err
+	}
+	if err := r.client.Set(ctx, r.windowKey(ch, chatID), "1", ttl).Err(); err != nil {
+		return redisErr("touch window "+string(ch)+":"+chatID, err)
+	}
+	return nil
+}
+
+// WindowOpen reports whether the chat's customer-service window is open, so
+// a free-form message may be sent (otherwise WeChat needs a template
+// message). A window is closed until the first TouchWindow. The platform has
+// the last word: a send can still be refused (WeChat errcode 45015) when its
+// clock and ours disagree at the edge of the window, and on the embedded
+// server a window may close or stay open up to one expiry tick (100ms) off.
+func (r *Redis) WindowOpen(ctx context.Context, ch flows.Channel, chatID string) (bool, error) {
+	if err := checkIDs("window open", ch, chatID); err != nil {
+		return false, err
+	}
+	n, err := r.client.Exists(ctx, r.windowKey(ch, chatID)).Result()
+	if err != nil {
+		return false, redisErr("window open "+string(ch)+":"+chatID, err)
+	}
+	return n > 0, nil
+}
