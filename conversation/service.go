@@ -63,7 +63,7 @@ type Config struct {
 	Records  Records
 	States   States
 	Channels []bot.Channel
-	Agents   bot.AgentNotifier // where handoff notices go; nil logs them only
+	Agents   bot.AgentNotifier        // where handoff notices go; nil logs them only
 	Surveys  map[string]*flows.Survey // by survey id, versions already assigned
 	Links    LinkSigner
 	Logger   *slog.Logger
