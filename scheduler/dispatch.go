@@ -145,7 +145,11 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 	var errs []error
 	for _, inv := range claimed {
 		if ctx.Err() != nil {
-			break // unhandled claims return to the outbox when their lease ends
+			// Stopping: hand the rest back now instead of when the lease ends.
+			if err := d.finish(ctx, inv, d.later(OutcomeDeferred, d.cfg.Now(), "replica stopping")); err != nil {
+				errs = append(errs, err)
+			}
+			continue
 		}
 		if err := d.handle(ctx, inv); err != nil {
 			errs = append(errs, fmt.Errorf("invitation %d: %w", inv.ID, err))
@@ -176,8 +180,13 @@ func (d *Dispatcher) handle(ctx context.Context, inv flows.Invitation) error {
 	if dec.outcome == "" {
 		return nil // interrupted while sending: the claim lapses
 	}
+	return d.finish(ctx, inv, dec)
+}
+
+// finish records the attempt and releases the claim, even while stopping:
+// what was sent must not be sent again.
+func (d *Dispatcher) finish(ctx context.Context, inv flows.Invitation, dec decision) error {
 	a := store.Attempt{InvitationID: inv.ID, At: d.cfg.Now(), Outcome: dec.outcome, Error: dec.errText, RetryAfter: dec.retry}
-	// Recorded even while stopping: what was sent must not be sent again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return d.cfg.Store.FinishAttempt(ctx, d.cfg.Owner, a, dec.status, dec.retryAt)
