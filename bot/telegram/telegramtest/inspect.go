@@ -162,3 +162,10 @@ func copyKeyboard(k [][]Button) [][]Button {
 	}
 	return out
 }
+
+// Faulted returns when each fault set with FailNext was served, in order.
+func (s *Server) Faulted() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.faulted...)
+}

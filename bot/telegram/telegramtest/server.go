@@ -48,6 +48,7 @@ type Server struct {
 	callbackIDs   map[string]bool // issued by TapUpdate
 	calls         map[string]int  // by lower-case method name
 	faults        []fault
+	faulted       []time.Time // when each FailNext fault was served
 	blocked       map[int64]bool
 
 	webhookURL, webhookSecret string
@@ -216,6 +217,7 @@ func (s *Server) takeFault(method string, p params) *apiError {
 	for i, f := range s.faults {
 		if f.method == method && (f.chatID == 0 || f.chatID == chatID) {
 			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			s.faulted = append(s.faulted, s.now())
 			return &apiError{f.code, describe(f.code, f.retryAfter), f.retryAfter}
 		}
 	}
