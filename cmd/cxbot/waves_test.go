@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,4 +222,89 @@ func merged(a, b map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// The waves API: create (bad definitions refused whole, naming the field),
+// list with counts, preview, pause and resume; and the waves CLI.
+func TestWavesAPI(t *testing.T) {
+	st := stacks(t)[0]
+	dbURL := st.databaseURL(t)
+	h := start(t, st, options{webhook: true, dbURL: dbURL})
+	for _, tc := range []struct {
+		body string
+		want string
+	}{
+		{`{"id":"w1","survey":"nope","trigger":{"touchpoint":"purchase"},"schedule":"@every 1m"}`, `survey: no survey "nope"`},
+		{`{"id":"w1","survey":"post_purchase_nps","trigger":{"touchpoint":"purchase"},"schedule":"every minute"}`, "schedule"},
+		{`{"id":"w1","survey":"post_purchase_nps","trigger":{"touchpoint":"purchase"},"schedule":"@every 1m","quiet_hours":["21:00-09:00","08:00-10:00"]}`, "overlaps"},
+		{`{"id":"w1",`, "api"},
+	} {
+		var body map[string]string
+		if code := h.api("POST", "/api/v1/waves", tc.body, &body); code != http.StatusBadRequest || !strings.Contains(body["error"], tc.want) {
+			t.Errorf("POST %s: %d %q, want 400 naming %q", tc.body, code, body["error"], tc.want)
+		}
+	}
+	var list struct{ Waves []struct{ ID string } }
+	h.api("GET", "/api/v1/waves", nil, &list)
+	for _, w := range list.Waves {
+		if w.ID == "w1" {
+			t.Fatal("a refused wave was stored")
+		}
+	}
+
+	good := `{"id":"vip","survey":"post_purchase_nps","trigger":{"touchpoint":"purchase","delay":"1h","where":{"store":"SH-*"}},"schedule":"@every 1m"}`
+	var created struct {
+		ID     string
+		Kind   string
+		Paused bool
+	}
+	if code := h.api("POST", "/api/v1/waves", good, &created); code != http.StatusCreated || created.ID != "vip" || created.Kind != "trigger" {
+		t.Fatalf("create: %d %+v", code, created)
+	}
+	if code := h.api("POST", "/api/v1/waves", good, nil); code != http.StatusConflict {
+		t.Errorf("creating it again: %d, want 409", code)
+	}
+	if code := h.api("POST", "/api/v1/waves/vip/pause", nil, &created); code != http.StatusOK || !created.Paused {
+		t.Errorf("pause: %d %+v", code, created)
+	}
+
+	// Two due purchases, one in a Shanghai store: the preview counts one.
+	ctx := context.Background()
+	_, err := h.app.db.SaveEvents(ctx, []flows.Event{
+		{ID: "e1", CustomerRef: "P-1", Touchpoint: "purchase", OccurredAt: time.Now().Add(-2 * time.Hour), TelegramChatID: "71", Attributes: map[string]string{"store": "SH-01"}},
+		{ID: "e2", CustomerRef: "P-2", Touchpoint: "purchase", OccurredAt: time.Now().Add(-2 * time.Hour), TelegramChatID: "72", Attributes: map[string]string{"store": "BJ-01"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var preview struct {
+		WouldInvite int `json:"would_invite"`
+		Sample      []struct {
+			CustomerRef string `json:"customer_ref"`
+		}
+	}
+	if code := h.api("GET", "/api/v1/waves/vip/preview", nil, &preview); code != http.StatusOK || preview.WouldInvite != 1 || len(preview.Sample) != 1 || preview.Sample[0].CustomerRef != "P-1" {
+		t.Errorf("preview: %d %+v", code, preview)
+	}
+	if code := h.api("POST", "/api/v1/waves/vip/resume", nil, &created); code != http.StatusOK || created.Paused {
+		t.Errorf("resume: %d %+v", code, created)
+	}
+	if code := h.api("GET", "/api/v1/waves/nope", nil, nil); code != http.StatusNotFound {
+		t.Errorf("unknown wave: %d", code)
+	}
+	if code := h.api("POST", "/api/v1/waves/nope/pause", nil, nil); code != http.StatusNotFound {
+		t.Errorf("pausing an unknown wave: %d", code)
+	}
+
+	// The CLI lists the same waves from SQL.
+	var out, errOut strings.Builder
+	env := envOf(map[string]string{"CXBOT_DATABASE_URL": dbURL, "CXBOT_CONFIG_DIR": "../../configs"})
+	if code := run(ctx, []string{"waves"}, env, &out, &errOut); code != 0 {
+		t.Fatalf("cxbot waves: %d %s", code, errOut.String())
+	}
+	for _, want := range []string{"WAVE", "vip", "post_purchase", "relationship_nps", "active"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("cxbot waves output lacks %q:\n%s", want, out.String())
+		}
+	}
 }
