@@ -26,7 +26,7 @@ type wxHarness struct {
 	in *wechattest.Inbound
 }
 
-func startWeChat(t *testing.T, st stack, mode wechattest.Mode) *wxHarness {
+func startWeChat(t *testing.T, st stack, mode wechattest.Mode, extra ...map[string]string) *wxHarness {
 	t.Helper()
 	wx := wechattest.New(wxAppID, wxSecret)
 	t.Cleanup(wx.Close)
@@ -36,6 +36,9 @@ func startWeChat(t *testing.T, st stack, mode wechattest.Mode) *wxHarness {
 	}
 	if mode != wechattest.Plaintext {
 		env["CXBOT_WECHAT_AES_KEY"] = wxAESKey
+	}
+	for _, e := range extra {
+		env = merged(env, e)
 	}
 	h := start(t, st, options{webhook: true, env: env})
 	return &wxHarness{harness: h, wx: wx, in: wechattest.NewInbound(wxToken, wxAppID, wxAESKey, mode)}
@@ -202,5 +205,38 @@ func TestWeChatQRSceneLinksCustomer(t *testing.T) {
 	c, _ := h.app.db.CustomerByRef(context.Background(), "VIP-WX")
 	if c.OptedOutAt == nil {
 		t.Error("退订 did not opt out")
+	}
+}
+
+// A wave reaches WeChat customers too: a follower inside the 48-hour window
+// gets the question as a customer-service message, one outside it a template.
+func TestWaveOnWeChat(t *testing.T) {
+	wave := `
+id: wx_wave
+survey: post_service_csat
+trigger: {touchpoint: ticket_closed, delay: 1m}
+schedule: "@every 1s"
+channels: [wechat, telegram]
+`
+	h := startWeChat(t, stacks(t)[0], wechattest.Safe, map[string]string{
+		"CXBOT_CONFIG_DIR": configWithWaves(t, map[string]string{"wx.yaml": wave}), "CXBOT_WECHAT_RATE": "5/s",
+	})
+	h.push(h.in.Subscribe("o-inside", "")) // writes first: window open
+	h.wxSent("o-inside", 1)
+	_, err := h.app.db.SaveEvents(context.Background(), []flows.Event{
+		{ID: "t-1", CustomerRef: "T-1", Touchpoint: "ticket_closed", OccurredAt: time.Now().Add(-time.Hour), WeChatOpenID: "o-inside", TelegramChatID: "9901"},
+		{ID: "t-2", CustomerRef: "T-2", Touchpoint: "ticket_closed", OccurredAt: time.Now().Add(-time.Hour), WeChatOpenID: "o-outside"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := h.wxSent("o-inside", 2)[1]; q.Kind != "msgmenu" || len(q.Menu) != 5 {
+		t.Errorf("inside the window: %+v", q)
+	}
+	if m := h.wxSent("o-outside", 1)[0]; m.Kind != "template" {
+		t.Errorf("outside the window: %+v", m)
+	}
+	if n := len(h.tg.Sent(9901)); n != 0 {
+		t.Errorf("the wave preferred WeChat but sent %d Telegram messages", n)
 	}
 }
