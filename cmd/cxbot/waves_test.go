@@ -76,6 +76,9 @@ func sharedRedis(t testing.TB, st stack) string {
 }
 
 // maxPerSecond is the most messages the fake received in any one-second window.
+// The limiter admits at most rate + burst (2) per window; requests admitted a
+// few milliseconds apart can arrive closer together, so tests allow a little
+// transit jitter on top (peakAllowed).
 func maxPerSecond(sent []telegramtest.SentMessage) int {
 	times := make([]time.Time, len(sent))
 	for i, m := range sent {
@@ -161,7 +164,7 @@ func TestWaveAcrossReplicasSendsEachInvitationOnce(t *testing.T) {
 			if err != nil || counts.Sent != n || counts.Delivered != n || counts.Planned != 0 || counts.Failed != 0 {
 				t.Errorf("wave counts %+v, %v", counts, err)
 			}
-			if peak := maxPerSecond(sent); peak > limit+2 {
+			if peak := maxPerSecond(sent); peak > peakAllowed(limit) {
 				t.Errorf("peak %d messages in one second, limit %d/s", peak, limit)
 			}
 		})
@@ -205,13 +208,15 @@ func TestWaveHonoursRetryAfterAndRateLimit(t *testing.T) {
 	if during > 0 || inFlight > 6 {
 		t.Errorf("%d messages during the 2s pause after the 429 (and %d in flight), want none", during, inFlight)
 	}
-	if peak := maxPerSecond(sent); peak > limit+2 {
+	if peak := maxPerSecond(sent); peak > peakAllowed(limit) {
 		t.Errorf("peak %d messages in one second, limit %d/s", peak, limit)
 	}
 	if len(sent) != n {
 		t.Errorf("%d messages, want %d", len(sent), n)
 	}
 }
+
+func peakAllowed(limit int) int { return limit + max(2, limit/50) }
 
 func merged(a, b map[string]string) map[string]string {
 	out := map[string]string{}
