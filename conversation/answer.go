@@ -111,6 +111,17 @@ func (s *Service) ackTap(ctx context.Context, ch bot.Channel, u flows.Update, no
 // with no conversation in Redis: either it expired, or there never was one.
 func (s *Service) noConversation(ctx context.Context, ch bot.Channel, u flows.Update) error {
 	resp, err := s.records.OpenResponseForChat(ctx, u.Channel, u.ChatID)
+	if err == nil {
+		// A response whose first message never went out (a failed send
+		// waiting for a retry) is not a conversation the customer knows of.
+		inv, ierr := s.records.Invitation(ctx, resp.InvitationID)
+		if ierr != nil {
+			return ierr
+		}
+		if inv.Status != flows.InvitationSent && inv.Status != flows.InvitationStarted {
+			err = flows.ErrNotFound
+		}
+	}
 	switch {
 	case err == nil:
 		return s.expire(ctx, ch, u, resp.ID, s.surveys[resp.SurveyID])

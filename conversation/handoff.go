@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/store"
 )
 
 // notifyHandoff tells the agents about a response's handoff. A failure is
@@ -47,7 +49,10 @@ func (s *Service) sendNotice(ctx context.Context, h flows.Handoff) error {
 // nobody who gave a bad score is left without an answer. It returns how many
 // handoffs it completed.
 func (s *Service) NotifyPendingHandoffs(ctx context.Context) (int, error) {
-	pending, err := s.records.HandoffsToNotify(ctx, s.now().Add(-s.commentWait), 100)
+	// Open handoffs get a minute's grace: the request that opened one may
+	// be telling the agents right now.
+	now := s.now()
+	pending, err := s.records.HandoffsToNotify(ctx, now.Add(-s.commentWait), now.Add(-time.Minute), 100)
 	if err != nil {
 		return 0, err
 	}
@@ -65,11 +70,18 @@ func (s *Service) NotifyPendingHandoffs(ctx context.Context) (int, error) {
 
 func (s *Service) completeHandoff(ctx context.Context, h flows.Handoff) error {
 	if h.Status == flows.HandoffAwaitingComment {
-		ch, err := s.channel(h.Channel)
-		if err != nil {
-			return err
+		if ch, err := s.channel(h.Channel); err != nil {
+			s.log.Warn("handoff: cannot tell the customer", "handoff_id", h.ID, "err", err)
+		} else if _, err := ch.Send(ctx, h.ExternalID, flows.Message{Text: s.handoffText(ctx, h)}); err != nil {
+			if !errors.Is(err, bot.ErrBlocked) && !errors.Is(err, flows.ErrInvalid) {
+				return err // transient: the next sweep tries again, nothing was sent
+			}
+			s.log.Warn("handoff: customer unreachable", "handoff_id", h.ID, "err", err)
 		}
-		if _, err := ch.Send(ctx, h.ExternalID, flows.Message{Text: s.handoffText(ctx, h)}); err != nil && !errors.Is(err, bot.ErrBlocked) {
+		// The customer has been told (or cannot be): record it before the
+		// agents' notice, so a failing agents' chat never makes the sweep
+		// message the customer again.
+		if _, err := s.records.ApplyStep(ctx, store.StepWrite{ResponseID: h.ResponseID, HandoffStatus: flows.HandoffOpen, At: s.now()}); err != nil {
 			return err
 		}
 	}

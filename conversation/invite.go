@@ -47,20 +47,24 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (inv flows.Invi
 	if err != nil {
 		return flows.Invitation{}, false, err
 	}
-	if customer.OptedOutAt != nil {
+	switch ok, why := flows.Reachable(customer, identity); {
+	case ok:
+	case why == "opted_out":
 		return flows.Invitation{}, false, fmt.Errorf("%w: customer %s opted out of surveys", flows.ErrConflict, customer.Ref)
-	}
-	if customer.UnreachableAt != nil {
+	default:
 		return flows.Invitation{}, false, fmt.Errorf("%w: customer %s blocked the bot", flows.ErrConflict, customer.Ref)
 	}
 	lang := flows.ResolveLanguage(survey.Languages(), firstNonEmpty(req.Language, identity.Language, customer.Language), survey.DefaultLanguage)
 
 	err = s.withChatLock(ctx, req.Channel, req.ChatID, func() error {
 		// A repeated request (same wave, customer and event) gets the first
-		// invitation back and sends nothing.
-		if inv, err = s.records.InvitationByKey(ctx, req.WaveID, customer.ID, req.EventID); err == nil {
+		// invitation back and sends nothing, unless that one failed.
+		existing, err := s.records.InvitationByKey(ctx, req.WaveID, customer.ID, req.EventID)
+		switch {
+		case err == nil && existing.Status != flows.InvitationFailed:
+			inv = existing
 			return nil
-		} else if !errors.Is(err, flows.ErrNotFound) {
+		case err != nil && !errors.Is(err, flows.ErrNotFound):
 			return err
 		}
 		if _, active, err := s.states.LoadState(ctx, req.Channel, req.ChatID); err != nil {
@@ -68,15 +72,30 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (inv flows.Invi
 		} else if active {
 			return fmt.Errorf("%w: chat %s already has a survey in progress", flows.ErrConflict, req.ChatID)
 		}
-		inv, created, err = s.records.CreateInvitation(ctx, flows.Invitation{
-			WaveID: req.WaveID, CustomerID: customer.ID, CustomerRef: customer.Ref, EventID: req.EventID,
-			SurveyID: survey.ID, SurveyVersion: survey.Version, Channel: req.Channel, ExternalID: req.ChatID,
-			Language: lang, Context: req.Context, Status: flows.InvitationPlanned, CreatedAt: s.now(),
-		})
-		if err != nil || !created {
-			return err
+		if s.throttle != nil {
+			if err := s.throttle(ctx, req.Channel); err != nil {
+				return err
+			}
+		}
+		if existing.ID != 0 {
+			inv, created = existing, true // the failed attempt is tried again
+		} else {
+			inv, created, err = s.records.CreateInvitation(ctx, flows.Invitation{
+				WaveID: req.WaveID, CustomerID: customer.ID, CustomerRef: customer.Ref, EventID: req.EventID,
+				SurveyID: survey.ID, SurveyVersion: survey.Version, Channel: req.Channel, ExternalID: req.ChatID,
+				Language: lang, Context: req.Context, Status: flows.InvitationPlanned, CreatedAt: s.now(),
+			})
+			if err != nil || !created {
+				return err
+			}
 		}
 		sendErr := s.deliver(ctx, ch, survey, inv)
+		if errors.Is(sendErr, flows.ErrDeliveredUnrecorded) {
+			s.log.Error("invitation sent but its conversation state was not saved", "invitation_id", inv.ID, "err", sendErr)
+			sendErr = nil // it went out: never report it as failed, or a retry would send it twice
+		}
+		// The request may have gone; the outcome is recorded all the same.
+		ctx := context.WithoutCancel(ctx)
 		now := s.now()
 		if sendErr != nil {
 			inv.Status, inv.Error = flows.InvitationFailed, sendErr.Error()
@@ -176,7 +195,10 @@ func (s *Service) deliver(ctx context.Context, ch bot.Channel, survey *flows.Sur
 		return err
 	}
 	st.PromptMessageID = messageID
-	return s.states.SaveState(ctx, inv.Channel, inv.ExternalID, st, s.conversationTTL)
+	if err := s.states.SaveState(ctx, inv.Channel, inv.ExternalID, st, s.conversationTTL); err != nil {
+		return fmt.Errorf("%w: invitation %d: %w", flows.ErrDeliveredUnrecorded, inv.ID, err)
+	}
+	return nil
 }
 
 // sendFirst sends an invitation's first question. On a channel with a

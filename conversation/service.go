@@ -28,6 +28,7 @@ type Records interface {
 	MarkUnreachable(ctx context.Context, customerID int64, at time.Time) error
 	ClearUnreachable(ctx context.Context, customerID int64) error
 	InvitationByKey(ctx context.Context, waveID string, customerID int64, eventID string) (flows.Invitation, error)
+	Invitation(ctx context.Context, id int64) (flows.Invitation, error)
 	CreateInvitation(ctx context.Context, inv flows.Invitation) (flows.Invitation, bool, error)
 	SetInvitationStatus(ctx context.Context, id int64, status, errText string, at time.Time) error
 	StartResponse(ctx context.Context, r flows.Response) (flows.Response, error)
@@ -36,7 +37,7 @@ type Records interface {
 	ApplyStep(ctx context.Context, w store.StepWrite) (bool, error)
 	HandoffForResponse(ctx context.Context, responseID int64) (flows.Handoff, error)
 	MarkHandoffNotified(ctx context.Context, id int64, at time.Time) error
-	HandoffsToNotify(ctx context.Context, awaitingBefore time.Time, limit int) ([]flows.Handoff, error)
+	HandoffsToNotify(ctx context.Context, awaitingBefore, openBefore time.Time, limit int) ([]flows.Handoff, error)
 	ExpireInvitation(ctx context.Context, id int64, at time.Time) error
 	ResponseForInvitation(ctx context.Context, invitationID int64) (flows.Response, error)
 }
@@ -66,6 +67,9 @@ type Config struct {
 	Agents   bot.AgentNotifier        // where handoff notices go; nil logs them only
 	Surveys  map[string]*flows.Survey // by survey id, versions already assigned
 	Links    LinkSigner
+	// Throttle waits for the channel's broadcast limit (shared by replicas)
+	// before an API invitation is sent; an error (a paused channel) refuses it.
+	Throttle func(ctx context.Context, ch flows.Channel) error
 	Logger   *slog.Logger
 	Now      func() time.Time
 
@@ -83,6 +87,7 @@ type Service struct {
 	agents   bot.AgentNotifier
 	surveys  map[string]*flows.Survey
 	links    LinkSigner
+	throttle func(ctx context.Context, ch flows.Channel) error
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -104,6 +109,7 @@ func New(cfg Config) (*Service, error) {
 		agents:          cfg.Agents,
 		surveys:         cfg.Surveys,
 		links:           cfg.Links,
+		throttle:        cfg.Throttle,
 		log:             cfg.Logger,
 		now:             cfg.Now,
 		conversationTTL: orDefault(cfg.ConversationTTL, 72*time.Hour),

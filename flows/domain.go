@@ -16,6 +16,9 @@ var (
 	ErrNotFound    = errors.New("not found")
 	ErrConflict    = errors.New("conflict")
 	ErrUnavailable = errors.New("unavailable")
+	// ErrDeliveredUnrecorded: a message reached the platform but what
+	// follows could not be stored. Whoever retries must not send it again.
+	ErrDeliveredUnrecorded = errors.New("delivered, but not recorded")
 )
 
 // Channel names a chat platform.
@@ -46,6 +49,21 @@ type Identity struct {
 	Username   string
 	Language   string
 	LinkedAt   time.Time
+	// The chat's consent marks: they stay with the chat when it is linked
+	// to another customer reference.
+	OptedOutAt    *time.Time
+	UnreachableAt *time.Time
+}
+
+// Reachable reports whether waves may message this customer on this chat.
+func Reachable(c Customer, id Identity) (ok bool, why string) {
+	switch {
+	case c.OptedOutAt != nil || id.OptedOutAt != nil:
+		return false, "opted_out"
+	case c.UnreachableAt != nil || id.UnreachableAt != nil:
+		return false, "unreachable"
+	}
+	return true, ""
 }
 
 // Invitation statuses.

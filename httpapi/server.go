@@ -11,10 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/conversation"
 	"github.com/cxbot/cxbot/flows"
 )
@@ -170,7 +173,11 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // fail maps the error vocabulary to HTTP status codes.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusInternalServerError
+	var limited *bot.RateLimitedError
 	switch {
+	case errors.As(err, &limited):
+		code = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(limited.RetryAfter.Seconds())))))
 	case errors.Is(err, flows.ErrInvalid):
 		code = http.StatusBadRequest
 	case errors.Is(err, flows.ErrNotFound):

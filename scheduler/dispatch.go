@@ -17,7 +17,7 @@ type DispatchStore interface {
 	ClaimInvitations(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]flows.Invitation, error)
 	FinishAttempt(ctx context.Context, owner string, a store.Attempt, status string, retryAt *time.Time) error
 	SentSince(ctx context.Context, customerID int64, since time.Time) (int, error)
-	Customer(ctx context.Context, id int64) (flows.Customer, error)
+	IdentityByExternal(ctx context.Context, ch flows.Channel, externalID string) (flows.Identity, flows.Customer, error)
 }
 
 // Limiter holds the limits all replicas share, in Redis.
@@ -207,15 +207,17 @@ func (d *Dispatcher) decide(ctx context.Context, inv flows.Invitation) (decision
 	if now.After(inv.CreatedAt.Add(w.ExpiresAfter)) {
 		return decision{outcome: OutcomeExpired, status: flows.InvitationExpired, errText: "expired before it could be sent"}, nil
 	}
-	customer, err := d.cfg.Store.Customer(ctx, inv.CustomerID)
-	if err != nil {
-		return decision{}, err
-	}
+	chat, customer, err := d.cfg.Store.IdentityByExternal(ctx, inv.Channel, inv.ExternalID)
 	switch {
-	case customer.OptedOutAt != nil:
-		return decision{outcome: OutcomeSkipped, status: flows.InvitationSkipped, errText: SkipOptedOut}, nil
-	case customer.UnreachableAt != nil:
-		return decision{outcome: OutcomeSkipped, status: flows.InvitationSkipped, errText: SkipUnreachable}, nil
+	case errors.Is(err, flows.ErrNotFound):
+		return decision{outcome: OutcomeSkipped, status: flows.InvitationSkipped, errText: SkipNoChannel}, nil
+	case err != nil:
+		return decision{}, err
+	case customer.ID != inv.CustomerID:
+		return decision{outcome: OutcomeSkipped, status: flows.InvitationSkipped, errText: "chat now linked to another customer"}, nil
+	}
+	if ok, why := flows.Reachable(customer, chat); !ok {
+		return decision{outcome: OutcomeSkipped, status: flows.InvitationSkipped, errText: why}, nil
 	}
 	if c := w.FrequencyCap; c != nil {
 		n, err := d.cfg.Store.SentSince(ctx, customer.ID, now.Add(-c.Per))
@@ -280,6 +282,10 @@ func (d *Dispatcher) send(ctx context.Context, inv flows.Invitation) (decision, 
 	}
 	if err == nil {
 		return decision{outcome: OutcomeSent, status: flows.InvitationSent}, nil
+	}
+	if errors.Is(err, flows.ErrDeliveredUnrecorded) {
+		// It went out; the marker stays so that nobody sends it again.
+		return decision{outcome: OutcomeSent, status: flows.InvitationSent, errText: err.Error()}, nil
 	}
 	// The send definitely did not happen: a later attempt may try again.
 	if derr := d.cfg.Limiter.Delete(context.WithoutCancel(ctx), marker); derr != nil {

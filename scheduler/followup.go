@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
 )
 
@@ -59,12 +60,20 @@ func followUp(ctx context.Context, w *Wave, now time.Time, s FollowUpStore, conv
 		if !w.QuietUntil(now, customerLocation(customer, w)).IsZero() {
 			continue // a later run reminds them once quiet hours are over
 		}
+		if pause, err := lim.ChannelPause(ctx, inv.Channel); err != nil || pause > 0 {
+			return errors.Join(append(errs, err)...) // paused after a 429: the next run goes on
+		}
 		if l := limits[inv.Channel].Global; l.Count > 0 {
 			if err := lim.Wait(ctx, "rate:global:"+string(inv.Channel), l); err != nil {
 				return errors.Join(append(errs, err)...)
 			}
 		}
 		if _, err := conv.Remind(ctx, inv); err != nil {
+			var limited *bot.RateLimitedError
+			if errors.As(err, &limited) {
+				perr := lim.PauseChannel(ctx, inv.Channel, limited.RetryAfter)
+				return errors.Join(append(errs, err, perr)...)
+			}
 			errs = append(errs, fmt.Errorf("remind invitation %d: %w", inv.ID, err))
 			continue
 		}

@@ -74,7 +74,9 @@ func (p *Planner) Plan(ctx context.Context, w *Wave, slot time.Time, dryRun bool
 		return err
 	}
 	consider := func(c store.Candidate, eventID string, notBefore time.Time) error {
-		inv := p.decide(w, survey, c, eventID, notBefore)
+		// Planned now: expires_after counts from here, so an older event
+		// inside max_age still gets its full answering time.
+		inv := p.decide(w, survey, c, eventID, notBefore, slot)
 		res.Considered++
 		if inv.Status == flows.InvitationSkipped {
 			res.Skipped[inv.Error]++
@@ -153,29 +155,29 @@ func (p *Planner) Plan(ctx context.Context, w *Wave, slot time.Time, dryRun bool
 
 // decide builds the invitation row for one candidate, planned or skipped
 // with its reason. Consent is checked again when sending.
-func (p *Planner) decide(w *Wave, survey *flows.Survey, c store.Candidate, eventID string, notBefore time.Time) flows.Invitation {
+func (p *Planner) decide(w *Wave, survey *flows.Survey, c store.Candidate, eventID string, notBefore, now time.Time) flows.Invitation {
 	inv := flows.Invitation{
 		WaveID: w.ID, CustomerID: c.Customer.ID, CustomerRef: c.Customer.Ref, EventID: eventID,
 		SurveyID: survey.ID, SurveyVersion: survey.Version, Status: flows.InvitationPlanned,
-		Context: eventContext(c.Event), NotBefore: notBefore, CreatedAt: notBefore,
+		Context: eventContext(c.Event), NotBefore: notBefore, CreatedAt: now,
 	}
 	lang := c.Event.Language
 	if lang == "" {
 		lang = c.Customer.Language
 	}
 	inv.Language = flows.ResolveLanguage(survey.Languages(), lang, survey.DefaultLanguage)
+	var chat flows.Identity
 	for _, ch := range w.Channels {
 		for _, id := range c.Identities {
 			if id.Channel == ch && inv.ExternalID == "" {
-				inv.Channel, inv.ExternalID = ch, id.ExternalID
+				inv.Channel, inv.ExternalID, chat = ch, id.ExternalID, id
 			}
 		}
 	}
+	reachable, why := flows.Reachable(c.Customer, chat)
 	switch {
-	case c.Customer.OptedOutAt != nil:
-		inv.Status, inv.Error = flows.InvitationSkipped, SkipOptedOut
-	case c.Customer.UnreachableAt != nil:
-		inv.Status, inv.Error = flows.InvitationSkipped, SkipUnreachable
+	case !reachable:
+		inv.Status, inv.Error = flows.InvitationSkipped, why
 	case inv.ExternalID == "":
 		inv.Status, inv.Error = flows.InvitationSkipped, SkipNoChannel
 	case !w.Sampled(c.Customer.ID, eventID):

@@ -186,6 +186,8 @@ func ParseWave(source string, data []byte, surveyExists func(string) bool) (*Wav
 		p.add("id", "is required")
 	case !waveIDPattern.MatchString(raw.ID):
 		p.add("id", fmt.Sprintf("%q must be lowercase letters, digits, _ or - (at most 64)", raw.ID))
+	case raw.ID == "api":
+		p.add("id", `"api" is reserved for invitations made through the API`)
 	}
 	switch {
 	case raw.Survey == "":

@@ -280,6 +280,9 @@ func (m *Manager) SetPaused(ctx context.Context, id string, paused bool) (WaveSt
 // Preview tells how many customers the wave would invite if it ran now,
 // with a sample of them; it writes nothing.
 func (m *Manager) Preview(ctx context.Context, id string) (PlanResult, error) {
+	if _, err := m.Get(ctx, id); err != nil { // syncs a wave made on another replica
+		return PlanResult{}, err
+	}
 	w, ok := m.Lookup(id)
 	if !ok {
 		return PlanResult{}, fmt.Errorf("%w: wave %q", flows.ErrNotFound, id)

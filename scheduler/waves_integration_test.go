@@ -349,3 +349,23 @@ schedule: "CRON_TZ=Asia/Shanghai 0 10 1 * *"
 		t.Fatalf("segment sent: %d %d %d", len(f.sent(1)), len(f.sent(2)), len(f.sent(3)))
 	}
 }
+
+// A chat that said /stop before the business linked it to a customer
+// reference is still never invited (review finding: consent follows the chat).
+func TestOptOutSurvivesRelinkingTheChat(t *testing.T) {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	f := newFixture(t, now)
+	f.wave(baseWave)
+	ctx := context.Background()
+	if err := f.conv.HandleUpdate(ctx, flows.Update{Channel: flows.ChannelTelegram, UpdateID: "s", ChatID: "5001", Text: "/stop"}); err != nil {
+		t.Fatal(err)
+	}
+	f.event(1, now.Add(-3*time.Hour), "", nil) // links chat 5001 to C-1
+	f.run("w")
+	if got := f.sent(1); len(got) != 1 { // only the /stop confirmation
+		t.Fatalf("chat that said stop got %d messages", len(got))
+	}
+	if c := f.counts("w"); c.Skipped != 1 || c.Sent != 0 {
+		t.Errorf("counts %+v", c)
+	}
+}

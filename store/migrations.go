@@ -32,6 +32,7 @@ func sqlMigrations() []sqlMigration {
 	return []sqlMigration{
 		{version: 1, name: "initial schema", up: migrateInitialSchema},
 		{version: 2, name: "waves and events", up: migrateWavesAndEvents},
+		{version: 3, name: "consent per chat", up: migrateConsentPerChat},
 	}
 }
 
@@ -346,6 +347,27 @@ func migrateWavesAndEvents(tx *gorm.DB, dialect string) error {
 	for _, s := range stmts {
 		if err := tx.Exec(s).Error; err != nil {
 			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// migrateConsentPerChat puts opt-out and unreachable marks on the chat as
+// well as the customer, so a chat that said stop stays stopped when a later
+// event links it to another customer reference. Existing marks are copied.
+func migrateConsentPerChat(tx *gorm.DB, dialect string) error {
+	typ := "datetime"
+	if dialect == DialectPostgres {
+		typ = "timestamptz"
+	}
+	for _, stmt := range []string{
+		`ALTER TABLE channel_identities ADD COLUMN opted_out_at ` + typ,
+		`ALTER TABLE channel_identities ADD COLUMN unreachable_at ` + typ,
+		`UPDATE channel_identities SET opted_out_at = (SELECT opted_out_at FROM customers WHERE customers.id = channel_identities.customer_id),
+			unreachable_at = (SELECT unreachable_at FROM customers WHERE customers.id = channel_identities.customer_id)`,
+	} {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return err
 		}
 	}
 	return nil

@@ -45,19 +45,24 @@ type identityRow struct {
 	Username   string
 	Language   string
 	LinkedAt   time.Time
+	// The chat's own consent marks (see migration 3).
+	OptedOutAt    *time.Time
+	UnreachableAt *time.Time
 }
 
 func (identityRow) TableName() string { return "channel_identities" }
 
 func (r identityRow) domain() flows.Identity {
 	return flows.Identity{
-		ID:         r.ID,
-		CustomerID: r.CustomerID,
-		Channel:    flows.Channel(r.Channel),
-		ExternalID: r.ExternalID,
-		Username:   r.Username,
-		Language:   r.Language,
-		LinkedAt:   r.LinkedAt.UTC(),
+		ID:            r.ID,
+		CustomerID:    r.CustomerID,
+		Channel:       flows.Channel(r.Channel),
+		ExternalID:    r.ExternalID,
+		Username:      r.Username,
+		Language:      r.Language,
+		LinkedAt:      r.LinkedAt.UTC(),
+		OptedOutAt:    utcPtr(r.OptedOutAt),
+		UnreachableAt: utcPtr(r.UnreachableAt),
 	}
 }
 

@@ -123,43 +123,49 @@ func (db *DB) IdentityByExternal(ctx context.Context, ch flows.Channel, external
 // OptOut records that the customer asked not to be surveyed. The first
 // time is kept: it is the consent record, and repeats must not move it.
 func (db *DB) OptOut(ctx context.Context, customerID int64, at time.Time) error {
-	return db.updateCustomer(ctx, "opt out", customerID, "opted_out_at IS NULL",
-		map[string]any{"opted_out_at": db.at(at)})
+	return db.updateConsent(ctx, "opt out", customerID, "opted_out_at", db.at(at))
 }
 
 // OptIn clears an opt-out; only for a customer who came back by themselves.
 func (db *DB) OptIn(ctx context.Context, customerID int64) error {
-	return db.updateCustomer(ctx, "opt in", customerID, "", map[string]any{"opted_out_at": nil})
+	return db.updateConsent(ctx, "opt in", customerID, "opted_out_at", nil)
 }
 
 // MarkUnreachable records that the platform refused delivery (the bot was
 // blocked). The first refusal time is kept.
 func (db *DB) MarkUnreachable(ctx context.Context, customerID int64, at time.Time) error {
-	return db.updateCustomer(ctx, "mark unreachable", customerID, "unreachable_at IS NULL",
-		map[string]any{"unreachable_at": db.at(at)})
+	return db.updateConsent(ctx, "mark unreachable", customerID, "unreachable_at", db.at(at))
 }
 
 // ClearUnreachable is called when the customer writes to the bot again.
 func (db *DB) ClearUnreachable(ctx context.Context, customerID int64) error {
-	return db.updateCustomer(ctx, "clear unreachable", customerID, "", map[string]any{"unreachable_at": nil})
+	return db.updateConsent(ctx, "clear unreachable", customerID, "unreachable_at", nil)
 }
 
-// updateCustomer applies set to the customer when cond (if any) holds. No
-// row changed is fine when the customer exists (cond was already false);
-// otherwise it is ErrNotFound.
-func (db *DB) updateCustomer(ctx context.Context, op string, id int64, cond string, set map[string]any) error {
-	op = fmt.Sprintf("%s customer %d", op, id)
-	set["updated_at"] = db.at(time.Time{})
-	q := db.conn(ctx).Model(&customerRow{}).Where("id = ?", id)
-	if cond != "" {
-		q = q.Where(cond)
-	}
-	res := q.Updates(set)
-	if res.Error != nil {
-		return sqlErr(op, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return db.mustExist(ctx, op, &customerRow{}, id)
+// updateConsent sets (keeping the first time) or clears a consent column on
+// the customer and on every chat linked to them, in one transaction: the
+// marks on the chats survive a later relink to another customer.
+func (db *DB) updateConsent(ctx context.Context, op string, customerID int64, col string, at any) error {
+	err := db.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&customerRow{}).Where("id = ?", customerID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		customer := tx.Model(&customerRow{}).Where("id = ?", customerID)
+		chats := tx.Model(&identityRow{}).Where("customer_id = ?", customerID)
+		if at != nil {
+			customer, chats = customer.Where(col+" IS NULL"), chats.Where(col+" IS NULL")
+		}
+		if err := customer.Updates(map[string]any{col: at, "updated_at": db.at(time.Time{})}).Error; err != nil {
+			return err
+		}
+		return chats.Update(col, at).Error
+	})
+	if err != nil {
+		return sqlErr(fmt.Sprintf("%s customer %d", op, customerID), err)
 	}
 	return nil
 }

@@ -45,14 +45,16 @@ func (db *DB) MarkHandoffNotified(ctx context.Context, id int64, at time.Time) e
 }
 
 // HandoffsToNotify returns the handoffs agents have not been told about:
-// open ones never notified (a crash between commit and notice, a failed
-// notice), and ones still awaiting a comment created before awaitingBefore
-// (the customer never wrote it; agents must not wait forever). Oldest first.
-func (db *DB) HandoffsToNotify(ctx context.Context, awaitingBefore time.Time, limit int) ([]flows.Handoff, error) {
+// open ones never notified and last changed before openBefore (a crash
+// between commit and notice, a failed notice; the grace keeps the sweep
+// from racing a notice being sent right now), and ones still awaiting a
+// comment created before awaitingBefore (the customer never wrote it;
+// agents must not wait forever). Oldest first.
+func (db *DB) HandoffsToNotify(ctx context.Context, awaitingBefore, openBefore time.Time, limit int) ([]flows.Handoff, error) {
 	var rows []handoffRow
 	err := db.conn(ctx).
-		Where("(status = ? AND created_at < ?) OR (status = ? AND notified_at IS NULL)",
-			flows.HandoffAwaitingComment, sqlTime(awaitingBefore), flows.HandoffOpen).
+		Where("(status = ? AND created_at < ?) OR (status = ? AND notified_at IS NULL AND updated_at < ?)",
+			flows.HandoffAwaitingComment, sqlTime(awaitingBefore), flows.HandoffOpen, sqlTime(openBefore)).
 		Order("created_at").Order("id").
 		Limit(listLimit(limit)).
 		Find(&rows).Error

@@ -203,7 +203,10 @@ func (db *DB) ApplyStep(ctx context.Context, w StepWrite) (answerInserted bool, 
 			if w.Finish == flows.ResponseExpired {
 				invStatus = flows.InvitationExpired
 			}
-			err = tx.Model(&invitationRow{}).Where("id = ?", resp.InvitationID).
+			// Only an invitation that reached the customer moves on; one still
+			// planned (a send to retry) or failed keeps its status.
+			err = tx.Model(&invitationRow{}).
+				Where("id = ? AND status IN ?", resp.InvitationID, []string{flows.InvitationSent, flows.InvitationStarted}).
 				Updates(map[string]any{"status": invStatus, "updated_at": at}).Error
 			if err != nil {
 				return fmt.Errorf("finish invitation: %w", err)

@@ -577,6 +577,10 @@ func TestSQLApplyStepAtomic(t *testing.T) {
 		}
 
 		// Expiry of a response in progress, as the conversation layer does it.
+		// Only an invitation that reached the customer expires with it.
+		if err := db.SetInvitationStatus(ctx, inv.ID, flows.InvitationSent, "", sqlT0); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := db.ApplyStep(ctx, StepWrite{ResponseID: r.ID, Finish: flows.ResponseExpired}); err != nil {
 			t.Fatal(err)
 		}
@@ -627,14 +631,18 @@ func TestSQLHandoffsToNotify(t *testing.T) {
 			return out
 		}
 		cutoff := sqlT0.Add(10 * time.Minute)
-		due, err := db.HandoffsToNotify(ctx, cutoff, 10)
+		due, err := db.HandoffsToNotify(ctx, cutoff, cutoff, 10)
 		if err != nil || fmt.Sprint(ids(due)) != fmt.Sprint([]int64{oldAwaiting.ID, unnotified.ID}) {
 			t.Fatalf("HandoffsToNotify = %v, %v; want [%d %d]", ids(due), err, oldAwaiting.ID, unnotified.ID)
 		}
 		if due[0].CustomerRef != "a" || due[0].Context["order"] != "A-a" {
 			t.Errorf("handoff read back without ref/context: %+v", due[0])
 		}
-		if due, _ := db.HandoffsToNotify(ctx, cutoff, 1); len(due) != 1 || due[0].ID != oldAwaiting.ID {
+		// An open handoff within its grace (being notified right now) waits.
+		if due, _ := db.HandoffsToNotify(ctx, cutoff, sqlT0.Add(4*time.Minute), 10); len(due) != 1 || due[0].ID != oldAwaiting.ID {
+			t.Fatalf("HandoffsToNotify(open grace) = %v, want only [%d]", ids(due), oldAwaiting.ID)
+		}
+		if due, _ := db.HandoffsToNotify(ctx, cutoff, cutoff, 1); len(due) != 1 || due[0].ID != oldAwaiting.ID {
 			t.Fatalf("HandoffsToNotify(limit 1) = %v", ids(due))
 		}
 
@@ -646,7 +654,7 @@ func TestSQLHandoffsToNotify(t *testing.T) {
 		if h.Status != flows.HandoffOpen || !sameTimePtr(h.NotifiedAt, &notifiedAt) {
 			t.Fatalf("after MarkHandoffNotified: %+v", h)
 		}
-		due, _ = db.HandoffsToNotify(ctx, cutoff, 10)
+		due, _ = db.HandoffsToNotify(ctx, cutoff, cutoff, 10)
 		if fmt.Sprint(ids(due)) != fmt.Sprint([]int64{unnotified.ID}) {
 			t.Fatalf("HandoffsToNotify after notifying = %v, want [%d]", ids(due), unnotified.ID)
 		}

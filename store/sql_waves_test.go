@@ -104,7 +104,7 @@ func TestSQLMigrateWavesOnExistingData(t *testing.T) {
 			old := []m001Invitation{
 				{WaveID: "api", CustomerID: cust.ID, EventID: "e1", SurveyID: "s", SurveyVersion: 1, Channel: "telegram",
 					ExternalID: "7", Language: "en", Context: "{}", Status: "sent", SentAt: &sent, CreatedAt: created, UpdatedAt: created},
-				{WaveID: "api", CustomerID: cust.ID, EventID: "e2", SurveyID: "s", SurveyVersion: 1, Channel: "telegram",
+				{WaveID: "w_old", CustomerID: cust.ID, EventID: "e2", SurveyID: "s", SurveyVersion: 1, Channel: "telegram",
 					ExternalID: "7", Language: "en", Context: "{}", Status: "planned", CreatedAt: created.Add(time.Second), UpdatedAt: created},
 			}
 			if err := g.Create(&old).Error; err != nil {
@@ -115,8 +115,8 @@ func TestSQLMigrateWavesOnExistingData(t *testing.T) {
 			}
 
 			applied, err := db.Migrate(ctx)
-			if err != nil || !slices.Equal(applied, []int{2}) {
-				t.Fatalf("Migrate = %v, %v; want [2]", applied, err)
+			if err != nil || !slices.Equal(applied, []int{2, 3}) {
+				t.Fatalf("Migrate = %v, %v; want [2 3]", applied, err)
 			}
 			for _, o := range old {
 				inv, err := db.Invitation(ctx, o.ID)

@@ -135,7 +135,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		agents = a.telegram
 	}
 	a.conv, err = conversation.New(conversation.Config{
-		Records: a.db, States: a.states, Channels: channels, Agents: agents, Surveys: surveys, Links: links, Logger: log,
+		Records: a.db, States: a.states, Channels: channels, Agents: agents, Throttle: a.throttle, Surveys: surveys, Links: links, Logger: log,
 		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait,
 	})
 	if err != nil {
@@ -169,6 +169,23 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	return a, nil
 }
 
+// throttle makes an API invitation wait for the channel's broadcast limit,
+// shared with the wave dispatchers, and refuses it while a 429 pause lasts.
+func (a *app) throttle(ctx context.Context, ch flows.Channel) error {
+	pause, err := a.states.ChannelPause(ctx, ch)
+	if err != nil {
+		return err
+	}
+	if pause > 0 {
+		return &bot.RateLimitedError{RetryAfter: pause}
+	}
+	limit := a.cfg.TelegramRate
+	if ch == flows.ChannelWeChat {
+		limit = a.cfg.WeChatRate
+	}
+	return a.states.Wait(ctx, "rate:global:"+string(ch), scheduler.BroadcastLimit(limit))
+}
+
 // wireWaves loads the waves (files and SQL), schedules them, and prepares
 // this replica's dispatch workers.
 func (a *app) wireWaves(ctx context.Context, surveys map[string]*flows.Survey) error {
@@ -184,7 +201,9 @@ func (a *app) wireWaves(ctx context.Context, surveys map[string]*flows.Survey) e
 		return fmt.Errorf("waves: %w", err)
 	}
 	if err := a.waves.Sync(ctx); err != nil {
-		return fmt.Errorf("waves: %w", err)
+		// Files were checked above; a stored API wave that no longer parses
+		// (its survey was removed) must not keep every replica from starting.
+		a.log.Error("waves not scheduled", "err", err)
 	}
 	err := a.sched.Add(scheduler.Job{Name: "wave-sync", Spec: a.cfg.WaveSync, EveryReplica: true, Run: func(ctx context.Context, _ time.Time) error {
 		return a.waves.Sync(ctx)

@@ -339,3 +339,57 @@ func TestDemo(t *testing.T) {
 }
 
 var _ = errors.New
+
+// When the agents' chat refuses notices, the customer is told once, not at
+// every sweep, and the agents get the notice once the chat works again.
+func TestHandoffMessageIsNotRepeatedWhenAgentsChatFails(t *testing.T) {
+	h := start(t, stacks(t)[0], options{webhook: true, env: map[string]string{
+		"CXBOT_HANDOFF_COMMENT_WAIT": "1s", "CXBOT_HANDOFF_SWEEP": "@every 1s",
+	}})
+	const chat = 8401
+	h.tg.Block(agentChat)
+	h.invite("post_purchase_nps", "C-8401", chat, "en")
+	h.waitSent(chat, 1)
+	h.tap(chat, "0")
+	h.waitSent(chat, 3) // follow-up, then the handoff message after the wait
+	time.Sleep(3 * time.Second)
+	if n := len(h.tg.Sent(chat)); n != 3 {
+		t.Fatalf("customer got %d messages, want 3 (question, follow-up, one handoff message)", n)
+	}
+	h.tg.Unblock(agentChat)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // open handoffs are retried after a minute
+	defer cancel()
+	if _, err := h.tg.WaitSent(ctx, agentChat, 1); err != nil {
+		t.Fatalf("agents never got the notice: %v", err)
+	}
+	if n := len(h.tg.Sent(chat)); n != 3 {
+		t.Errorf("customer got %d messages after the notice, want 3", n)
+	}
+}
+
+// A 429 on an API invitation answers 429 with Retry-After, and the same
+// event_id may be sent again (review finding).
+func TestAPIInvitationRateLimited(t *testing.T) {
+	h := start(t, stacks(t)[0], options{webhook: true})
+	h.tg.FailNext("sendMessage", 8501, 429, 3)
+	req := map[string]any{"survey": "post_purchase_nps", "customer_ref": "C-8501", "telegram_chat_id": 8501, "event_id": "ev-1"}
+	resp, err := http.Post(h.base+"/api/v1/invitations", "application/json", strings.NewReader(`{"survey":"post_purchase_nps","customer_ref":"C-8501","telegram_chat_id":8501,"event_id":"ev-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized { // no token: refused before anything
+		t.Fatalf("without a token: %d", resp.StatusCode)
+	}
+	var body map[string]any
+	if code := h.api("POST", "/api/v1/invitations", req, &body); code != http.StatusTooManyRequests {
+		t.Fatalf("invitation hitting a 429: %d %v", code, body)
+	}
+	var inv invitationResult
+	if code := h.api("POST", "/api/v1/invitations", req, &inv); code != http.StatusCreated || inv.Status != "sent" {
+		t.Fatalf("retry of the same event: %d %+v", code, inv)
+	}
+	if n := len(h.tg.Sent(8501)); n != 1 {
+		t.Errorf("chat got %d messages", n)
+	}
+}
