@@ -23,6 +23,9 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, in
 	if !ok {
 		return s.noConversation(ctx, ch, u)
 	}
+	if u.UpdateID != "" && st.LastUpdateID == u.UpdateID {
+		return nil // applied already; only its dedupe mark was lost
+	}
 	survey, ok := s.surveys[st.SurveyID]
 	if !ok || (st.QuestionID != "" && !hasQuestion(survey, st.QuestionID)) {
 		// The survey was removed or changed under a running conversation.
@@ -67,6 +70,7 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, in
 		}
 	}
 	next := out.State
+	next.LastUpdateID = u.UpdateID
 	for _, m := range out.Messages {
 		id, err := ch.Send(ctx, u.ChatID, m)
 		if err != nil {

@@ -243,6 +243,7 @@ type State struct {
 	PromptMessageID int             `json:"prompt_message_id"` // platform id of the prompt carrying the keyboard
 	Attempts        int             `json:"attempts"`          // failed tries at QuestionID
 	PendingHandoff  *PendingHandoff `json:"pending_handoff,omitempty"`
+	LastUpdateID    string          `json:"last_update_id,omitempty"` // the update that made this state: a redelivery of it changes nothing
 	StartedAt       time.Time       `json:"started_at"`
 	UpdatedAt       time.Time       `json:"updated_at"`
 }
