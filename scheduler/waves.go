@@ -20,6 +20,7 @@ import (
 // every replica runs the same waves.
 type WaveStore interface {
 	SaveWave(ctx context.Context, w store.WaveRecord) (store.WaveRecord, error)
+	CreateWave(ctx context.Context, w store.WaveRecord) (store.WaveRecord, error)
 	Waves(ctx context.Context) ([]store.WaveRecord, error)
 	Wave(ctx context.Context, id string) (store.WaveRecord, error)
 	SetWavePaused(ctx context.Context, id string, paused bool) error
@@ -88,7 +89,7 @@ func (m *Manager) LoadDir(ctx context.Context, dir string) error {
 			errs = append(errs, err)
 			continue
 		}
-		if _, err := m.cfg.Store.SaveWave(ctx, store.WaveRecord{ID: w.ID, Definition: string(data), Source: "file"}); err != nil {
+		if _, err := m.cfg.Store.SaveWave(ctx, store.WaveRecord{ID: w.ID, Definition: string(data), Source: store.WaveSourceFile}); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 		}
 	}
@@ -251,12 +252,7 @@ func (m *Manager) Create(ctx context.Context, definition []byte) (WaveStatus, er
 	if err != nil {
 		return WaveStatus{}, err
 	}
-	if _, err := m.cfg.Store.Wave(ctx, w.ID); err == nil {
-		return WaveStatus{}, fmt.Errorf("%w: wave %q exists", flows.ErrConflict, w.ID)
-	} else if !errors.Is(err, flows.ErrNotFound) {
-		return WaveStatus{}, err
-	}
-	if _, err := m.cfg.Store.SaveWave(ctx, store.WaveRecord{ID: w.ID, Definition: strings.TrimSpace(string(definition)), Source: "api"}); err != nil {
+	if _, err := m.cfg.Store.CreateWave(ctx, store.WaveRecord{ID: w.ID, Definition: strings.TrimSpace(string(definition)), Source: store.WaveSourceAPI}); err != nil {
 		return WaveStatus{}, err
 	}
 	if err := m.Sync(ctx); err != nil {

@@ -109,3 +109,22 @@ func (db *DB) SetWavePaused(ctx context.Context, id string, paused bool) error {
 	}
 	return nil
 }
+
+// CreateWave stores a new wave and fails with ErrConflict when the id is
+// taken, so two API calls racing with one id cannot both succeed.
+func (db *DB) CreateWave(ctx context.Context, w WaveRecord) (WaveRecord, error) {
+	op := "create wave " + w.ID
+	if w.ID == "" || (w.Source != WaveSourceFile && w.Source != WaveSourceAPI) {
+		return WaveRecord{}, fmt.Errorf("%s: %w: id and a source of %q or %q are required", op, flows.ErrInvalid, WaveSourceFile, WaveSourceAPI)
+	}
+	now := db.at(time.Time{})
+	row := waveRow{ID: w.ID, Definition: w.Definition, Source: w.Source, Paused: w.Paused, CreatedAt: now, UpdatedAt: now}
+	res := db.conn(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(&row)
+	if res.Error != nil {
+		return WaveRecord{}, sqlErr(op, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return WaveRecord{}, fmt.Errorf("%s: %w: wave %q exists", op, flows.ErrConflict, w.ID)
+	}
+	return row.record(), nil
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1059,4 +1060,30 @@ func BenchmarkDueEvents(b *testing.B) {
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/run")
 		})
 	}
+}
+
+// Two creates racing with one id: exactly one wins, the other is a conflict.
+func TestSQLCreateWaveIsInsertOnly(t *testing.T) {
+	eachSQL(t, func(t *testing.T, db *DB) {
+		ctx := sqlTestCtx(t)
+		var wins, conflicts atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				_, err := db.CreateWave(ctx, WaveRecord{ID: "race", Definition: fmt.Sprint("v", i), Source: WaveSourceAPI})
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, flows.ErrConflict):
+					conflicts.Add(1)
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 || conflicts.Load() != 7 {
+			t.Fatalf("%d creates won, %d conflicts; want 1 and 7", wins.Load(), conflicts.Load())
+		}
+	})
 }
