@@ -8,9 +8,6 @@ import (
 	"github.com/cxbot/cxbot/flows"
 )
 
-// scaleMax is shown next to a score so agents read "3/10" rather than "3".
-var scaleMax = map[flows.Kind]int{flows.KindNPS: 10, flows.KindCSAT: 5, flows.KindCES: 7}
-
 // HandoffNotice is the message agents get when a detractor is handed to them:
 // who, where to reach them, what they scored, what they said, and the
 // business event that led to the survey.
@@ -19,7 +16,7 @@ func HandoffNotice(h flows.Handoff) string {
 	fmt.Fprintf(&b, "🔴 Handoff #%d: %s\n", h.ID, h.Class)
 	fmt.Fprintf(&b, "Customer: %s (%s chat %s)\n", orDash(h.CustomerRef), h.Channel, h.ExternalID)
 	fmt.Fprintf(&b, "Survey: %s, %s %d", h.SurveyID, strings.ToUpper(string(h.Kind)), h.Score)
-	if max, ok := scaleMax[h.Kind]; ok {
+	if _, max, ok := h.Kind.Scale(); ok { // agents read "3/10" rather than "3"
 		fmt.Fprintf(&b, "/%d", max)
 	}
 	b.WriteString("\n")

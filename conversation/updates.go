@@ -11,8 +11,14 @@ import (
 	"github.com/cxbot/cxbot/store"
 )
 
-// optOutWords end all surveys for good when sent as a whole message.
-var optOutWords = map[string]bool{"/stop": true, "stop": true, "退订": true, "td": true, "unsubscribe": true}
+// isOptOut tells the whole-message words that end all surveys for good.
+func isOptOut(text string) bool {
+	switch strings.ToLower(text) {
+	case "/stop", "stop", "退订", "td", "unsubscribe":
+		return true
+	}
+	return false
+}
 
 // HandleUpdate applies one customer update. It returns nil only once the
 // update's effect is durable; an error makes the platform redeliver it, and
@@ -69,7 +75,7 @@ func (s *Service) apply(ctx context.Context, u flows.Update) error {
 		return s.blocked(ctx, u)
 	case u.Tap != nil:
 		return s.answer(ctx, ch, u, flows.Input{Tap: u.Tap})
-	case optOutWords[strings.ToLower(text)]:
+	case isOptOut(text):
 		return s.stop(ctx, ch, u)
 	case command == "/start":
 		return s.start(ctx, ch, u, arg)

@@ -184,12 +184,14 @@ type handoffJSON struct {
 	CreatedAt   time.Time         `json:"created_at"`
 }
 
-var handoffStatuses = []string{flows.HandoffAwaitingComment, flows.HandoffOpen, flows.HandoffClaimed, flows.HandoffResolved}
+func handoffStatuses() []string {
+	return []string{flows.HandoffAwaitingComment, flows.HandoffOpen, flows.HandoffClaimed, flows.HandoffResolved}
+}
 
 func (s *Server) listHandoffs(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
-	if status != "" && !slices.Contains(handoffStatuses, status) {
-		s.fail(w, r, fmt.Errorf("%w: status must be one of %s", flows.ErrInvalid, strings.Join(handoffStatuses, ", ")))
+	if status != "" && !slices.Contains(handoffStatuses(), status) {
+		s.fail(w, r, fmt.Errorf("%w: status must be one of %s", flows.ErrInvalid, strings.Join(handoffStatuses(), ", ")))
 		return
 	}
 	limit := 100

@@ -47,17 +47,16 @@ type demoCustomer struct {
 	actions []demoAction
 }
 
-var demoComplaints = []string{
-	"The parcel arrived three days late and nobody told me.",
-	"包装破损，联系客服也没人回复。",
-	"Wrong size delivered, and the return form does not work.",
-	"送货员态度很差。",
-}
-
 // demoCustomers scripts n customers: mostly taps, a few typed answers, one
 // who types an invalid score first, detractors who explain what went wrong.
 func demoCustomers(n int) []demoCustomer {
 	scores := []int{10, 9, 3, 8, 9, 6, 10, 7, 2, 9, 10, 0}
+	complaintTexts := []string{
+		"The parcel arrived three days late and nobody told me.",
+		"包装破损，联系客服也没人回复。",
+		"Wrong size delivered, and the return form does not work.",
+		"送货员态度很差。",
+	}
 	out := make([]demoCustomer, 0, n)
 	complaints := 0
 	for i := range n {
@@ -69,7 +68,7 @@ func demoCustomers(n int) []demoCustomer {
 			c.actions = []demoAction{{tap: strconv.Itoa(c.score)}}
 			switch {
 			case c.score <= 6:
-				c.actions = append(c.actions, demoAction{text: demoComplaints[complaints%len(demoComplaints)]})
+				c.actions = append(c.actions, demoAction{text: complaintTexts[complaints%len(complaintTexts)]})
 				complaints++
 			case c.score <= 8:
 				c.actions = append(c.actions, demoAction{text: "Faster delivery would make it a 10."})
