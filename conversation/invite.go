@@ -49,7 +49,7 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (inv flows.Invi
 	}
 	switch ok, why := flows.Reachable(customer, identity); {
 	case ok:
-	case why == "opted_out":
+	case why == flows.ReasonOptedOut:
 		return flows.Invitation{}, false, fmt.Errorf("%w: customer %s opted out of surveys", flows.ErrConflict, customer.Ref)
 	default:
 		return flows.Invitation{}, false, fmt.Errorf("%w: customer %s blocked the bot", flows.ErrConflict, customer.Ref)

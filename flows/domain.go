@@ -55,13 +55,20 @@ type Identity struct {
 	UnreachableAt *time.Time
 }
 
-// Reachable reports whether waves may message this customer on this chat.
+// Why a customer may not be messaged (also recorded on skipped invitations).
+const (
+	ReasonOptedOut    = "opted_out"
+	ReasonUnreachable = "unreachable"
+)
+
+// Reachable reports whether waves may message this customer on this chat,
+// and if not, why (ReasonOptedOut or ReasonUnreachable).
 func Reachable(c Customer, id Identity) (ok bool, why string) {
 	switch {
 	case c.OptedOutAt != nil || id.OptedOutAt != nil:
-		return false, "opted_out"
+		return false, ReasonOptedOut
 	case c.UnreachableAt != nil || id.UnreachableAt != nil:
-		return false, "unreachable"
+		return false, ReasonUnreachable
 	}
 	return true, ""
 }

@@ -48,8 +48,8 @@ type PlanResult struct {
 // Skip reasons recorded on skipped invitations.
 const (
 	SkipSample      = "sample"
-	SkipOptedOut    = "opted_out"
-	SkipUnreachable = "unreachable"
+	SkipOptedOut    = flows.ReasonOptedOut
+	SkipUnreachable = flows.ReasonUnreachable
 	SkipNoChannel   = "no_channel"
 	SkipFrequency   = "frequency_cap"
 )

@@ -232,16 +232,26 @@ func (m *Manager) List(ctx context.Context) ([]WaveStatus, error) {
 
 // Get returns one wave with its counts.
 func (m *Manager) Get(ctx context.Context, id string) (WaveStatus, error) {
-	w, ok := m.Lookup(id)
-	if !ok {
-		if err := m.Sync(ctx); err != nil {
-			return WaveStatus{}, err
-		}
-		if w, ok = m.Lookup(id); !ok {
-			return WaveStatus{}, fmt.Errorf("%w: wave %q", flows.ErrNotFound, id)
-		}
+	w, err := m.lookupSynced(ctx, id)
+	if err != nil {
+		return WaveStatus{}, err
 	}
 	return m.status(ctx, w)
+}
+
+// lookupSynced finds a wave, syncing from SQL first if it is unknown here
+// (made through another replica since the last sync).
+func (m *Manager) lookupSynced(ctx context.Context, id string) (*Wave, error) {
+	if w, ok := m.Lookup(id); ok {
+		return w, nil
+	}
+	if err := m.Sync(ctx); err != nil {
+		return nil, err
+	}
+	if w, ok := m.Lookup(id); ok {
+		return w, nil
+	}
+	return nil, fmt.Errorf("%w: wave %q", flows.ErrNotFound, id)
 }
 
 // Create stores and schedules a wave sent through the API (YAML or JSON).
@@ -276,12 +286,9 @@ func (m *Manager) SetPaused(ctx context.Context, id string, paused bool) (WaveSt
 // Preview tells how many customers the wave would invite if it ran now,
 // with a sample of them; it writes nothing.
 func (m *Manager) Preview(ctx context.Context, id string) (PlanResult, error) {
-	if _, err := m.Get(ctx, id); err != nil { // syncs a wave made on another replica
+	w, err := m.lookupSynced(ctx, id)
+	if err != nil {
 		return PlanResult{}, err
-	}
-	w, ok := m.Lookup(id)
-	if !ok {
-		return PlanResult{}, fmt.Errorf("%w: wave %q", flows.ErrNotFound, id)
 	}
 	return m.cfg.Planner.Plan(ctx, w, m.cfg.Now(), true)
 }

@@ -118,15 +118,7 @@ func settings() []setting {
 			return fmt.Errorf("%q is not debug, info, warn or error", v)
 		}},
 		{"CXBOT_TELEGRAM_TOKEN", "", "bot token from @BotFather; empty runs without Telegram", true, str(func(c *config) *string { return &c.TelegramToken })},
-		{"CXBOT_TELEGRAM_API_URL", "", "Bot API base URL (self-hosted Bot API server or a test server); empty = api.telegram.org", false, func(c *config, v string) error {
-			if v != "" {
-				if err := checkHTTPURL(v); err != nil {
-					return err
-				}
-			}
-			c.TelegramAPIURL = strings.TrimRight(v, "/")
-			return nil
-		}},
+		{"CXBOT_TELEGRAM_API_URL", "", "Bot API base URL (self-hosted Bot API server or a test server); empty = api.telegram.org", false, optionalURL(func(c *config) *string { return &c.TelegramAPIURL })},
 		{"CXBOT_TELEGRAM_AGENT_CHAT", "", "chat id where agents are told about handoffs (a group id is negative)", false, func(c *config, v string) error {
 			if v == "" {
 				return nil
@@ -138,15 +130,7 @@ func settings() []setting {
 			c.TelegramAgentChat = id
 			return nil
 		}},
-		{"CXBOT_PUBLIC_URL", "", "public https URL of this service; set it for webhook mode, leave empty to long-poll", false, func(c *config, v string) error {
-			if v != "" {
-				if err := checkHTTPURL(v); err != nil {
-					return err
-				}
-			}
-			c.PublicURL = strings.TrimRight(v, "/")
-			return nil
-		}},
+		{"CXBOT_PUBLIC_URL", "", "public https URL of this service; set it for webhook mode, leave empty to long-poll", false, optionalURL(func(c *config) *string { return &c.PublicURL })},
 		{"CXBOT_TELEGRAM_WEBHOOK_SECRET", "", "secret Telegram sends with each webhook call (1–256 of A-Z a-z 0-9 _ -)", true, func(c *config, v string) error {
 			if v != "" && !validWebhookSecret(v) {
 				return errors.New("must be 1–256 characters of A-Z, a-z, 0-9, _ and -")
@@ -164,15 +148,7 @@ func settings() []setting {
 			c.WeChatAESKey = v
 			return nil
 		}},
-		{"CXBOT_WECHAT_API_URL", "", "WeChat API base URL (a proxy or test server); empty = https://api.weixin.qq.com", false, func(c *config, v string) error {
-			if v != "" {
-				if err := checkHTTPURL(v); err != nil {
-					return err
-				}
-			}
-			c.WeChatAPIURL = strings.TrimRight(v, "/")
-			return nil
-		}},
+		{"CXBOT_WECHAT_API_URL", "", "WeChat API base URL (a proxy or test server); empty = https://api.weixin.qq.com", false, optionalURL(func(c *config) *string { return &c.WeChatAPIURL })},
 		{"CXBOT_TELEGRAM_POLL_TIMEOUT", "30s", "long-poll timeout in polling mode", false, dur(func(c *config) *time.Duration { return &c.TelegramPollTimeout })},
 		{"CXBOT_CONVERSATION_TTL", "72h", "an idle conversation expires after this", false, dur(func(c *config) *time.Duration { return &c.ConversationTTL })},
 		{"CXBOT_HANDOFF_COMMENT_WAIT", "10m", "a detractor's handoff goes out without a comment after this", false, dur(func(c *config) *time.Duration { return &c.CommentWait })},
@@ -248,6 +224,20 @@ func rate(dst func(*config) *store.Limit) func(*config, string) error {
 			return fmt.Errorf("%q is not a rate such as 30/s or 20/min", v)
 		}
 		*dst(c) = store.Limit{Count: n, Per: per}
+		return nil
+	}
+}
+
+// optionalURL accepts an empty value or an http(s) URL, stored without a
+// trailing slash.
+func optionalURL(dst func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if v != "" {
+			if err := checkHTTPURL(v); err != nil {
+				return err
+			}
+		}
+		*dst(c) = strings.TrimRight(v, "/")
 		return nil
 	}
 }

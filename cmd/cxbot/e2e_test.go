@@ -23,6 +23,13 @@ func eachStackAndMode(t *testing.T, fn func(t *testing.T, h *harness)) {
 	}
 }
 
+// eachStack runs fn on every stack, cxbot in webhook mode.
+func eachStack(t *testing.T, fn func(t *testing.T, h *harness)) {
+	for _, st := range stacks(t) {
+		t.Run(st.name, func(t *testing.T) { fn(t, start(t, st, options{webhook: true})) })
+	}
+}
+
 func buttonLabels(kb [][]telegramtest.Button) [][]string {
 	var out [][]string
 	for _, row := range kb {
@@ -133,73 +140,67 @@ func (h *harness) answersOf(ref string) []flows.Answer {
 
 // A redelivered update, even several at once, is applied exactly once.
 func TestRedeliveredUpdateChangesNothing(t *testing.T) {
-	for _, st := range stacks(t) {
-		t.Run(st.name, func(t *testing.T) {
-			h := start(t, st, options{webhook: true})
-			const chat = 2001
-			h.invite("post_purchase_nps", "C-2001", chat, "en")
-			h.waitSent(chat, 1)
-			tap, err := h.tg.TapButton(chat, "10")
-			if err != nil {
-				t.Fatal(err)
+	eachStack(t, func(t *testing.T, h *harness) {
+		const chat = 2001
+		h.invite("post_purchase_nps", "C-2001", chat, "en")
+		h.waitSent(chat, 1)
+		tap, err := h.tg.TapButton(chat, "10")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		codes := make([]int, 5)
+		for i := range codes {
+			wg.Add(1)
+			go func() { defer wg.Done(); codes[i] = h.deliver(tap) }()
+		}
+		wg.Wait()
+		if code := h.deliver(tap); code != http.StatusOK {
+			t.Fatalf("late redelivery answered %d", code)
+		}
+		for i, c := range codes {
+			if c != http.StatusOK {
+				t.Errorf("concurrent delivery %d answered %d", i, c)
 			}
-			var wg sync.WaitGroup
-			codes := make([]int, 5)
-			for i := range codes {
-				wg.Add(1)
-				go func() { defer wg.Done(); codes[i] = h.deliver(tap) }()
-			}
-			wg.Wait()
-			if code := h.deliver(tap); code != http.StatusOK {
-				t.Fatalf("late redelivery answered %d", code)
-			}
-			for i, c := range codes {
-				if c != http.StatusOK {
-					t.Errorf("concurrent delivery %d answered %d", i, c)
-				}
-			}
-			if n := len(h.tg.Sent(chat)); n != 2 {
-				t.Errorf("chat got %d messages, want 2 (question, thanks)", n)
-			}
-			if answers := h.answersOf("C-2001"); len(answers) != 1 {
-				t.Errorf("stored %d answers, want 1", len(answers))
-			}
-			if r := h.nps("post_purchase_nps"); r.Responses != 1 || r.Promoters != 1 {
-				t.Errorf("report = %+v", r)
-			}
-		})
-	}
+		}
+		if n := len(h.tg.Sent(chat)); n != 2 {
+			t.Errorf("chat got %d messages, want 2 (question, thanks)", n)
+		}
+		if answers := h.answersOf("C-2001"); len(answers) != 1 {
+			t.Errorf("stored %d answers, want 1", len(answers))
+		}
+		if r := h.nps("post_purchase_nps"); r.Responses != 1 || r.Promoters != 1 {
+			t.Errorf("report = %+v", r)
+		}
+	})
 }
 
 // A webhook call without the right secret gets 401 and changes nothing.
 func TestForgedWebhookIsRefused(t *testing.T) {
-	for _, st := range stacks(t) {
-		t.Run(st.name, func(t *testing.T) {
-			h := start(t, st, options{webhook: true})
-			const chat = 3001
-			h.invite("post_purchase_nps", "C-3001", chat, "en")
-			h.waitSent(chat, 1)
-			forged, _ := h.tg.TapButton(chat, "0")
-			ctx := context.Background()
-			for _, secret := range []string{"", "wrong-secret", testSecret + "x"} {
-				code, err := h.tg.Deliver(ctx, h.base+"/telegram/webhook", secret, forged)
-				if err != nil || code != http.StatusUnauthorized {
-					t.Errorf("secret %q: got %d %v, want 401", secret, code, err)
-				}
+	eachStack(t, func(t *testing.T, h *harness) {
+		const chat = 3001
+		h.invite("post_purchase_nps", "C-3001", chat, "en")
+		h.waitSent(chat, 1)
+		forged, _ := h.tg.TapButton(chat, "0")
+		ctx := context.Background()
+		for _, secret := range []string{"", "wrong-secret", testSecret + "x"} {
+			code, err := h.tg.Deliver(ctx, h.base+"/telegram/webhook", secret, forged)
+			if err != nil || code != http.StatusUnauthorized {
+				t.Errorf("secret %q: got %d %v, want 401", secret, code, err)
 			}
-			if n := len(h.tg.Sent(chat)); n != 1 {
-				t.Errorf("forged tap caused %d messages", n-1)
-			}
-			if answers := h.answersOf("C-3001"); len(answers) != 0 {
-				t.Errorf("forged tap stored %d answers", len(answers))
-			}
-			// The real customer can still answer the same question.
-			h.tap(chat, "8")
-			if answers := h.answersOf("C-3001"); len(answers) != 1 || *answers[0].Score != 8 {
-				t.Errorf("answers after the real tap: %+v", answers)
-			}
-		})
-	}
+		}
+		if n := len(h.tg.Sent(chat)); n != 1 {
+			t.Errorf("forged tap caused %d messages", n-1)
+		}
+		if answers := h.answersOf("C-3001"); len(answers) != 0 {
+			t.Errorf("forged tap stored %d answers", len(answers))
+		}
+		// The real customer can still answer the same question.
+		h.tap(chat, "8")
+		if answers := h.answersOf("C-3001"); len(answers) != 1 || *answers[0].Score != 8 {
+			t.Errorf("answers after the real tap: %+v", answers)
+		}
+	})
 }
 
 // Out-of-range and unreadable answers get a re-prompt with the valid range;
@@ -233,36 +234,33 @@ func TestWrongAnswerGetsReprompt(t *testing.T) {
 // /stop opts out for good: invitations are refused and nothing is sent,
 // until the customer writes /start again.
 func TestStopStopsInvitations(t *testing.T) {
-	for _, st := range stacks(t) {
-		t.Run(st.name, func(t *testing.T) {
-			h := start(t, st, options{webhook: true})
-			const chat = 5001
-			h.invite("post_purchase_nps", "C-5001", chat, "en")
-			h.waitSent(chat, 1)
-			h.say(chat, "/stop", "en")
-			if msg := h.waitSent(chat, 2)[1].Text; !strings.Contains(msg, "won't receive any more surveys") {
-				t.Errorf("stop reply: %q", msg)
-			}
-			// The open conversation ended: a tap on its keyboard changes nothing.
-			h.tap(chat, "2")
-			if answers := h.answersOf("C-5001"); len(answers) != 0 {
-				t.Errorf("answer stored after /stop: %+v", answers)
-			}
-			var body map[string]string
-			code := h.api("POST", "/api/v1/invitations", map[string]any{"survey": "post_service_csat", "customer_ref": "C-5001", "telegram_chat_id": chat}, &body)
-			if code != http.StatusConflict || !strings.Contains(body["error"], "opted out") {
-				t.Errorf("invitation after /stop: %d %v", code, body)
-			}
-			before := len(h.tg.Sent(chat))
-			h.say(chat, "退订", "zh-CN") // saying it again is harmless
-			h.waitSent(chat, before+1)
-			h.say(chat, "/start", "en")
-			if msg := h.waitSent(chat, before+2)[before+1].Text; !strings.Contains(msg, "Welcome back") {
-				t.Errorf("resume reply: %q", msg)
-			}
-			h.invite("post_service_csat", "C-5001", chat, "en")
-		})
-	}
+	eachStack(t, func(t *testing.T, h *harness) {
+		const chat = 5001
+		h.invite("post_purchase_nps", "C-5001", chat, "en")
+		h.waitSent(chat, 1)
+		h.say(chat, "/stop", "en")
+		if msg := h.waitSent(chat, 2)[1].Text; !strings.Contains(msg, "won't receive any more surveys") {
+			t.Errorf("stop reply: %q", msg)
+		}
+		// The open conversation ended: a tap on its keyboard changes nothing.
+		h.tap(chat, "2")
+		if answers := h.answersOf("C-5001"); len(answers) != 0 {
+			t.Errorf("answer stored after /stop: %+v", answers)
+		}
+		var body map[string]string
+		code := h.api("POST", "/api/v1/invitations", map[string]any{"survey": "post_service_csat", "customer_ref": "C-5001", "telegram_chat_id": chat}, &body)
+		if code != http.StatusConflict || !strings.Contains(body["error"], "opted out") {
+			t.Errorf("invitation after /stop: %d %v", code, body)
+		}
+		before := len(h.tg.Sent(chat))
+		h.say(chat, "退订", "zh-CN") // saying it again is harmless
+		h.waitSent(chat, before+1)
+		h.say(chat, "/start", "en")
+		if msg := h.waitSent(chat, before+2)[before+1].Text; !strings.Contains(msg, "Welcome back") {
+			t.Errorf("resume reply: %q", msg)
+		}
+		h.invite("post_service_csat", "C-5001", chat, "en")
+	})
 }
 
 // TestDeepLinkLinksChatToCustomer: /start <token> links the chat to the

@@ -144,39 +144,36 @@ func TestRedisDownWebhookAnswers5xxThenRedeliveryApplies(t *testing.T) {
 // Different updates from one chat arriving at once are applied one at a
 // time: of ten taps on the same question exactly one counts.
 func TestOneChatsUpdatesAreAppliedInTurn(t *testing.T) {
-	for _, st := range stacks(t) {
-		t.Run(st.name, func(t *testing.T) {
-			h := start(t, st, options{webhook: true})
-			const chat = 8101
-			h.invite("post_purchase_nps", "C-8101", chat, "en")
-			h.waitSent(chat, 1)
-			var wg sync.WaitGroup
-			for score := range 10 {
-				tap, err := h.tg.TapButton(chat, fmt.Sprint(score+1))
-				if err != nil {
-					t.Fatal(err)
+	eachStack(t, func(t *testing.T, h *harness) {
+		const chat = 8101
+		h.invite("post_purchase_nps", "C-8101", chat, "en")
+		h.waitSent(chat, 1)
+		var wg sync.WaitGroup
+		for score := range 10 {
+			tap, err := h.tg.TapButton(chat, fmt.Sprint(score+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if code := h.deliver(tap); code != http.StatusOK {
+					t.Errorf("tap %d: %d", score+1, code)
 				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if code := h.deliver(tap); code != http.StatusOK {
-						t.Errorf("tap %d: %d", score+1, code)
-					}
-				}()
+			}()
+		}
+		wg.Wait()
+		if answers := h.answersOf("C-8101"); len(answers) != 1 {
+			t.Errorf("%d answers stored, want 1", len(answers))
+		}
+		// One reply (thanks, or a follow-up question), never several.
+		if n := len(h.tg.Sent(chat)); n != 2 {
+			for _, m := range h.tg.Sent(chat) {
+				t.Log(m.Text)
 			}
-			wg.Wait()
-			if answers := h.answersOf("C-8101"); len(answers) != 1 {
-				t.Errorf("%d answers stored, want 1", len(answers))
-			}
-			// One reply (thanks, or a follow-up question), never several.
-			if n := len(h.tg.Sent(chat)); n != 2 {
-				for _, m := range h.tg.Sent(chat) {
-					t.Log(m.Text)
-				}
-				t.Errorf("chat got %d messages, want 2", n)
-			}
-		})
-	}
+			t.Errorf("chat got %d messages, want 2", n)
+		}
+	})
 }
 
 // A conversation idle past CXBOT_CONVERSATION_TTL ends politely when the
