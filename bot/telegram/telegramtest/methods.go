@@ -68,7 +68,7 @@ func (s *Server) getUpdates(r *http.Request, p params) (any, *apiError) {
 				updates = append(updates, u)
 			}
 		}
-		changed := s.changed
+		changed := s.changed.C() // taken under s.mu: a notify after the check still wakes us
 		s.mu.Unlock()
 		if len(updates) > 0 {
 			return updates, nil

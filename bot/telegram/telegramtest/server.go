@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cxbot/cxbot/internal/change"
 )
 
 // Server is a fake Bot API. All methods are safe for concurrent use.
@@ -33,7 +35,7 @@ type Server struct {
 	client  *http.Client
 
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced on every state change
+	changed change.Signal // wakes long polls and WaitFor on every state change
 
 	nextUpdateID   int64
 	nextCallbackID int64
@@ -88,7 +90,6 @@ func NewHandler(token string, opts ...Option) *Server {
 		maxWait:       time.Second,
 		now:           time.Now,
 		client:        &http.Client{Timeout: 30 * time.Second},
-		changed:       make(chan struct{}),
 		nextUpdateID:  1000,
 		lastMessageID: map[int64]int{},
 		callbackIDs:   map[string]bool{},
@@ -145,8 +146,7 @@ func (s *Server) Unblock(chatID int64) {
 
 // notifyLocked wakes everything waiting for a change (long polls, WaitFor).
 func (s *Server) notifyLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.changed.Notify()
 }
 
 type handlerFunc func(s *Server, r *http.Request, p params) (result any, e *apiError)

@@ -80,19 +80,7 @@ func (s *Server) Calls(path string) int {
 // after every change to the server (a request, a fault used…); it may call
 // the Server's methods.
 func (s *Server) WaitFor(ctx context.Context, cond func() bool) error {
-	for {
-		s.mu.Lock()
-		changed := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return s.changed.WaitFor(ctx, cond)
 }
 
 // WaitSent waits until openID has at least n messages and returns them all.

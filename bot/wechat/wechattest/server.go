@@ -27,6 +27,8 @@ import (
 	"net/http/httptest"
 	"sync"
 	"time"
+
+	"github.com/cxbot/cxbot/internal/change"
 )
 
 // The API paths the fake serves.
@@ -90,7 +92,7 @@ type Server struct {
 	http             *httptest.Server
 
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced on every state change
+	changed change.Signal // wakes long polls and WaitFor on every state change
 
 	tokens      map[string]time.Time // every access token issued → when it stops working
 	stable      string               // the current stable token ("" = none)
@@ -136,7 +138,6 @@ func NewHandler(appID, appSecret string, opts ...Option) *Server {
 		appSecret:  appSecret,
 		tokenTTL:   defaultTokenTTL,
 		now:        time.Now,
-		changed:    make(chan struct{}),
 		tokens:     map[string]time.Time{},
 		calls:      map[string]int{},
 		unfollowed: map[string]bool{},
@@ -204,8 +205,7 @@ func (s *Server) RevokeTokens() {
 
 // notifyLocked wakes everything waiting for a change (WaitFor).
 func (s *Server) notifyLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.changed.Notify()
 }
 
 type route struct {
