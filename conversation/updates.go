@@ -62,8 +62,9 @@ func (s *Service) apply(ctx context.Context, u flows.Update) error {
 	if err != nil {
 		return err
 	}
-	if u.Channel == flows.ChannelWeChat && !u.Blocked {
-		// Any message from the customer opens WeChat's 48-hour window.
+	if _, windowed := ch.(bot.TemplateSender); windowed && !u.Blocked {
+		// A channel that needs templates outside a customer-service window
+		// (WeChat: 48 hours): any message from the customer opens it.
 		if err := s.states.TouchWindow(ctx, u.Channel, u.ChatID, serviceWindow); err != nil {
 			return err
 		}
