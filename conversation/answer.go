@@ -7,7 +7,6 @@ import (
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
 )
 
 // answer runs one step of the chat's conversation. Order matters for the
@@ -37,7 +36,7 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, in
 		return s.ackTap(ctx, ch, u, out.Notice)
 	}
 
-	write := store.StepWrite{ResponseID: st.ResponseID, Answer: out.Answer, At: now}
+	write := flows.StepWrite{ResponseID: st.ResponseID, Answer: out.Answer, At: now}
 	if out.HandoffOpened != nil {
 		h := s.handoffRecord(st, *out.HandoffOpened, u)
 		h.Status = flows.HandoffAwaitingComment
@@ -141,7 +140,7 @@ func (s *Service) noConversation(ctx context.Context, ch bot.Channel, u flows.Up
 // expire closes a response whose conversation timed out and tells the
 // customer politely instead of leaving them unanswered.
 func (s *Service) expire(ctx context.Context, ch bot.Channel, u flows.Update, responseID int64, survey *flows.Survey) error {
-	if _, err := s.records.ApplyStep(ctx, store.StepWrite{ResponseID: responseID, Finish: flows.ResponseExpired, At: s.now()}); err != nil {
+	if _, err := s.records.ApplyStep(ctx, flows.StepWrite{ResponseID: responseID, Finish: flows.ResponseExpired, At: s.now()}); err != nil {
 		return err
 	}
 	if err := s.states.DeleteState(ctx, u.Channel, u.ChatID); err != nil {

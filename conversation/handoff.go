@@ -8,7 +8,6 @@ import (
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
 )
 
 // notifyHandoff tells the agents about a response's handoff. A failure is
@@ -59,7 +58,19 @@ func (s *Service) NotifyPendingHandoffs(ctx context.Context) (int, error) {
 	done := 0
 	var errs []error
 	for _, h := range pending {
-		if err := s.completeHandoff(ctx, h); err != nil {
+		// Under the chat's lock, like the customer's own updates: a late
+		// comment arriving now waits, and then sees the notice recorded.
+		err := s.withChatLock(ctx, h.Channel, h.ExternalID, func() error {
+			current, err := s.records.HandoffForResponse(ctx, h.ResponseID)
+			if err != nil {
+				return err
+			}
+			if current.NotifiedAt != nil {
+				return nil // the customer's own update completed it meanwhile
+			}
+			return s.completeHandoff(ctx, current)
+		})
+		if err != nil {
 			errs = append(errs, fmt.Errorf("handoff %d: %w", h.ID, err))
 			continue
 		}
@@ -81,7 +92,7 @@ func (s *Service) completeHandoff(ctx context.Context, h flows.Handoff) error {
 		// The customer has been told (or cannot be): record it before the
 		// agents' notice, so a failing agents' chat never makes the sweep
 		// message the customer again.
-		if _, err := s.records.ApplyStep(ctx, store.StepWrite{ResponseID: h.ResponseID, HandoffStatus: flows.HandoffOpen, At: s.now()}); err != nil {
+		if _, err := s.records.ApplyStep(ctx, flows.StepWrite{ResponseID: h.ResponseID, HandoffStatus: flows.HandoffOpen, At: s.now()}); err != nil {
 			return err
 		}
 	}

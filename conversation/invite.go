@@ -20,7 +20,7 @@ type InviteRequest struct {
 	Channel     flows.Channel
 	ChatID      string
 	Language    string            // optional: the customer's language
-	WaveID      string            // default "api"
+	WaveID      string            // default flows.WaveAPI
 	EventID     string            // optional: makes the request idempotent
 	Context     map[string]string // event attributes shown to agents on handoff
 }
@@ -159,7 +159,7 @@ func (s *Service) validateInvite(req *InviteRequest) (*flows.Survey, error) {
 		return nil, fmt.Errorf("%w: survey %q", flows.ErrNotFound, req.SurveyID)
 	}
 	if req.WaveID == "" {
-		req.WaveID = "api"
+		req.WaveID = flows.WaveAPI
 	}
 	if req.EventID == "" {
 		req.EventID = "api-" + randomID()

@@ -14,7 +14,6 @@ import (
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
 )
 
 // Records is the SQL side the conversation layer needs.
@@ -30,11 +29,11 @@ type Records interface {
 	InvitationByKey(ctx context.Context, waveID string, customerID int64, eventID string) (flows.Invitation, error)
 	Invitation(ctx context.Context, id int64) (flows.Invitation, error)
 	CreateInvitation(ctx context.Context, inv flows.Invitation) (flows.Invitation, bool, error)
-	SetInvitationStatus(ctx context.Context, id int64, status, errText string, at time.Time) error
+	SetInvitationStatus(ctx context.Context, id int64, status flows.InvitationStatus, errText string, at time.Time) error
 	StartResponse(ctx context.Context, r flows.Response) (flows.Response, error)
 	Response(ctx context.Context, id int64) (flows.Response, error)
 	OpenResponseForChat(ctx context.Context, ch flows.Channel, externalID string) (flows.Response, error)
-	ApplyStep(ctx context.Context, w store.StepWrite) (bool, error)
+	ApplyStep(ctx context.Context, w flows.StepWrite) (bool, error)
 	HandoffForResponse(ctx context.Context, responseID int64) (flows.Handoff, error)
 	MarkHandoffNotified(ctx context.Context, id int64, at time.Time) error
 	HandoffsToNotify(ctx context.Context, awaitingBefore, openBefore time.Time, limit int) ([]flows.Handoff, error)

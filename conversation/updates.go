@@ -8,7 +8,6 @@ import (
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
 )
 
 // isOptOut tells the whole-message words that end all surveys for good.
@@ -210,7 +209,7 @@ func (s *Service) stop(ctx context.Context, ch bot.Channel, u flows.Update) erro
 	if st, ok, err := s.states.LoadState(ctx, u.Channel, u.ChatID); err != nil {
 		return err
 	} else if ok {
-		if _, err := s.records.ApplyStep(ctx, store.StepWrite{ResponseID: st.ResponseID, Finish: flows.ResponseExpired, At: s.now()}); err != nil {
+		if _, err := s.records.ApplyStep(ctx, flows.StepWrite{ResponseID: st.ResponseID, Finish: flows.ResponseExpired, At: s.now()}); err != nil {
 			return err
 		}
 		if err := s.states.DeleteState(ctx, u.Channel, u.ChatID); err != nil {

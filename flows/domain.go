@@ -73,20 +73,10 @@ func Reachable(c Customer, id Identity) (ok bool, why string) {
 	return true, ""
 }
 
-// Invitation statuses.
-const (
-	InvitationPlanned   = "planned"
-	InvitationSent      = "sent"
-	InvitationFailed    = "failed"
-	InvitationStarted   = "started"
-	InvitationCompleted = "completed"
-	InvitationExpired   = "expired"
-)
-
 // Invitation asks one customer to take one survey, once per wave × customer × event.
 type Invitation struct {
 	ID            int64
-	WaveID        string // "api" for invitations made through the HTTP API
+	WaveID        string // WaveAPI for invitations made through the HTTP API
 	CustomerID    int64
 	CustomerRef   string
 	EventID       string
@@ -96,7 +86,7 @@ type Invitation struct {
 	ExternalID    string
 	Language      string
 	Context       map[string]string // event attributes shown to agents
-	Status        string
+	Status        InvitationStatus
 	Error         string
 	SentAt        *time.Time
 	CreatedAt     time.Time
@@ -104,12 +94,6 @@ type Invitation struct {
 	Attempts      int        // delivery attempts so far
 	RemindedAt    *time.Time // the one reminder was sent
 }
-
-// Invitation statuses a planner or dispatcher may also set: the invitation
-// was decided against and will not be sent.
-const (
-	InvitationSkipped = "skipped" // Error says why: sample, opted_out, unreachable, frequency_cap, no_channel
-)
 
 // Event is a touchpoint a business system reports: an order delivered, a
 // ticket closed. Waves turn matching events into invitations.
@@ -127,13 +111,6 @@ type Event struct {
 	ReceivedAt     time.Time
 }
 
-// Response statuses.
-const (
-	ResponseStarted   = "started"
-	ResponseCompleted = "completed"
-	ResponseExpired   = "expired"
-)
-
 // Response is one customer's pass through a survey.
 type Response struct {
 	ID            int64
@@ -144,19 +121,10 @@ type Response struct {
 	Channel       Channel
 	ExternalID    string
 	Language      string
-	Status        string
+	Status        ResponseStatus
 	StartedAt     time.Time
 	CompletedAt   *time.Time
 }
-
-// Handoff statuses. A handoff waits for the detractor's follow-up comment
-// (AwaitingComment) and then is Open for an agent.
-const (
-	HandoffAwaitingComment = "awaiting_comment"
-	HandoffOpen            = "open"
-	HandoffClaimed         = "claimed"
-	HandoffResolved        = "resolved"
-)
 
 // Handoff hands an unhappy customer to a person.
 type Handoff struct {
@@ -173,7 +141,7 @@ type Handoff struct {
 	Channel     Channel
 	ExternalID  string
 	Context     map[string]string
-	Status      string
+	Status      HandoffStatus
 	NotifiedAt  *time.Time
 	CreatedAt   time.Time
 }

@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
 )
 
 // Limits of POST /api/v1/events. A batch may be larger than the API's
@@ -39,7 +38,7 @@ const (
 
 // EventSaver stores touchpoint events (store.DB).
 type EventSaver interface {
-	SaveEvents(ctx context.Context, events []flows.Event) ([]store.EventResult, error)
+	SaveEvents(ctx context.Context, events []flows.Event) ([]flows.EventResult, error)
 }
 
 // EventInput is one touchpoint event as a business system sends it, before

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,20 +43,20 @@ type invitationRequest struct {
 }
 
 type invitationJSON struct {
-	ID            int64             `json:"id"`
-	Survey        string            `json:"survey"`
-	SurveyVersion int               `json:"survey_version"`
-	CustomerRef   string            `json:"customer_ref"`
-	Channel       flows.Channel     `json:"channel"`
-	ChatID        string            `json:"chat_id"`
-	WaveID        string            `json:"wave_id"`
-	EventID       string            `json:"event_id"`
-	Language      string            `json:"language"`
-	Status        string            `json:"status"`
-	Error         string            `json:"error,omitempty"`
-	Context       map[string]string `json:"context,omitempty"`
-	SentAt        *time.Time        `json:"sent_at,omitempty"`
-	CreatedAt     time.Time         `json:"created_at"`
+	ID            int64                  `json:"id"`
+	Survey        string                 `json:"survey"`
+	SurveyVersion int                    `json:"survey_version"`
+	CustomerRef   string                 `json:"customer_ref"`
+	Channel       flows.Channel          `json:"channel"`
+	ChatID        string                 `json:"chat_id"`
+	WaveID        string                 `json:"wave_id"`
+	EventID       string                 `json:"event_id"`
+	Language      string                 `json:"language"`
+	Status        flows.InvitationStatus `json:"status"`
+	Error         string                 `json:"error,omitempty"`
+	Context       map[string]string      `json:"context,omitempty"`
+	SentAt        *time.Time             `json:"sent_at,omitempty"`
+	CreatedAt     time.Time              `json:"created_at"`
 }
 
 func toInvitationJSON(inv flows.Invitation) invitationJSON {
@@ -167,31 +166,31 @@ func (s *Server) listSurveys(w http.ResponseWriter, r *http.Request) {
 }
 
 type handoffJSON struct {
-	ID          int64             `json:"id"`
-	ResponseID  int64             `json:"response_id"`
-	CustomerRef string            `json:"customer_ref"`
-	Survey      string            `json:"survey"`
-	Question    string            `json:"question"`
-	Kind        flows.Kind        `json:"kind"`
-	Score       int               `json:"score"`
-	Class       flows.Class       `json:"class"`
-	Comment     string            `json:"comment"`
-	Channel     flows.Channel     `json:"channel"`
-	ChatID      string            `json:"chat_id"`
-	Context     map[string]string `json:"context,omitempty"`
-	Status      string            `json:"status"`
-	NotifiedAt  *time.Time        `json:"notified_at,omitempty"`
-	CreatedAt   time.Time         `json:"created_at"`
-}
-
-func handoffStatuses() []string {
-	return []string{flows.HandoffAwaitingComment, flows.HandoffOpen, flows.HandoffClaimed, flows.HandoffResolved}
+	ID          int64               `json:"id"`
+	ResponseID  int64               `json:"response_id"`
+	CustomerRef string              `json:"customer_ref"`
+	Survey      string              `json:"survey"`
+	Question    string              `json:"question"`
+	Kind        flows.Kind          `json:"kind"`
+	Score       int                 `json:"score"`
+	Class       flows.Class         `json:"class"`
+	Comment     string              `json:"comment"`
+	Channel     flows.Channel       `json:"channel"`
+	ChatID      string              `json:"chat_id"`
+	Context     map[string]string   `json:"context,omitempty"`
+	Status      flows.HandoffStatus `json:"status"`
+	NotifiedAt  *time.Time          `json:"notified_at,omitempty"`
+	CreatedAt   time.Time           `json:"created_at"`
 }
 
 func (s *Server) listHandoffs(w http.ResponseWriter, r *http.Request) {
-	status := r.URL.Query().Get("status")
-	if status != "" && !slices.Contains(handoffStatuses(), status) {
-		s.fail(w, r, fmt.Errorf("%w: status must be one of %s", flows.ErrInvalid, strings.Join(handoffStatuses(), ", ")))
+	status := flows.HandoffStatus(r.URL.Query().Get("status"))
+	if status != "" && !status.Valid() {
+		names := make([]string, 0, len(flows.HandoffStatuses()))
+		for _, st := range flows.HandoffStatuses() {
+			names = append(names, string(st))
+		}
+		s.fail(w, r, fmt.Errorf("%w: status must be one of %s", flows.ErrInvalid, strings.Join(names, ", ")))
 		return
 	}
 	limit := 100

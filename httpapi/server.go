@@ -33,7 +33,7 @@ type Conversations interface {
 // Reports reads results from SQL.
 type Reports interface {
 	NPSReport(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error)
-	ListHandoffs(ctx context.Context, status string, limit int) ([]flows.Handoff, error)
+	ListHandoffs(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error)
 }
 
 // LinkTokens signs deep links to customer references.

@@ -9,21 +9,20 @@ import (
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
 )
 
 // DispatchStore is the invitation outbox in SQL.
 type DispatchStore interface {
 	ClaimInvitations(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]flows.Invitation, error)
-	FinishAttempt(ctx context.Context, owner string, a store.Attempt, status string, retryAt *time.Time) error
+	FinishAttempt(ctx context.Context, owner string, a flows.Attempt, status flows.InvitationStatus, retryAt *time.Time) error
 	SentSince(ctx context.Context, customerID int64, since time.Time) (int, error)
 	IdentityByExternal(ctx context.Context, ch flows.Channel, externalID string) (flows.Identity, flows.Customer, error)
 }
 
 // Limiter holds the limits all replicas share, in Redis.
 type Limiter interface {
-	Wait(ctx context.Context, key string, l store.Limit) error
-	Allow(ctx context.Context, key string, l store.Limit) (bool, time.Duration, error)
+	Wait(ctx context.Context, key string, l flows.Limit) error
+	Allow(ctx context.Context, key string, l flows.Limit) (bool, time.Duration, error)
 	PauseChannel(ctx context.Context, ch flows.Channel, d time.Duration) error
 	ChannelPause(ctx context.Context, ch flows.Channel) (time.Duration, error)
 	GetString(ctx context.Context, key string) (string, bool, error)
@@ -44,31 +43,18 @@ type InvitationSender interface {
 // customer did not ask for (invitations, reminders), summed over replicas;
 // PerChat keeps any one chat from getting messages faster than allowed.
 type ChannelLimits struct {
-	Global  store.Limit
-	PerChat store.Limit
+	Global  flows.Limit
+	PerChat flows.Limit
 }
 
 // BroadcastLimit is a platform's global rate as the dispatcher applies it:
 // a burst of two lets a sender that woke a little late catch up, so the
 // achieved rate reaches the limit, while no one-second window holds more
 // than the rate plus two (GCRA: at most burst + window/interval).
-func BroadcastLimit(l store.Limit) store.Limit {
+func BroadcastLimit(l flows.Limit) flows.Limit {
 	l.Burst = 2
 	return l
 }
-
-// Attempt outcomes recorded in delivery_attempts.
-const (
-	OutcomeSent        = "sent"
-	OutcomeDeferred    = "deferred" // quiet hours, paused channel, busy chat: not an attempt
-	OutcomeRateLimited = "rate_limited"
-	OutcomeRetry       = "retry"
-	OutcomeFailed      = "failed"
-	OutcomeBlocked     = "blocked"
-	OutcomeSkipped     = "skipped"
-	OutcomeExpired     = "expired"
-	OutcomeUnknown     = "unknown" // a replica stopped while sending: not sent again
-)
 
 // DispatcherConfig wires a Dispatcher.
 type DispatcherConfig struct {
@@ -146,7 +132,7 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 	for _, inv := range claimed {
 		if ctx.Err() != nil {
 			// Stopping: hand the rest back now instead of when the lease ends.
-			if err := d.finish(ctx, inv, d.later(OutcomeDeferred, d.cfg.Now(), "replica stopping")); err != nil {
+			if err := d.finish(ctx, inv, d.later(flows.AttemptDeferred, d.cfg.Now(), "replica stopping")); err != nil {
 				errs = append(errs, err)
 			}
 			continue
@@ -160,9 +146,9 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 
 // decision is what becomes of one claimed invitation.
 type decision struct {
-	outcome string
-	status  string     // "" keeps it planned
-	retryAt *time.Time // with status "": when to try again
+	outcome flows.AttemptOutcome
+	status  flows.InvitationStatus // "" keeps it planned
+	retryAt *time.Time             // with status "": when to try again
 	errText string
 	retry   time.Duration
 }
@@ -172,7 +158,7 @@ func (d *Dispatcher) handle(ctx context.Context, inv flows.Invitation) error {
 	if err != nil && ctx.Err() != nil {
 		// Stopping before the send began: hand it back at once rather than
 		// when the lease runs out.
-		dec, err = d.later(OutcomeDeferred, d.cfg.Now(), "replica stopping"), nil
+		dec, err = d.later(flows.AttemptDeferred, d.cfg.Now(), "replica stopping"), nil
 	}
 	if err != nil {
 		return err
@@ -186,13 +172,13 @@ func (d *Dispatcher) handle(ctx context.Context, inv flows.Invitation) error {
 // finish records the attempt and releases the claim, even while stopping:
 // what was sent must not be sent again.
 func (d *Dispatcher) finish(ctx context.Context, inv flows.Invitation, dec decision) error {
-	a := store.Attempt{InvitationID: inv.ID, At: d.cfg.Now(), Outcome: dec.outcome, Error: dec.errText, RetryAfter: dec.retry}
+	a := flows.Attempt{InvitationID: inv.ID, At: d.cfg.Now(), Outcome: dec.outcome, Error: dec.errText, RetryAfter: dec.retry}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return d.cfg.Store.FinishAttempt(ctx, d.cfg.Owner, a, dec.status, dec.retryAt)
 }
 
-func (d *Dispatcher) later(outcome string, at time.Time, why string) decision {
+func (d *Dispatcher) later(outcome flows.AttemptOutcome, at time.Time, why string) decision {
 	return decision{outcome: outcome, retryAt: &at, errText: why}
 }
 
@@ -202,22 +188,22 @@ func (d *Dispatcher) decide(ctx context.Context, inv flows.Invitation) (decision
 	now := d.cfg.Now()
 	w, ok := d.cfg.Waves(inv.WaveID)
 	if !ok {
-		return decision{outcome: OutcomeSkipped, status: flows.InvitationSkipped, errText: "wave no longer exists"}, nil
+		return decision{outcome: flows.AttemptSkipped, status: flows.InvitationSkipped, errText: "wave no longer exists"}, nil
 	}
 	if now.After(inv.CreatedAt.Add(w.ExpiresAfter)) {
-		return decision{outcome: OutcomeExpired, status: flows.InvitationExpired, errText: "expired before it could be sent"}, nil
+		return decision{outcome: flows.AttemptExpired, status: flows.InvitationExpired, errText: "expired before it could be sent"}, nil
 	}
 	chat, customer, err := d.cfg.Store.IdentityByExternal(ctx, inv.Channel, inv.ExternalID)
 	switch {
 	case errors.Is(err, flows.ErrNotFound):
-		return decision{outcome: OutcomeSkipped, status: flows.InvitationSkipped, errText: SkipNoChannel}, nil
+		return decision{outcome: flows.AttemptSkipped, status: flows.InvitationSkipped, errText: SkipNoChannel}, nil
 	case err != nil:
 		return decision{}, err
 	case customer.ID != inv.CustomerID:
-		return decision{outcome: OutcomeSkipped, status: flows.InvitationSkipped, errText: "chat now linked to another customer"}, nil
+		return decision{outcome: flows.AttemptSkipped, status: flows.InvitationSkipped, errText: "chat now linked to another customer"}, nil
 	}
 	if ok, why := flows.Reachable(customer, chat); !ok {
-		return decision{outcome: OutcomeSkipped, status: flows.InvitationSkipped, errText: why}, nil
+		return decision{outcome: flows.AttemptSkipped, status: flows.InvitationSkipped, errText: why}, nil
 	}
 	if c := w.FrequencyCap; c != nil {
 		n, err := d.cfg.Store.SentSince(ctx, customer.ID, now.Add(-c.Per))
@@ -225,11 +211,11 @@ func (d *Dispatcher) decide(ctx context.Context, inv flows.Invitation) (decision
 			return decision{}, err
 		}
 		if n >= c.Count {
-			return decision{outcome: OutcomeSkipped, status: flows.InvitationSkipped, errText: SkipFrequency}, nil
+			return decision{outcome: flows.AttemptSkipped, status: flows.InvitationSkipped, errText: SkipFrequency}, nil
 		}
 	}
 	if until := w.QuietUntil(now, customerLocation(customer, w)); !until.IsZero() {
-		return d.later(OutcomeDeferred, until, "quiet hours"), nil
+		return d.later(flows.AttemptDeferred, until, "quiet hours"), nil
 	}
 	limits := d.cfg.Limits[inv.Channel]
 	if limits.PerChat.Count > 0 {
@@ -238,7 +224,7 @@ func (d *Dispatcher) decide(ctx context.Context, inv flows.Invitation) (decision
 			return decision{}, err
 		}
 		if !ok {
-			return d.later(OutcomeDeferred, now.Add(wait), "per-chat limit"), nil
+			return d.later(flows.AttemptDeferred, now.Add(wait), "per-chat limit"), nil
 		}
 	}
 	if limits.Global.Count > 0 {
@@ -251,7 +237,7 @@ func (d *Dispatcher) decide(ctx context.Context, inv flows.Invitation) (decision
 	if pause, err := d.cfg.Limiter.ChannelPause(ctx, inv.Channel); err != nil {
 		return decision{}, err
 	} else if pause > 0 {
-		return d.later(OutcomeDeferred, d.cfg.Now().Add(pause), "channel paused by the platform"), nil
+		return d.later(flows.AttemptDeferred, d.cfg.Now().Add(pause), "channel paused by the platform"), nil
 	}
 	return d.send(ctx, inv)
 }
@@ -269,9 +255,9 @@ func (d *Dispatcher) send(ctx context.Context, inv flows.Invitation) (decision, 
 			return decision{}, err
 		}
 		if delivered {
-			return decision{outcome: OutcomeSent, status: flows.InvitationSent, errText: "sent by replica " + owner + ", which stopped before recording it"}, nil
+			return decision{outcome: flows.AttemptSent, status: flows.InvitationSent, errText: "sent by replica " + owner + ", which stopped before recording it"}, nil
 		}
-		return decision{outcome: OutcomeUnknown, status: flows.InvitationFailed, errText: "delivery unknown: replica " + owner + " stopped while sending; not sent again"}, nil
+		return decision{outcome: flows.AttemptUnknown, status: flows.InvitationFailed, errText: "delivery unknown: replica " + owner + " stopped while sending; not sent again"}, nil
 	}
 	if err := d.cfg.Limiter.SetString(ctx, marker, d.cfg.Owner, 30*24*time.Hour); err != nil {
 		return decision{}, err
@@ -281,11 +267,11 @@ func (d *Dispatcher) send(ctx context.Context, inv flows.Invitation) (decision, 
 		return d.stopped(ctx, inv, marker)
 	}
 	if err == nil {
-		return decision{outcome: OutcomeSent, status: flows.InvitationSent}, nil
+		return decision{outcome: flows.AttemptSent, status: flows.InvitationSent}, nil
 	}
 	if errors.Is(err, flows.ErrDeliveredUnrecorded) {
 		// It went out; the marker stays so that nobody sends it again.
-		return decision{outcome: OutcomeSent, status: flows.InvitationSent, errText: err.Error()}, nil
+		return decision{outcome: flows.AttemptSent, status: flows.InvitationSent, errText: err.Error()}, nil
 	}
 	// The send definitely did not happen: a later attempt may try again.
 	if derr := d.cfg.Limiter.Delete(context.WithoutCancel(ctx), marker); derr != nil {
@@ -299,18 +285,18 @@ func (d *Dispatcher) send(ctx context.Context, inv flows.Invitation) (decision, 
 			return decision{}, perr
 		}
 		at := now.Add(limited.RetryAfter)
-		return decision{outcome: OutcomeRateLimited, retryAt: &at, errText: err.Error(), retry: limited.RetryAfter}, nil
+		return decision{outcome: flows.AttemptRateLimited, retryAt: &at, errText: err.Error(), retry: limited.RetryAfter}, nil
 	case errors.Is(err, bot.ErrBlocked):
-		return decision{outcome: OutcomeBlocked, status: flows.InvitationFailed, errText: err.Error()}, nil
+		return decision{outcome: flows.AttemptBlocked, status: flows.InvitationFailed, errText: err.Error()}, nil
 	case errors.Is(err, flows.ErrConflict):
 		// A survey is in progress in that chat: never interrupt it.
-		return d.later(OutcomeDeferred, now.Add(10*time.Minute), err.Error()), nil
+		return d.later(flows.AttemptDeferred, now.Add(10*time.Minute), err.Error()), nil
 	case errors.Is(err, flows.ErrInvalid) || errors.Is(err, flows.ErrNotFound) || inv.Attempts+1 >= d.cfg.MaxAttempts:
-		return decision{outcome: OutcomeFailed, status: flows.InvitationFailed, errText: err.Error()}, nil
+		return decision{outcome: flows.AttemptFailed, status: flows.InvitationFailed, errText: err.Error()}, nil
 	default:
 		backoff := min(5*time.Second<<inv.Attempts, 10*time.Minute)
 		at := now.Add(backoff)
-		return decision{outcome: OutcomeRetry, retryAt: &at, errText: err.Error(), retry: backoff}, nil
+		return decision{outcome: flows.AttemptRetry, retryAt: &at, errText: err.Error(), retry: backoff}, nil
 	}
 }
 
@@ -327,12 +313,12 @@ func (d *Dispatcher) stopped(ctx context.Context, inv flows.Invitation, marker s
 		return decision{}, nil // unknown: the marker stays, so it is never sent twice
 	}
 	if delivered {
-		return decision{outcome: OutcomeSent, status: flows.InvitationSent}, nil
+		return decision{outcome: flows.AttemptSent, status: flows.InvitationSent}, nil
 	}
 	if err := d.cfg.Limiter.Delete(ctx, marker); err != nil {
 		return decision{}, nil
 	}
-	return d.later(OutcomeDeferred, d.cfg.Now(), "replica stopping"), nil
+	return d.later(flows.AttemptDeferred, d.cfg.Now(), "replica stopping"), nil
 }
 
 // customerLocation is the customer's time zone, else the wave's, else UTC.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/scheduler"
-	"github.com/cxbot/cxbot/store"
 )
 
 // seed reports n purchases at once, customer i in chat 5000+i.
@@ -101,7 +100,7 @@ func BenchmarkDispatchUnthrottled(b *testing.B) {
 // configured global limit (target ≥ 0.95), and the busiest second.
 func BenchmarkDispatchAtLimit(b *testing.B) {
 	const n, rate = 600, 100
-	limits := map[flows.Channel]scheduler.ChannelLimits{flows.ChannelTelegram: {Global: scheduler.BroadcastLimit(store.Limit{Count: rate, Per: time.Second})}}
+	limits := map[flows.Channel]scheduler.ChannelLimits{flows.ChannelTelegram: {Global: scheduler.BroadcastLimit(flows.Limit{Count: rate, Per: time.Second})}}
 	for range b.N {
 		b.StopTimer()
 		f := newFixture(b, time.Now())

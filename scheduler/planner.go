@@ -7,13 +7,12 @@ import (
 	"time"
 
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
 )
 
 // PlanStore is what planning needs from SQL.
 type PlanStore interface {
-	DueEvents(ctx context.Context, q store.EventQuery) ([]store.Candidate, error)
-	SegmentCandidates(ctx context.Context, q store.SegmentQuery) ([]store.Candidate, error)
+	DueEvents(ctx context.Context, q flows.EventQuery) ([]flows.Candidate, error)
+	SegmentCandidates(ctx context.Context, q flows.SegmentQuery) ([]flows.Candidate, error)
 	PlanInvitations(ctx context.Context, invs []flows.Invitation) (int, error)
 }
 
@@ -73,7 +72,7 @@ func (p *Planner) Plan(ctx context.Context, w *Wave, slot time.Time, dryRun bool
 		batch = batch[:0]
 		return err
 	}
-	consider := func(c store.Candidate, eventID string, notBefore time.Time) error {
+	consider := func(c flows.Candidate, eventID string, notBefore time.Time) error {
 		// Planned now: expires_after counts from here, so an older event
 		// inside max_age still gets its full answering time.
 		inv := p.decide(w, survey, c, eventID, notBefore, slot)
@@ -95,7 +94,7 @@ func (p *Planner) Plan(ctx context.Context, w *Wave, slot time.Time, dryRun bool
 
 	switch {
 	case w.Trigger != nil:
-		q := store.EventQuery{
+		q := flows.EventQuery{
 			WaveID: w.ID, Touchpoint: w.Trigger.Touchpoint,
 			OccurredFrom: slot.Add(-w.Trigger.Delay - w.Trigger.MaxAge), OccurredTo: slot.Add(-w.Trigger.Delay),
 			Limit: p.page,
@@ -121,7 +120,7 @@ func (p *Planner) Plan(ctx context.Context, w *Wave, slot time.Time, dryRun bool
 	case w.Segment != nil:
 		// One invitation per customer per run: the run's slot is the event.
 		runID := "segment:" + slot.UTC().Format(time.RFC3339)
-		q := store.SegmentQuery{Limit: p.page}
+		q := flows.SegmentQuery{Limit: p.page}
 		for {
 			page, err := p.store.SegmentCandidates(ctx, q)
 			if err != nil {
@@ -155,7 +154,7 @@ func (p *Planner) Plan(ctx context.Context, w *Wave, slot time.Time, dryRun bool
 
 // decide builds the invitation row for one candidate, planned or skipped
 // with its reason. Consent is checked again when sending.
-func (p *Planner) decide(w *Wave, survey *flows.Survey, c store.Candidate, eventID string, notBefore, now time.Time) flows.Invitation {
+func (p *Planner) decide(w *Wave, survey *flows.Survey, c flows.Candidate, eventID string, notBefore, now time.Time) flows.Invitation {
 	inv := flows.Invitation{
 		WaveID: w.ID, CustomerID: c.Customer.ID, CustomerRef: c.Customer.Ref, EventID: eventID,
 		SurveyID: survey.ID, SurveyVersion: survey.Version, Status: flows.InvitationPlanned,

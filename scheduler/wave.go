@@ -34,7 +34,7 @@ type Wave struct {
 	ReminderAfter time.Duration // 0 = no reminder
 	Channels      []flows.Channel
 	TimeZone      string // for quiet hours when the customer's time zone is unknown
-	Source        string // file path, or "api"
+	Source        string // file path, or flows.WaveSourceAPI
 	Paused        bool
 }
 
@@ -186,8 +186,8 @@ func ParseWave(source string, data []byte, surveyExists func(string) bool) (*Wav
 		p.add("id", "is required")
 	case !waveIDPattern.MatchString(raw.ID):
 		p.add("id", fmt.Sprintf("%q must be lowercase letters, digits, _ or - (at most 64)", raw.ID))
-	case raw.ID == "api":
-		p.add("id", `"api" is reserved for invitations made through the API`)
+	case raw.ID == flows.WaveAPI:
+		p.add("id", fmt.Sprintf("%q is reserved for invitations made through the API", flows.WaveAPI))
 	}
 	switch {
 	case raw.Survey == "":

@@ -13,18 +13,17 @@ import (
 	"time"
 
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
 )
 
 // WaveStore keeps wave definitions, pause flags and counts in SQL, so
 // every replica runs the same waves.
 type WaveStore interface {
-	SaveWave(ctx context.Context, w store.WaveRecord) (store.WaveRecord, error)
-	CreateWave(ctx context.Context, w store.WaveRecord) (store.WaveRecord, error)
-	Waves(ctx context.Context) ([]store.WaveRecord, error)
-	Wave(ctx context.Context, id string) (store.WaveRecord, error)
+	SaveWave(ctx context.Context, w flows.WaveRecord) (flows.WaveRecord, error)
+	CreateWave(ctx context.Context, w flows.WaveRecord) (flows.WaveRecord, error)
+	Waves(ctx context.Context) ([]flows.WaveRecord, error)
+	Wave(ctx context.Context, id string) (flows.WaveRecord, error)
 	SetWavePaused(ctx context.Context, id string, paused bool) error
-	WaveCounts(ctx context.Context, waveID string) (store.WaveCounts, error)
+	WaveCounts(ctx context.Context, waveID string) (flows.WaveCounts, error)
 }
 
 // ManagerConfig wires a Manager.
@@ -89,7 +88,7 @@ func (m *Manager) LoadDir(ctx context.Context, dir string) error {
 			errs = append(errs, err)
 			continue
 		}
-		if _, err := m.cfg.Store.SaveWave(ctx, store.WaveRecord{ID: w.ID, Definition: string(data), Source: store.WaveSourceFile}); err != nil {
+		if _, err := m.cfg.Store.SaveWave(ctx, flows.WaveRecord{ID: w.ID, Definition: string(data), Source: flows.WaveSourceFile}); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 		}
 	}
@@ -117,12 +116,12 @@ func (m *Manager) Sync(ctx context.Context) error {
 			m.mu.Unlock()
 			continue
 		}
-		w, err := ParseWave(r.Source+" wave "+r.ID, []byte(r.Definition), m.surveyExists)
+		w, err := ParseWave(string(r.Source)+" wave "+r.ID, []byte(r.Definition), m.surveyExists)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("wave %s: %w", r.ID, err))
 			continue
 		}
-		w.Paused, w.Source = r.Paused, r.Source
+		w.Paused, w.Source = r.Paused, string(r.Source)
 		if err := m.schedule(w); err != nil {
 			errs = append(errs, err)
 			continue
@@ -188,7 +187,7 @@ type WaveStatus struct {
 	Schedule   string           `json:"schedule"`
 	Source     string           `json:"source"`
 	Paused     bool             `json:"paused"`
-	Counts     store.WaveCounts `json:"counts"`
+	Counts     flows.WaveCounts `json:"counts"`
 }
 
 func (m *Manager) status(ctx context.Context, w *Wave) (WaveStatus, error) {
@@ -258,11 +257,11 @@ func (m *Manager) lookupSynced(ctx context.Context, id string) (*Wave, error) {
 // Nothing is stored when the definition is invalid; a wave whose id exists
 // is a conflict, so an API call cannot silently replace a file's wave.
 func (m *Manager) Create(ctx context.Context, definition []byte) (WaveStatus, error) {
-	w, err := ParseWave("api", definition, m.surveyExists)
+	w, err := ParseWave(string(flows.WaveSourceAPI), definition, m.surveyExists)
 	if err != nil {
 		return WaveStatus{}, err
 	}
-	if _, err := m.cfg.Store.CreateWave(ctx, store.WaveRecord{ID: w.ID, Definition: strings.TrimSpace(string(definition)), Source: store.WaveSourceAPI}); err != nil {
+	if _, err := m.cfg.Store.CreateWave(ctx, flows.WaveRecord{ID: w.ID, Definition: strings.TrimSpace(string(definition)), Source: flows.WaveSourceAPI}); err != nil {
 		return WaveStatus{}, err
 	}
 	if err := m.Sync(ctx); err != nil {

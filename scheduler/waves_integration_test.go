@@ -83,7 +83,7 @@ func newFixture(t testing.TB, start time.Time) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limits := map[flows.Channel]scheduler.ChannelLimits{flows.ChannelTelegram: {Global: store.Limit{Count: 1000, Per: time.Second}}}
+	limits := map[flows.Channel]scheduler.ChannelLimits{flows.ChannelTelegram: {Global: flows.Limit{Count: 1000, Per: time.Second}}}
 	f.limits = limits
 	f.manager = scheduler.NewManager(scheduler.ManagerConfig{
 		Store: f.db, FollowUps: f.db, Planner: scheduler.NewPlanner(f.db, f.surveys, nil), Convs: f.conv,
@@ -136,7 +136,7 @@ func (f *fixture) run(waveID string) {
 
 func (f *fixture) sent(i int) []telegramtest.SentMessage { return f.tg.Sent(int64(5000 + i)) }
 
-func (f *fixture) counts(waveID string) store.WaveCounts {
+func (f *fixture) counts(waveID string) flows.WaveCounts {
 	c, err := f.db.WaveCounts(context.Background(), waveID)
 	if err != nil {
 		f.t.Fatal(err)

@@ -87,7 +87,7 @@ type invitationRow struct {
 	ExternalID    string
 	Language      string
 	Context       string // JSON object
-	Status        string
+	Status        flows.InvitationStatus
 	Error         string
 	SentAt        *time.Time
 	CreatedAt     time.Time
@@ -149,7 +149,7 @@ type responseRow struct {
 	Channel       string
 	ExternalID    string
 	Language      string
-	Status        string
+	Status        flows.ResponseStatus
 	StartedAt     time.Time
 	CompletedAt   *time.Time
 }
@@ -214,7 +214,7 @@ type handoffRow struct {
 	Channel     string
 	ExternalID  string
 	Context     string // JSON object, copied from the invitation
-	Status      string
+	Status      flows.HandoffStatus
 	NotifiedAt  *time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -295,7 +295,7 @@ type eventWithRef struct {
 type waveRow struct {
 	ID         string `gorm:"primaryKey"`
 	Definition string
-	Source     string
+	Source     flows.WaveSource
 	Paused     bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
@@ -303,8 +303,8 @@ type waveRow struct {
 
 func (waveRow) TableName() string { return "waves" }
 
-func (r waveRow) record() WaveRecord {
-	return WaveRecord{
+func (r waveRow) record() flows.WaveRecord {
+	return flows.WaveRecord{
 		ID:         r.ID,
 		Definition: r.Definition,
 		Source:     r.Source,
@@ -319,15 +319,15 @@ type deliveryAttemptRow struct {
 	ID           int64 `gorm:"primaryKey"`
 	InvitationID int64
 	At           time.Time `gorm:"column:at"`
-	Outcome      string
+	Outcome      flows.AttemptOutcome
 	Error        string
 	RetryAfterMs int64
 }
 
 func (deliveryAttemptRow) TableName() string { return "delivery_attempts" }
 
-func (r deliveryAttemptRow) attempt() Attempt {
-	return Attempt{
+func (r deliveryAttemptRow) attempt() flows.Attempt {
+	return flows.Attempt{
 		InvitationID: r.InvitationID,
 		At:           r.At.UTC(),
 		Outcome:      r.Outcome,

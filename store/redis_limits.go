@@ -16,28 +16,19 @@ import (
 	"github.com/cxbot/cxbot/flows"
 )
 
-// Limit is a rate: Count events per Per, with Burst allowed at once (Burst 0
-// = 1). Over any window of length w at most Burst + w/(Per/Count) events are
-// admitted, so Limit{Count: 30, Per: time.Second} is "one every 33.3ms".
-type Limit struct {
-	Count int
-	Per   time.Duration
-	Burst int
-}
-
 // interval is the emission interval Per/Count in whole microseconds, the
 // unit of the limiter script, rounded up so rounding can only make the limit
 // stricter (rates above 1,000,000/s become 1,000,000/s).
-func (l Limit) interval() int64 {
+func limitInterval(l flows.Limit) int64 {
 	ns := (int64(l.Per) + int64(l.Count) - 1) / int64(l.Count)
 	return (ns + int64(time.Microsecond) - 1) / int64(time.Microsecond)
 }
 
-func (l Limit) burst() int {
+func limitBurst(l flows.Limit) int {
 	return max(l.Burst, 1)
 }
 
-func (l Limit) check(op string) error {
+func checkLimit(op string, l flows.Limit) error {
 	if l.Count < 1 || l.Per <= 0 || l.Burst < 0 {
 		return fmt.Errorf("%w: redis: %s: limit %d per %s burst %d: count must be at least 1, per positive, burst not negative",
 			flows.ErrInvalid, op, l.Count, l.Per, l.Burst)
@@ -45,7 +36,7 @@ func (l Limit) check(op string) error {
 	// Burst × interval beyond ten years is surely a configuration mistake;
 	// the bound keeps every number the script computes (a timestamp plus
 	// that span, in microseconds) an integer that a Lua double holds exactly.
-	if l.interval() > maxLimitSpan/int64(l.burst()) {
+	if limitInterval(l) > maxLimitSpan/int64(limitBurst(l)) {
 		return fmt.Errorf("%w: redis: %s: limit %d per %s burst %d spans more than ten years",
 			flows.ErrInvalid, op, l.Count, l.Per, l.Burst)
 	}
@@ -147,14 +138,14 @@ func (r *Redis) pauseKey(ch flows.Channel) string {
 // names (do not do that). Limits can change between calls (a configuration
 // reload) without a reset. The embedded server runs the same algorithm as a
 // native command instead of the script (see gcraCommand).
-func (r *Redis) Allow(ctx context.Context, key string, l Limit) (allowed bool, retryAfter time.Duration, err error) {
+func (r *Redis) Allow(ctx context.Context, key string, l flows.Limit) (allowed bool, retryAfter time.Duration, err error) {
 	if key == "" {
 		return false, 0, fmt.Errorf("%w: redis: allow: empty key", flows.ErrInvalid)
 	}
-	if err := l.check("allow " + key); err != nil {
+	if err := checkLimit("allow "+key, l); err != nil {
 		return false, 0, err
 	}
-	args := []any{l.interval(), l.burst(), keyGrace.Milliseconds()}
+	args := []any{limitInterval(l), limitBurst(l), keyGrace.Milliseconds()}
 	var res []int64
 	if r.mini != nil {
 		res, err = r.mini.gcra(ctx, r.client, r.rateKey(key), args)
@@ -179,7 +170,7 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit) (allowed bool, r
 // when ctx's deadline comes before the next chance. Waiters are not queued:
 // when several wait on one key, whichever asks first after a slot opens gets
 // it, and each loser costs one more round trip per slot.
-func (r *Redis) Wait(ctx context.Context, key string, l Limit) error {
+func (r *Redis) Wait(ctx context.Context, key string, l flows.Limit) error {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {

@@ -25,7 +25,7 @@ func replica(t *testing.T, r *Redis) *Redis {
 	return &Redis{redisConn: &redisConn{client: c, mini: r.mini, logger: r.logger, casDel: r.casDel}, prefix: r.prefix}
 }
 
-func mustAllow(t *testing.T, r *Redis, key string, l Limit) (bool, time.Duration) {
+func mustAllow(t *testing.T, r *Redis, key string, l flows.Limit) (bool, time.Duration) {
 	t.Helper()
 	ok, retry, err := r.Allow(testCtx(t), key, l)
 	if err != nil {
@@ -46,7 +46,7 @@ func TestRedisAllowBurstThenRefuse(t *testing.T) {
 		for _, burst := range []int{0, 1, 5} {
 			t.Run("burst"+strconv.Itoa(burst), func(t *testing.T) {
 				// 10/s: one every 100ms, much longer than a round trip.
-				l := Limit{Count: 10, Per: time.Second, Burst: burst}
+				l := flows.Limit{Count: 10, Per: time.Second, Burst: burst}
 				key := "burst-" + strconv.Itoa(burst)
 				for i := range max(burst, 1) {
 					if ok, retry := mustAllow(t, r, key, l); !ok {
@@ -97,7 +97,7 @@ func TestRedisAllowSustainedRate(t *testing.T) {
 		} {
 			name := strconv.FormatInt(c.count, 10) + "per_s_burst" + strconv.FormatInt(c.burst, 10)
 			t.Run(name, func(t *testing.T) {
-				l := Limit{Count: int(c.count), Per: time.Second, Burst: int(c.burst)}
+				l := flows.Limit{Count: int(c.count), Per: time.Second, Burst: int(c.burst)}
 				key := "sustained-" + name
 				ctx := testCtx(t)
 				var admitted, calls atomic.Int64
@@ -136,7 +136,7 @@ func TestRedisAllowSharedByReplicas(t *testing.T) {
 		other := replica(t, r)
 		ctx := testCtx(t)
 		// One an hour: nothing refills during the test, so exactly Burst.
-		l := Limit{Count: 1, Per: time.Hour, Burst: 10}
+		l := flows.Limit{Count: 1, Per: time.Hour, Burst: 10}
 		var admitted atomic.Int64
 		var wg sync.WaitGroup
 		for i := range 40 {
@@ -170,7 +170,7 @@ func TestRedisAllowSharedByReplicas(t *testing.T) {
 func TestRedisAllowKeysIndependent(t *testing.T) {
 	t.Parallel()
 	eachRedis(t, func(t *testing.T, r *Redis) {
-		l := Limit{Count: 1, Per: time.Hour, Burst: 2}
+		l := flows.Limit{Count: 1, Per: time.Hour, Burst: 2}
 		for range 2 {
 			mustAllow(t, r, "chat:1", l)
 		}
@@ -202,7 +202,7 @@ func TestRedisWait(t *testing.T) {
 		ctx := testCtx(t)
 		// 20/s, 5 waiters after a spent burst of 1: the last gets through
 		// about 5 × 50ms later, never sooner than the rate allows.
-		l := Limit{Count: 20, Per: time.Second}
+		l := flows.Limit{Count: 20, Per: time.Second}
 		mustAllow(t, r, "wait", l)
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -224,7 +224,7 @@ func TestRedisWaitRespectsContext(t *testing.T) {
 	t.Parallel()
 	eachRedis(t, func(t *testing.T, r *Redis) {
 		ctx := testCtx(t)
-		l := Limit{Count: 1, Per: time.Hour}
+		l := flows.Limit{Count: 1, Per: time.Hour}
 		mustAllow(t, r, "slow", l)
 
 		// No deadline, so Wait sleeps until cancelled.
@@ -321,16 +321,16 @@ func TestRedisLimitsInvalidArguments(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *Redis) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
-		ok := Limit{Count: 1, Per: time.Second}
-		allow := func(key string, l Limit) error { _, _, err := r.Allow(ctx, key, l); return err }
+		ok := flows.Limit{Count: 1, Per: time.Second}
+		allow := func(key string, l flows.Limit) error { _, _, err := r.Allow(ctx, key, l); return err }
 		checks := map[string]error{
 			"allow empty key":   allow("", ok),
-			"allow zero count":  allow("k", Limit{Per: time.Second}),
-			"allow zero per":    allow("k", Limit{Count: 1}),
-			"allow neg burst":   allow("k", Limit{Count: 1, Per: time.Second, Burst: -1}),
-			"allow huge per":    allow("k", Limit{Count: 1, Per: 11 * 365 * 24 * time.Hour}),
-			"allow huge span":   allow("k", Limit{Count: 1, Per: 365 * 24 * time.Hour, Burst: 11}),
-			"wait zero count":   r.Wait(ctx, "k", Limit{Per: time.Second}),
+			"allow zero count":  allow("k", flows.Limit{Per: time.Second}),
+			"allow zero per":    allow("k", flows.Limit{Count: 1}),
+			"allow neg burst":   allow("k", flows.Limit{Count: 1, Per: time.Second, Burst: -1}),
+			"allow huge per":    allow("k", flows.Limit{Count: 1, Per: 11 * 365 * 24 * time.Hour}),
+			"allow huge span":   allow("k", flows.Limit{Count: 1, Per: 365 * 24 * time.Hour, Burst: 11}),
+			"wait zero count":   r.Wait(ctx, "k", flows.Limit{Per: time.Second}),
 			"pause empty chan":  r.PauseChannel(ctx, "", time.Second),
 			"pause zero":        r.PauseChannel(ctx, tg, 0),
 			"pause negative":    r.PauseChannel(ctx, tg, -time.Second),
@@ -387,9 +387,9 @@ func TestRedisGCRAScriptMatchesNative(t *testing.T) {
 	t.Parallel()
 	r := openTestRedis(t, "")
 	ctx := testCtx(t)
-	l := Limit{Count: 1, Per: time.Hour, Burst: 3}
+	l := flows.Limit{Count: 1, Per: time.Hour, Burst: 3}
 	script := func(key string) []int64 {
-		res, err := gcraScript.Run(ctx, r.client, []string{r.rateKey(key)}, l.interval(), l.burst(), keyGrace.Milliseconds()).Int64Slice()
+		res, err := gcraScript.Run(ctx, r.client, []string{r.rateKey(key)}, limitInterval(l), limitBurst(l), keyGrace.Milliseconds()).Int64Slice()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -417,7 +417,7 @@ func TestRedisGCRAScriptMatchesNative(t *testing.T) {
 // redis_kv.go.
 func limitOps(r *Redis) map[string]func(context.Context) error {
 	tg := flows.ChannelTelegram
-	l := Limit{Count: 1, Per: time.Second}
+	l := flows.Limit{Count: 1, Per: time.Second}
 	return map[string]func(context.Context) error{
 		"Allow":        func(ctx context.Context) error { _, _, err := r.Allow(ctx, "k", l); return err },
 		"Wait":         func(ctx context.Context) error { return r.Wait(ctx, "k", l) },
@@ -487,7 +487,7 @@ func TestRedisLimitsServerReplyErrorIsNotUnavailable(t *testing.T) {
 // "parallel" from GOMAXPROCS goroutines over one key each. The limit is high
 // enough that most calls are admitted, so most calls write.
 func BenchmarkRedisAllow(b *testing.B) {
-	l := Limit{Count: 1_000_000, Per: time.Second, Burst: 1000}
+	l := flows.Limit{Count: 1_000_000, Per: time.Second, Burst: 1000}
 	for _, backend := range []string{"embedded", "real"} {
 		b.Run(backend, func(b *testing.B) {
 			url := ""

@@ -228,7 +228,7 @@ func (db *DB) ClaimInvitations(ctx context.Context, owner string, now time.Time,
 	claim := `UPDATE invitations SET claimed_by = ?, claim_until = ?
 WHERE id IN (
     SELECT i.id FROM invitations i
-    WHERE i.status = ? AND i.not_before <= ? AND i.wave_id <> 'api'
+    WHERE i.status = ? AND i.not_before <= ? AND i.wave_id <> ?
       AND (i.claim_until IS NULL OR i.claim_until < ?)
       AND NOT EXISTS (SELECT 1 FROM waves w WHERE w.id = i.wave_id AND w.paused = ?)
     ORDER BY i.not_before, i.id
@@ -237,7 +237,7 @@ RETURNING id`
 	var out []invitationWithRef
 	err := db.conn(ctx).Transaction(func(tx *gorm.DB) error {
 		out = nil
-		rows, err := tx.Raw(claim, owner, sqlTime(now.Add(lease)), flows.InvitationPlanned, now, now, true, listLimit(limit)).Rows()
+		rows, err := tx.Raw(claim, owner, sqlTime(now.Add(lease)), string(flows.InvitationPlanned), now, flows.WaveAPI, now, true, listLimit(limit)).Rows()
 		if err != nil {
 			return err
 		}
@@ -268,19 +268,6 @@ RETURNING id`
 	return invitationsWithRef(out), nil
 }
 
-// Attempt is one try at delivering an invitation.
-type Attempt struct {
-	InvitationID int64
-	At           time.Time
-	Outcome      string // the dispatcher's word: sent, failed, retry, rate_limited, deferred, skipped …
-	Error        string
-	RetryAfter   time.Duration
-}
-
-// AttemptDeferred is the outcome of an attempt that did not try (quiet
-// hours, a rate limit's wait): it is recorded but does not count.
-const AttemptDeferred = "deferred"
-
 // FinishAttempt records an attempt and moves its invitation, in one
 // transaction, releasing the dispatcher's claim. It requires the claim:
 // when the invitation is no longer claimed by owner (its lease expired and
@@ -295,19 +282,19 @@ const AttemptDeferred = "deferred"
 //
 // A status the customer already moved on (started, completed, expired)
 // is kept. attempts grows by one unless the outcome is "deferred".
-func (db *DB) FinishAttempt(ctx context.Context, owner string, a Attempt, status string, retryAt *time.Time) error {
+func (db *DB) FinishAttempt(ctx context.Context, owner string, a flows.Attempt, status flows.InvitationStatus, retryAt *time.Time) error {
 	op := fmt.Sprintf("finish attempt on invitation %d", a.InvitationID)
 	switch {
 	case a.InvitationID <= 0 || owner == "" || a.Outcome == "":
 		return fmt.Errorf("%s: %w: invitation, owner and outcome are required", op, flows.ErrInvalid)
-	case status != "" && !slices.Contains(finishStatuses(), status):
+	case status != "" && !flows.DispatcherMaySet(status):
 		return fmt.Errorf("%s: %w: status %q cannot be set by a dispatcher", op, flows.ErrInvalid, status)
 	case retryAt != nil && status != "" && status != flows.InvitationPlanned:
 		return fmt.Errorf("%s: %w: a retry keeps the invitation planned, not %s", op, flows.ErrInvalid, status)
 	}
 	at := db.at(a.At)
 	set := map[string]any{"claimed_by": "", "claim_until": nil, "updated_at": at}
-	if a.Outcome != AttemptDeferred {
+	if a.Outcome.Counts() {
 		set["attempts"] = gorm.Expr("attempts + 1")
 	}
 	if retryAt != nil {
@@ -316,8 +303,9 @@ func (db *DB) FinishAttempt(ctx context.Context, owner string, a Attempt, status
 		set["error"] = a.Error
 	}
 	if status != "" {
-		set["status"] = gorm.Expr("CASE WHEN status IN (?, ?, ?) THEN status ELSE ? END",
-			flows.InvitationStarted, flows.InvitationCompleted, flows.InvitationExpired, status)
+		// A status the customer moved on is kept (flows.InvitationStatus.CustomerOwned).
+		set["status"] = gorm.Expr("CASE WHEN status IN ? THEN status ELSE ? END",
+			statusStrings(flows.CustomerOwnedInvitationStatuses()), string(status))
 		switch status {
 		case flows.InvitationSent:
 			set["sent_at"] = at
@@ -353,23 +341,14 @@ func (db *DB) FinishAttempt(ctx context.Context, owner string, a Attempt, status
 	return sqlErr(op, err)
 }
 
-// finishStatuses are the statuses FinishAttempt may set; started and
-// completed belong to the customer.
-func finishStatuses() []string {
-	return []string{
-		flows.InvitationPlanned, flows.InvitationSent, flows.InvitationFailed,
-		flows.InvitationSkipped, flows.InvitationExpired,
-	}
-}
-
 // Attempts returns an invitation's delivery attempts, oldest first.
-func (db *DB) Attempts(ctx context.Context, invitationID int64) ([]Attempt, error) {
+func (db *DB) Attempts(ctx context.Context, invitationID int64) ([]flows.Attempt, error) {
 	var rows []deliveryAttemptRow
 	err := db.conn(ctx).Where("invitation_id = ?", invitationID).Order("at").Order("id").Find(&rows).Error
 	if err != nil {
 		return nil, sqlErr(fmt.Sprintf("attempts of invitation %d", invitationID), err)
 	}
-	out := make([]Attempt, len(rows))
+	out := make([]flows.Attempt, len(rows))
 	for i, r := range rows {
 		out[i] = r.attempt()
 	}
@@ -388,16 +367,10 @@ func (db *DB) SentSince(ctx context.Context, customerID int64, since time.Time) 
 	return int(n), nil
 }
 
-// WaveCounts counts a wave's invitations by status. Delivered counts the
-// ones the platform accepted (sent_at set), whatever happened next.
-type WaveCounts struct {
-	Planned, Skipped, Sent, Failed, Delivered, Started, Completed, Expired int
-}
-
 // WaveCounts returns the counts of a wave (all zero for an unknown wave).
-func (db *DB) WaveCounts(ctx context.Context, waveID string) (WaveCounts, error) {
+func (db *DB) WaveCounts(ctx context.Context, waveID string) (flows.WaveCounts, error) {
 	var rows []struct {
-		Status    string
+		Status    flows.InvitationStatus
 		N         int
 		Delivered int
 	}
@@ -405,27 +378,12 @@ func (db *DB) WaveCounts(ctx context.Context, waveID string) (WaveCounts, error)
   SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END) AS delivered
 FROM invitations WHERE wave_id = ? GROUP BY status`, waveID).Scan(&rows).Error
 	if err != nil {
-		return WaveCounts{}, sqlErr("counts of wave "+waveID, err)
+		return flows.WaveCounts{}, sqlErr("counts of wave "+waveID, err)
 	}
-	var c WaveCounts
+	var c flows.WaveCounts
 	for _, r := range rows {
 		c.Delivered += r.Delivered
-		switch r.Status {
-		case flows.InvitationPlanned:
-			c.Planned += r.N
-		case flows.InvitationSkipped:
-			c.Skipped += r.N
-		case flows.InvitationSent:
-			c.Sent += r.N
-		case flows.InvitationFailed:
-			c.Failed += r.N
-		case flows.InvitationStarted:
-			c.Started += r.N
-		case flows.InvitationCompleted:
-			c.Completed += r.N
-		case flows.InvitationExpired:
-			c.Expired += r.N
-		}
+		c.Add(r.Status, r.N)
 	}
 	return c, nil
 }
@@ -491,7 +449,7 @@ func (db *DB) ExpireInvitation(ctx context.Context, id int64, at time.Time) erro
 	at = db.at(at)
 	err := db.conn(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&invitationRow{}).
-			Where("id = ? AND status IN ?", id, []string{flows.InvitationPlanned, flows.InvitationSent, flows.InvitationStarted}).
+			Where("id = ? AND status IN ?", id, statusStrings(flows.ExpirableInvitationStatuses())).
 			Updates(map[string]any{"status": flows.InvitationExpired, "updated_at": at})
 		if res.Error != nil {
 			return res.Error

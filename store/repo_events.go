@@ -17,14 +17,6 @@ import (
 // events.
 const eventChunk = 500
 
-// EventResult says what SaveEvents did with one event of the batch, in the
-// batch's order.
-type EventResult struct {
-	ID      string
-	Created bool  // false: an event with this id was stored before (or earlier in the batch)
-	Err     error // the event was rejected (wraps flows.ErrInvalid); nothing of it was stored
-}
-
 // SaveEvents stores a batch of touchpoint events in one transaction and
 // reports per event. For each new event it upserts the customer by ref
 // (language and time zone are set when the event gives them), links the
@@ -40,8 +32,8 @@ type EventResult struct {
 // inserted (see insertRows), in a fixed order, so concurrent batches cannot
 // deadlock. Measured: about 10,000 events/s on SQLite and 18,000/s on
 // PostgreSQL in batches of 1,000; 100,000 events from CSV in 8-13 s.
-func (db *DB) SaveEvents(ctx context.Context, events []flows.Event) ([]EventResult, error) {
-	results := make([]EventResult, len(events))
+func (db *DB) SaveEvents(ctx context.Context, events []flows.Event) ([]flows.EventResult, error) {
+	results := make([]flows.EventResult, len(events))
 	var valid []int // indexes of the first occurrence of each valid event id
 	seen := make(map[string]bool, len(events))
 	for i, e := range events {
@@ -345,24 +337,6 @@ func (db *DB) Event(ctx context.Context, id string) (flows.Event, error) {
 	return row.Row.domain(row.CustomerRef), nil
 }
 
-// Candidate is an event a wave may turn into an invitation, with what the
-// planner needs to decide: the customer (consent, language, time zone) and
-// the customer's chats, most recently linked first.
-type Candidate struct {
-	Seq        int64 // the paging cursor: the event's seq (DueEvents) or the customer's id (SegmentCandidates)
-	Event      flows.Event
-	Customer   flows.Customer
-	Identities []flows.Identity
-}
-
-// EventQuery selects the events DueEvents returns.
-type EventQuery struct {
-	WaveID, Touchpoint       string
-	OccurredFrom, OccurredTo time.Time // inclusive; zero = unbounded
-	AfterSeq                 int64     // the Seq of the last candidate of the previous page
-	Limit                    int       // page size (default 100)
-}
-
 // dueSpan is the first seq range DueEvents reads per statement; sparse
 // ranges double it up to dueMaxSpan.
 const (
@@ -387,7 +361,7 @@ const (
 // The first page of a run (AfterSeq 0) starts at the lowest seq among the
 // window's events (the (touchpoint, occurred_at) index) rather than at the
 // touchpoint's first event ever.
-func (db *DB) DueEvents(ctx context.Context, q EventQuery) ([]Candidate, error) {
+func (db *DB) DueEvents(ctx context.Context, q flows.EventQuery) ([]flows.Candidate, error) {
 	op := fmt.Sprintf("due %s events for wave %s", q.Touchpoint, q.WaveID)
 	if q.WaveID == "" || q.Touchpoint == "" {
 		return nil, fmt.Errorf("%s: %w: wave and touchpoint are required", op, flows.ErrInvalid)
@@ -452,16 +426,10 @@ func (db *DB) DueEvents(ctx context.Context, q EventQuery) ([]Candidate, error) 
 	return out, nil
 }
 
-// SegmentQuery pages the customers SegmentCandidates returns.
-type SegmentQuery struct {
-	AfterCustomerID int64 // the Seq (= customer id) of the last candidate of the previous page
-	Limit           int   // page size (default 100)
-}
-
 // SegmentCandidates returns a page of the customers that have at least
 // one event, by customer id after AfterCustomerID, each with their latest
 // event (by occurred_at, then seq) and identities. Seq is the customer id.
-func (db *DB) SegmentCandidates(ctx context.Context, q SegmentQuery) ([]Candidate, error) {
+func (db *DB) SegmentCandidates(ctx context.Context, q flows.SegmentQuery) ([]flows.Candidate, error) {
 	op := "segment candidates"
 	g := db.conn(ctx)
 	var ids []int64
@@ -495,7 +463,7 @@ func (db *DB) SegmentCandidates(ctx context.Context, q SegmentQuery) ([]Candidat
 
 // candidates completes a page of events with their customers and
 // identities: one query each for the whole page.
-func (db *DB) candidates(g *gorm.DB, events []eventRow) ([]Candidate, error) {
+func (db *DB) candidates(g *gorm.DB, events []eventRow) ([]flows.Candidate, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
@@ -524,10 +492,10 @@ func (db *DB) candidates(g *gorm.DB, events []eventRow) ([]Candidate, error) {
 		identsOf[r.CustomerID] = append(identsOf[r.CustomerID], r.domain())
 	}
 
-	out := make([]Candidate, len(events))
+	out := make([]flows.Candidate, len(events))
 	for i, e := range events {
 		c := byID[e.CustomerID]
-		out[i] = Candidate{
+		out[i] = flows.Candidate{
 			Event:      e.domain(c.Ref),
 			Customer:   c.domain(),
 			Identities: identsOf[e.CustomerID],

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -31,7 +30,7 @@ func (db *DB) MarkHandoffNotified(ctx context.Context, id int64, at time.Time) e
 	op := fmt.Sprintf("mark handoff %d notified", id)
 	at = db.at(at)
 	res := db.conn(ctx).Model(&handoffRow{}).Where("id = ?", id).Updates(map[string]any{
-		"status":      gorm.Expr("CASE WHEN status = ? THEN ? ELSE status END", flows.HandoffAwaitingComment, flows.HandoffOpen),
+		"status":      gorm.Expr("CASE WHEN status = ? THEN ? ELSE status END", string(flows.HandoffAwaitingComment), string(flows.HandoffOpen)),
 		"notified_at": at,
 		"updated_at":  at,
 	})
@@ -65,13 +64,13 @@ func (db *DB) HandoffsToNotify(ctx context.Context, awaitingBefore, openBefore t
 }
 
 // ListHandoffs returns handoffs with the status ("" for all), newest first.
-func (db *DB) ListHandoffs(ctx context.Context, status string, limit int) ([]flows.Handoff, error) {
-	if status != "" && !slices.Contains(handoffStatuses(), status) {
+func (db *DB) ListHandoffs(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error) {
+	if status != "" && !status.Valid() {
 		return nil, fmt.Errorf("list handoffs: %w: unknown status %q", flows.ErrInvalid, status)
 	}
 	q := db.conn(ctx).Order("created_at DESC").Order("id DESC").Limit(listLimit(limit))
 	if status != "" {
-		q = q.Where("status = ?", status)
+		q = q.Where("status = ?", string(status))
 	}
 	var rows []handoffRow
 	if err := q.Find(&rows).Error; err != nil {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -11,15 +10,6 @@ import (
 
 	"github.com/cxbot/cxbot/flows"
 )
-
-// invitationStatuses are the statuses SetInvitationStatus accepts.
-func invitationStatuses() []string {
-	return []string{
-		flows.InvitationPlanned, flows.InvitationSent, flows.InvitationFailed,
-		flows.InvitationStarted, flows.InvitationCompleted, flows.InvitationExpired,
-		flows.InvitationSkipped,
-	}
-}
 
 // CreateInvitation inserts an invitation unless one exists for the same
 // wave × customer × event, in which case it returns that one with
@@ -34,7 +24,7 @@ func (db *DB) CreateInvitation(ctx context.Context, inv flows.Invitation) (flows
 	if status == "" {
 		status = flows.InvitationPlanned
 	}
-	if !slices.Contains(invitationStatuses(), status) {
+	if !status.Valid() {
 		return flows.Invitation{}, false, fmt.Errorf("create invitation: %w: unknown status %q", flows.ErrInvalid, status)
 	}
 	created := db.at(inv.CreatedAt)
@@ -107,17 +97,16 @@ func (db *DB) Invitation(ctx context.Context, id int64) (flows.Invitation, error
 // status is sent. A late delivery report cannot pull an invitation the
 // customer already started back to planned, sent or failed: the status is
 // then kept, and sent_at is still recorded.
-func (db *DB) SetInvitationStatus(ctx context.Context, id int64, status, errText string, at time.Time) error {
+func (db *DB) SetInvitationStatus(ctx context.Context, id int64, status flows.InvitationStatus, errText string, at time.Time) error {
 	op := fmt.Sprintf("set invitation %d %s", id, status)
-	if !slices.Contains(invitationStatuses(), status) {
+	if !status.Valid() {
 		return fmt.Errorf("%s: %w: unknown status", op, flows.ErrInvalid)
 	}
 	at = db.at(at)
-	set := map[string]any{"status": status, "error": errText, "updated_at": at}
-	switch status {
-	case flows.InvitationPlanned, flows.InvitationSent, flows.InvitationFailed:
-		set["status"] = gorm.Expr("CASE WHEN status IN (?, ?, ?) THEN status ELSE ? END",
-			flows.InvitationStarted, flows.InvitationCompleted, flows.InvitationExpired, status)
+	set := map[string]any{"status": string(status), "error": errText, "updated_at": at}
+	if status.DeliveryOutcome() {
+		set["status"] = gorm.Expr("CASE WHEN status IN ? THEN status ELSE ? END",
+			statusStrings(flows.CustomerOwnedInvitationStatuses()), string(status))
 	}
 	if status == flows.InvitationSent {
 		set["sent_at"] = at

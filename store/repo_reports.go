@@ -2,16 +2,14 @@ package store
 
 import (
 	"context"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/cxbot/cxbot/flows"
 )
 
-// NPSReport counts the survey's responses by the class of their NPS answer
-// and computes the score: (promoters − detractors) / responses × 100,
-// rounded to one decimal, 0 with no responses. A response counts once, by
+// NPSReport counts the survey's responses by the class of their NPS answer;
+// flows.NewNPSReport computes the score. A response counts once, by
 // its first NPS answer that was not skipped. from (inclusive) and to
 // (exclusive) limit the answers by answered_at when given.
 func (db *DB) NPSReport(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error) {
@@ -43,20 +41,16 @@ WHERE r.survey_id = ? AND a.kind = ?
 	if err := db.conn(ctx).Raw(query.String(), args...).Scan(&counts).Error; err != nil {
 		return flows.NPSReport{}, sqlErr("nps report for "+surveyID, err)
 	}
-	rep := flows.NPSReport{Survey: surveyID}
+	var promoters, passives, detractors int
 	for _, c := range counts {
 		switch flows.Class(c.Class) {
 		case flows.ClassPromoter:
-			rep.Promoters += c.N
+			promoters += c.N
 		case flows.ClassPassive:
-			rep.Passives += c.N
+			passives += c.N
 		case flows.ClassDetractor:
-			rep.Detractors += c.N
+			detractors += c.N
 		}
 	}
-	rep.Responses = rep.Promoters + rep.Passives + rep.Detractors
-	if rep.Responses > 0 {
-		rep.NPS = math.Round(float64(rep.Promoters-rep.Detractors)/float64(rep.Responses)*1000) / 10
-	}
-	return rep, nil
+	return flows.NewNPSReport(surveyID, promoters, passives, detractors), nil
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -80,50 +79,13 @@ func (db *DB) OpenResponseForChat(ctx context.Context, ch flows.Channel, externa
 	return row.domain(), nil
 }
 
-// StepWrite is everything one conversation step changes in SQL. ApplyStep
-// writes it in one transaction, so an answer and the handoff it triggers,
-// or the last answer and the response's completion, are never half-stored.
-type StepWrite struct {
-	ResponseID int64
-	// Answer is inserted unless the response already has an answer to that
-	// question (a redelivered update): the first answer stands.
-	Answer *flows.Answer
-	// OpenHandoff is inserted unless the response already has a handoff.
-	// Zero fields are filled from the response, its customer and its
-	// invitation; Status defaults to open, CreatedAt to At.
-	OpenHandoff *flows.Handoff
-	// HandoffComment sets the comment of the response's handoff.
-	HandoffComment *string
-	// HandoffStatus, if set, becomes the status of the response's handoff.
-	HandoffStatus string
-	// Finish is "", flows.ResponseCompleted or flows.ResponseExpired: the
-	// response gets that status and completed_at, and its invitation the
-	// matching status. A response already finished is left as it is.
-	Finish string
-	// At is when the step happened (default now).
-	At time.Time
-}
-
-// handoffStatuses are the statuses a handoff may take.
-func handoffStatuses() []string {
-	return []string{flows.HandoffAwaitingComment, flows.HandoffOpen, flows.HandoffClaimed, flows.HandoffResolved}
-}
-
 // ApplyStep writes one conversation step in ONE transaction and reports
 // whether the answer was new. A handoff comment or status for a response
 // without a handoff is ErrNotFound and nothing of the step is written.
-func (db *DB) ApplyStep(ctx context.Context, w StepWrite) (answerInserted bool, err error) {
+func (db *DB) ApplyStep(ctx context.Context, w flows.StepWrite) (answerInserted bool, err error) {
 	op := fmt.Sprintf("apply step to response %d", w.ResponseID)
-	switch w.Finish {
-	case "", flows.ResponseCompleted, flows.ResponseExpired:
-	default:
-		return false, fmt.Errorf("%s: %w: unknown finish status %q", op, flows.ErrInvalid, w.Finish)
-	}
-	if w.HandoffStatus != "" && !slices.Contains(handoffStatuses(), w.HandoffStatus) {
-		return false, fmt.Errorf("%s: %w: unknown handoff status %q", op, flows.ErrInvalid, w.HandoffStatus)
-	}
-	if w.Answer != nil && w.Answer.QuestionID == "" {
-		return false, fmt.Errorf("%s: %w: answer without question id", op, flows.ErrInvalid)
+	if err := w.Validate(); err != nil {
+		return false, fmt.Errorf("%s: %w", op, err)
 	}
 	at := db.at(w.At)
 
@@ -157,8 +119,8 @@ func (db *DB) ApplyStep(ctx context.Context, w StepWrite) (answerInserted bool, 
 			answerInserted = res.RowsAffected == 1
 			if answerInserted {
 				err := tx.Model(&invitationRow{}).
-					Where("id = ? AND status IN ?", resp.InvitationID, []string{flows.InvitationPlanned, flows.InvitationSent}).
-					Updates(map[string]any{"status": flows.InvitationStarted, "updated_at": at}).Error
+					Where("id = ? AND status IN ?", resp.InvitationID, statusStrings(flows.InvitationsAnswerStarts())).
+					Updates(map[string]any{"status": string(flows.InvitationStarted), "updated_at": at}).Error
 				if err != nil {
 					return fmt.Errorf("mark invitation started: %w", err)
 				}
@@ -182,7 +144,9 @@ func (db *DB) ApplyStep(ctx context.Context, w StepWrite) (answerInserted bool, 
 				set["comment"] = *w.HandoffComment
 			}
 			if w.HandoffStatus != "" {
-				set["status"] = w.HandoffStatus
+				// A handoff never moves back (flows.HandoffStatus.CanMoveTo).
+				set["status"] = gorm.Expr("CASE WHEN status IN ? THEN ? ELSE status END",
+					statusStrings(flows.HandoffStatusesMovableTo(w.HandoffStatus)), string(w.HandoffStatus))
 			}
 			res := tx.Model(&handoffRow{}).Where("response_id = ?", resp.ID).Updates(set)
 			if res.Error != nil {
@@ -193,21 +157,17 @@ func (db *DB) ApplyStep(ctx context.Context, w StepWrite) (answerInserted bool, 
 			}
 		}
 
-		if w.Finish != "" && resp.Status == flows.ResponseStarted {
+		if w.Finish != "" && resp.Status.Finish(w.Finish) {
 			err := tx.Model(&responseRow{}).Where("id = ?", resp.ID).
-				Updates(map[string]any{"status": w.Finish, "completed_at": at}).Error
+				Updates(map[string]any{"status": string(w.Finish), "completed_at": at}).Error
 			if err != nil {
 				return fmt.Errorf("finish response: %w", err)
-			}
-			invStatus := flows.InvitationCompleted
-			if w.Finish == flows.ResponseExpired {
-				invStatus = flows.InvitationExpired
 			}
 			// Only an invitation that reached the customer moves on; one still
 			// planned (a send to retry) or failed keeps its status.
 			err = tx.Model(&invitationRow{}).
-				Where("id = ? AND status IN ?", resp.InvitationID, []string{flows.InvitationSent, flows.InvitationStarted}).
-				Updates(map[string]any{"status": invStatus, "updated_at": at}).Error
+				Where("id = ? AND status IN ?", resp.InvitationID, statusStrings(flows.RunningInvitationStatuses())).
+				Updates(map[string]any{"status": string(flows.FinishedInvitation(w.Finish)), "updated_at": at}).Error
 			if err != nil {
 				return fmt.Errorf("finish invitation: %w", err)
 			}
@@ -242,7 +202,7 @@ func (db *DB) handoffRowFor(tx *gorm.DB, resp responseRow, h flows.Handoff, at t
 		CreatedAt:   orTime(h.CreatedAt, at),
 		UpdatedAt:   at,
 	}
-	if !slices.Contains(handoffStatuses(), row.Status) {
+	if !row.Status.Valid() {
 		return handoffRow{}, fmt.Errorf("open handoff: %w: unknown status %q", flows.ErrInvalid, row.Status)
 	}
 	if row.CustomerRef == "" {

@@ -11,33 +11,18 @@ import (
 	"github.com/cxbot/cxbot/flows"
 )
 
-// Wave sources: a YAML file under configs/waves, or the HTTP API.
-const (
-	WaveSourceFile = "file"
-	WaveSourceAPI  = "api"
-)
-
-// WaveRecord is a stored wave definition. Definition is the wave as its
-// owner wrote it (the scheduler parses it); the store only keeps it and
-// the paused flag, which survives restarts and file reloads.
-type WaveRecord struct {
-	ID, Definition, Source string
-	Paused                 bool
-	CreatedAt, UpdatedAt   time.Time
-}
-
 // SaveWave inserts or updates the wave with w.ID and returns it as stored.
 // An update changes the definition and source (and updated_at, only when
 // one of them changed, so reloading the same files changes nothing); it
 // keeps the stored Paused flag, which only SetWavePaused moves. A new wave
 // is stored with w.Paused. CreatedAt and UpdatedAt default to now.
-func (db *DB) SaveWave(ctx context.Context, w WaveRecord) (WaveRecord, error) {
+func (db *DB) SaveWave(ctx context.Context, w flows.WaveRecord) (flows.WaveRecord, error) {
 	op := "save wave " + w.ID
 	switch {
 	case w.ID == "":
-		return WaveRecord{}, fmt.Errorf("save wave: %w: id is required", flows.ErrInvalid)
-	case w.Source != WaveSourceFile && w.Source != WaveSourceAPI:
-		return WaveRecord{}, fmt.Errorf("%s: %w: source %q must be %q or %q", op, flows.ErrInvalid, w.Source, WaveSourceFile, WaveSourceAPI)
+		return flows.WaveRecord{}, fmt.Errorf("save wave: %w: id is required", flows.ErrInvalid)
+	case !w.Source.Valid():
+		return flows.WaveRecord{}, fmt.Errorf("%s: %w: source %q must be %q or %q", op, flows.ErrInvalid, w.Source, flows.WaveSourceFile, flows.WaveSourceAPI)
 	}
 	now := db.at(time.Time{})
 	row := waveRow{
@@ -67,18 +52,18 @@ func (db *DB) SaveWave(ctx context.Context, w WaveRecord) (WaveRecord, error) {
 		return tx.Where("id = ?", w.ID).Take(&out).Error
 	})
 	if err != nil {
-		return WaveRecord{}, sqlErr(op, err)
+		return flows.WaveRecord{}, sqlErr(op, err)
 	}
 	return out.record(), nil
 }
 
 // Waves returns every stored wave, by id.
-func (db *DB) Waves(ctx context.Context) ([]WaveRecord, error) {
+func (db *DB) Waves(ctx context.Context) ([]flows.WaveRecord, error) {
 	var rows []waveRow
 	if err := db.conn(ctx).Order("id").Find(&rows).Error; err != nil {
 		return nil, sqlErr("list waves", err)
 	}
-	out := make([]WaveRecord, len(rows))
+	out := make([]flows.WaveRecord, len(rows))
 	for i, r := range rows {
 		out[i] = r.record()
 	}
@@ -86,10 +71,10 @@ func (db *DB) Waves(ctx context.Context) ([]WaveRecord, error) {
 }
 
 // Wave returns the wave with this id.
-func (db *DB) Wave(ctx context.Context, id string) (WaveRecord, error) {
+func (db *DB) Wave(ctx context.Context, id string) (flows.WaveRecord, error) {
 	var row waveRow
 	if err := db.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
-		return WaveRecord{}, sqlErr("wave "+id, err)
+		return flows.WaveRecord{}, sqlErr("wave "+id, err)
 	}
 	return row.record(), nil
 }
@@ -112,19 +97,19 @@ func (db *DB) SetWavePaused(ctx context.Context, id string, paused bool) error {
 
 // CreateWave stores a new wave and fails with ErrConflict when the id is
 // taken, so two API calls racing with one id cannot both succeed.
-func (db *DB) CreateWave(ctx context.Context, w WaveRecord) (WaveRecord, error) {
+func (db *DB) CreateWave(ctx context.Context, w flows.WaveRecord) (flows.WaveRecord, error) {
 	op := "create wave " + w.ID
-	if w.ID == "" || (w.Source != WaveSourceFile && w.Source != WaveSourceAPI) {
-		return WaveRecord{}, fmt.Errorf("%s: %w: id and a source of %q or %q are required", op, flows.ErrInvalid, WaveSourceFile, WaveSourceAPI)
+	if w.ID == "" || (w.Source != flows.WaveSourceFile && w.Source != flows.WaveSourceAPI) {
+		return flows.WaveRecord{}, fmt.Errorf("%s: %w: id and a source of %q or %q are required", op, flows.ErrInvalid, flows.WaveSourceFile, flows.WaveSourceAPI)
 	}
 	now := db.at(time.Time{})
 	row := waveRow{ID: w.ID, Definition: w.Definition, Source: w.Source, Paused: w.Paused, CreatedAt: now, UpdatedAt: now}
 	res := db.conn(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoNothing: true}).Create(&row)
 	if res.Error != nil {
-		return WaveRecord{}, sqlErr(op, res.Error)
+		return flows.WaveRecord{}, sqlErr(op, res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return WaveRecord{}, fmt.Errorf("%s: %w: wave %q exists", op, flows.ErrConflict, w.ID)
+		return flows.WaveRecord{}, fmt.Errorf("%s: %w: wave %q exists", op, flows.ErrConflict, w.ID)
 	}
 	return row.record(), nil
 }

@@ -305,3 +305,13 @@ func (l sqlLogger) Trace(ctx context.Context, begin time.Time, fc func() (string
 func (l sqlLogger) ParamsFilter(_ context.Context, stmt string, _ ...any) (string, []any) {
 	return stmt, nil
 }
+
+// statusStrings turns a list of domain statuses into the plain strings the
+// drivers bind, for "status IN ?" clauses built from the domain's rules.
+func statusStrings[S ~string](statuses []S) []string {
+	out := make([]string, len(statuses))
+	for i, s := range statuses {
+		out[i] = string(s)
+	}
+	return out
+}

@@ -39,7 +39,7 @@ func BenchmarkApplyStep(b *testing.B) {
 			}
 			step := func(responseID int64, i int) error {
 				score := i % 11
-				_, err := db.ApplyStep(ctx, StepWrite{
+				_, err := db.ApplyStep(ctx, flows.StepWrite{
 					ResponseID: responseID,
 					Answer: &flows.Answer{QuestionID: fmt.Sprint("q", i), Kind: flows.KindNPS,
 						Score: &score, Class: flows.ClassPassive},

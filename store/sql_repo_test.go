@@ -437,7 +437,7 @@ func TestSQLStartResponse(t *testing.T) {
 
 		// The first answer marks the invitation started; a late "sent"
 		// report does not pull it back.
-		if _, err := db.ApplyStep(ctx, StepWrite{ResponseID: r.ID, Answer: &flows.Answer{QuestionID: "q1", Kind: flows.KindText, Text: "hi"}, At: sqlT0}); err != nil {
+		if _, err := db.ApplyStep(ctx, flows.StepWrite{ResponseID: r.ID, Answer: &flows.Answer{QuestionID: "q1", Kind: flows.KindText, Text: "hi"}, At: sqlT0}); err != nil {
 			t.Fatal(err)
 		}
 		sentAt := sqlT0.Add(time.Second)
@@ -464,7 +464,7 @@ func TestSQLApplyStep(t *testing.T) {
 		inv, r := newTestResponse(t, db, "cust-1", "delivery")
 		at := sqlT0.Add(time.Minute)
 		detractor := flows.Answer{QuestionID: "nps", Kind: flows.KindNPS, Score: sqlScore(3), Class: flows.ClassDetractor}
-		step := StepWrite{
+		step := flows.StepWrite{
 			ResponseID: r.ID,
 			Answer:     &detractor,
 			OpenHandoff: &flows.Handoff{QuestionID: "nps", Kind: flows.KindNPS, Score: 3, Class: flows.ClassDetractor,
@@ -505,7 +505,7 @@ func TestSQLApplyStep(t *testing.T) {
 
 		// The comment arrives: answer, comment and status in one step.
 		comment := "The parcel was wet."
-		inserted, err = db.ApplyStep(ctx, StepWrite{
+		inserted, err = db.ApplyStep(ctx, flows.StepWrite{
 			ResponseID:     r.ID,
 			Answer:         &flows.Answer{QuestionID: "why", Kind: flows.KindText, Text: comment},
 			HandoffComment: &comment,
@@ -522,7 +522,7 @@ func TestSQLApplyStep(t *testing.T) {
 
 		// Finish: response and invitation complete together.
 		done := at.Add(2 * time.Minute)
-		if _, err := db.ApplyStep(ctx, StepWrite{ResponseID: r.ID, Finish: flows.ResponseCompleted, At: done}); err != nil {
+		if _, err := db.ApplyStep(ctx, flows.StepWrite{ResponseID: r.ID, Finish: flows.ResponseCompleted, At: done}); err != nil {
 			t.Fatal(err)
 		}
 		gotR, _ := db.Response(ctx, r.ID)
@@ -531,7 +531,7 @@ func TestSQLApplyStep(t *testing.T) {
 			t.Fatalf("after finish: response %+v, invitation status %s", gotR, gotInv.Status)
 		}
 		// Expiring a finished response changes nothing.
-		if _, err := db.ApplyStep(ctx, StepWrite{ResponseID: r.ID, Finish: flows.ResponseExpired, At: done.Add(time.Hour)}); err != nil {
+		if _, err := db.ApplyStep(ctx, flows.StepWrite{ResponseID: r.ID, Finish: flows.ResponseExpired, At: done.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 		gotR, _ = db.Response(ctx, r.ID)
@@ -548,9 +548,9 @@ func TestSQLApplyStep(t *testing.T) {
 			t.Fatalf("Answers = %+v", answers)
 		}
 
-		_, err = db.ApplyStep(ctx, StepWrite{ResponseID: r.ID, Finish: "abandoned"})
+		_, err = db.ApplyStep(ctx, flows.StepWrite{ResponseID: r.ID, Finish: "abandoned"})
 		wantErrIs(t, "ApplyStep(bad finish)", err, flows.ErrInvalid)
-		_, err = db.ApplyStep(ctx, StepWrite{ResponseID: 99999, Answer: &detractor})
+		_, err = db.ApplyStep(ctx, flows.StepWrite{ResponseID: 99999, Answer: &detractor})
 		wantErrIs(t, "ApplyStep(missing response)", err, flows.ErrNotFound)
 	})
 }
@@ -561,7 +561,7 @@ func TestSQLApplyStepAtomic(t *testing.T) {
 		ctx := sqlTestCtx(t)
 		inv, r := newTestResponse(t, db, "cust-1", "delivery")
 		comment := "no handoff to attach this to"
-		_, err := db.ApplyStep(ctx, StepWrite{
+		_, err := db.ApplyStep(ctx, flows.StepWrite{
 			ResponseID:     r.ID,
 			Answer:         &flows.Answer{QuestionID: "why", Kind: flows.KindText, Text: comment},
 			HandoffComment: &comment,
@@ -581,7 +581,7 @@ func TestSQLApplyStepAtomic(t *testing.T) {
 		if err := db.SetInvitationStatus(ctx, inv.ID, flows.InvitationSent, "", sqlT0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.ApplyStep(ctx, StepWrite{ResponseID: r.ID, Finish: flows.ResponseExpired}); err != nil {
+		if _, err := db.ApplyStep(ctx, flows.StepWrite{ResponseID: r.ID, Finish: flows.ResponseExpired}); err != nil {
 			t.Fatal(err)
 		}
 		gotR, _ = db.Response(ctx, r.ID)
@@ -595,10 +595,10 @@ func TestSQLApplyStepAtomic(t *testing.T) {
 func TestSQLHandoffsToNotify(t *testing.T) {
 	eachSQL(t, func(t *testing.T, db *DB) {
 		ctx := sqlTestCtx(t)
-		open := func(ref, status string, created time.Time) flows.Handoff {
+		open := func(ref string, status flows.HandoffStatus, created time.Time) flows.Handoff {
 			t.Helper()
 			_, r := newTestResponse(t, db, ref, "delivery")
-			_, err := db.ApplyStep(ctx, StepWrite{
+			_, err := db.ApplyStep(ctx, flows.StepWrite{
 				ResponseID: r.ID,
 				Answer:     &flows.Answer{QuestionID: "nps", Kind: flows.KindNPS, Score: sqlScore(2), Class: flows.ClassDetractor},
 				OpenHandoff: &flows.Handoff{QuestionID: "nps", Kind: flows.KindNPS, Score: 2, Class: flows.ClassDetractor,
@@ -692,7 +692,7 @@ func TestSQLNPSReport(t *testing.T) {
 			_, r := newTestResponse(t, db, fmt.Sprint("cust-", n), surveyID)
 			for _, a := range answers {
 				a.AnsweredAt = at
-				if _, err := db.ApplyStep(ctx, StepWrite{ResponseID: r.ID, Answer: &a}); err != nil {
+				if _, err := db.ApplyStep(ctx, flows.StepWrite{ResponseID: r.ID, Answer: &a}); err != nil {
 					t.Fatal(err)
 				}
 				at = at.Add(time.Second)

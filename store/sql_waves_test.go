@@ -25,7 +25,7 @@ func testEvent(id, ref, touchpoint string, at time.Time) flows.Event {
 	return flows.Event{ID: id, CustomerRef: ref, Touchpoint: touchpoint, OccurredAt: at}
 }
 
-func saveEvents(t testing.TB, db *DB, events ...flows.Event) []EventResult {
+func saveEvents(t testing.TB, db *DB, events ...flows.Event) []flows.EventResult {
 	t.Helper()
 	res, err := db.SaveEvents(context.Background(), events)
 	if err != nil {
@@ -124,7 +124,7 @@ func TestSQLMigrateWavesOnExistingData(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !sameTime(inv.NotBefore, o.CreatedAt) || inv.Attempts != 0 || inv.RemindedAt != nil || inv.Status != o.Status {
+				if !sameTime(inv.NotBefore, o.CreatedAt) || inv.Attempts != 0 || inv.RemindedAt != nil || string(inv.Status) != o.Status {
 					t.Fatalf("invitation %d after migration = %+v; want not_before = created_at %v", o.ID, inv, o.CreatedAt)
 				}
 				if row := rawInvitation(t, db, o.ID); row.ClaimedBy != "" || row.ClaimUntil != nil {
@@ -315,8 +315,8 @@ func TestSQLDueEvents(t *testing.T) {
 		evs = append(evs, testEvent("s0", "A", "service", base.Add(2*time.Hour)))
 		saveEvents(t, db, evs...)
 
-		q := EventQuery{WaveID: "w1", Touchpoint: "purchase", OccurredFrom: base.Add(time.Hour), OccurredTo: base.Add(4 * time.Hour), Limit: 2}
-		ids := func(cs []Candidate) []string {
+		q := flows.EventQuery{WaveID: "w1", Touchpoint: "purchase", OccurredFrom: base.Add(time.Hour), OccurredTo: base.Add(4 * time.Hour), Limit: 2}
+		ids := func(cs []flows.Candidate) []string {
 			var out []string
 			for _, c := range cs {
 				out = append(out, c.Event.ID)
@@ -356,10 +356,10 @@ func TestSQLDueEvents(t *testing.T) {
 			t.Fatalf("w2 = %v; want p1 … p4", ids(page))
 		}
 		// Zero bounds are open.
-		if page, _ = db.DueEvents(ctx, EventQuery{WaveID: "w1", Touchpoint: "service"}); !slices.Equal(ids(page), []string{"s0"}) {
+		if page, _ = db.DueEvents(ctx, flows.EventQuery{WaveID: "w1", Touchpoint: "service"}); !slices.Equal(ids(page), []string{"s0"}) {
 			t.Fatalf("service, unbounded = %v; want s0", ids(page))
 		}
-		_, err = db.DueEvents(ctx, EventQuery{WaveID: "w1"})
+		_, err = db.DueEvents(ctx, flows.EventQuery{WaveID: "w1"})
 		wantErrIs(t, "DueEvents(no touchpoint)", err, flows.ErrInvalid)
 	})
 }
@@ -382,20 +382,20 @@ func TestSQLSegmentCandidates(t *testing.T) {
 			testEvent("b-1", "B", "service", sqlT0.Add(-time.Hour)),
 			testEvent("b-2", "B", "service", sqlT0.Add(-time.Hour)), // same time: the later seq wins
 		)
-		page, err := db.SegmentCandidates(ctx, SegmentQuery{Limit: 1})
+		page, err := db.SegmentCandidates(ctx, flows.SegmentQuery{Limit: 1})
 		if err != nil || len(page) != 1 || page[0].Customer.Ref != "A" || page[0].Event.ID != "a-new" ||
 			page[0].Event.Attributes["tier"] != "gold" || page[0].Seq != page[0].Customer.ID {
 			t.Fatalf("first page = %+v, %v; want A with a-new", page, err)
 		}
-		page, err = db.SegmentCandidates(ctx, SegmentQuery{AfterCustomerID: page[0].Seq, Limit: 1})
+		page, err = db.SegmentCandidates(ctx, flows.SegmentQuery{AfterCustomerID: page[0].Seq, Limit: 1})
 		if err != nil || len(page) != 1 || page[0].Customer.Ref != "B" || page[0].Event.ID != "b-2" {
 			t.Fatalf("second page = %+v, %v; want B with b-2", page, err)
 		}
-		page, err = db.SegmentCandidates(ctx, SegmentQuery{AfterCustomerID: page[0].Seq, Limit: 1})
+		page, err = db.SegmentCandidates(ctx, flows.SegmentQuery{AfterCustomerID: page[0].Seq, Limit: 1})
 		if err != nil || len(page) != 0 {
 			t.Fatalf("third page = %+v, %v; want empty (C has no events)", page, err)
 		}
-		all, err := db.SegmentCandidates(ctx, SegmentQuery{})
+		all, err := db.SegmentCandidates(ctx, flows.SegmentQuery{})
 		if err != nil || len(all) != 2 {
 			t.Fatalf("all = %d candidates, %v; want 2", len(all), err)
 		}
@@ -560,7 +560,7 @@ func TestSQLClaimInvitationsLeaseAndPause(t *testing.T) {
 		later := planTest(t, db, "later", c.ID, 1, sqlT0.Add(time.Hour))
 		paused := planTest(t, db, "paused", c.ID, 2, sqlT0.Add(-time.Hour))
 		for _, w := range []string{"running", "paused"} {
-			if _, err := db.SaveWave(ctx, WaveRecord{ID: w, Definition: "id: " + w, Source: WaveSourceFile}); err != nil {
+			if _, err := db.SaveWave(ctx, flows.WaveRecord{ID: w, Definition: "id: " + w, Source: flows.WaveSourceFile}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -594,9 +594,9 @@ func TestSQLClaimInvitationsLeaseAndPause(t *testing.T) {
 			t.Fatalf("after the lease expired: %v, %v; want %v", gotIDs(back), err, due)
 		}
 		// The first owner lost its lease.
-		err = db.FinishAttempt(ctx, "a", Attempt{InvitationID: due[0], Outcome: "sent"}, flows.InvitationSent, nil)
+		err = db.FinishAttempt(ctx, "a", flows.Attempt{InvitationID: due[0], Outcome: "sent"}, flows.InvitationSent, nil)
 		wantErrIs(t, "FinishAttempt(lost lease)", err, flows.ErrConflict)
-		if err := db.FinishAttempt(ctx, "b", Attempt{InvitationID: due[0], Outcome: "sent"}, flows.InvitationSent, nil); err != nil {
+		if err := db.FinishAttempt(ctx, "b", flows.Attempt{InvitationID: due[0], Outcome: "sent"}, flows.InvitationSent, nil); err != nil {
 			t.Fatalf("FinishAttempt(owner) = %v", err)
 		}
 
@@ -639,7 +639,7 @@ func TestSQLFinishAttempt(t *testing.T) {
 
 		// sent: sent_at, attempts, claim released, attempt recorded.
 		claim(ids[0])
-		if err := db.FinishAttempt(ctx, "d", Attempt{InvitationID: ids[0], At: at, Outcome: "sent"}, flows.InvitationSent, nil); err != nil {
+		if err := db.FinishAttempt(ctx, "d", flows.Attempt{InvitationID: ids[0], At: at, Outcome: "sent"}, flows.InvitationSent, nil); err != nil {
 			t.Fatal(err)
 		}
 		row := rawInvitation(t, db, ids[0])
@@ -648,20 +648,20 @@ func TestSQLFinishAttempt(t *testing.T) {
 			t.Fatalf("after sent: %+v", row)
 		}
 		// Without the claim (already released): the lease is lost.
-		err := db.FinishAttempt(ctx, "d", Attempt{InvitationID: ids[0], At: at, Outcome: "sent"}, flows.InvitationSent, nil)
+		err := db.FinishAttempt(ctx, "d", flows.Attempt{InvitationID: ids[0], At: at, Outcome: "sent"}, flows.InvitationSent, nil)
 		wantErrIs(t, "FinishAttempt(released)", err, flows.ErrConflict)
 
 		// retry: stays planned, later, counted, last error kept; then a
 		// deferral does not count.
 		claim(ids[1])
 		retry := at.Add(5 * time.Minute)
-		a := Attempt{InvitationID: ids[1], At: at, Outcome: "retry", Error: "timeout", RetryAfter: 1500 * time.Millisecond}
+		a := flows.Attempt{InvitationID: ids[1], At: at, Outcome: "retry", Error: "timeout", RetryAfter: 1500 * time.Millisecond}
 		if err := db.FinishAttempt(ctx, "d", a, "", &retry); err != nil {
 			t.Fatal(err)
 		}
 		claim(ids[1])
 		quiet := at.Add(10 * time.Hour)
-		if err := db.FinishAttempt(ctx, "d", Attempt{InvitationID: ids[1], At: at.Add(time.Second), Outcome: AttemptDeferred}, "", &quiet); err != nil {
+		if err := db.FinishAttempt(ctx, "d", flows.Attempt{InvitationID: ids[1], At: at.Add(time.Second), Outcome: flows.AttemptDeferred}, "", &quiet); err != nil {
 			t.Fatal(err)
 		}
 		inv, _ := db.Invitation(ctx, ids[1])
@@ -670,21 +670,21 @@ func TestSQLFinishAttempt(t *testing.T) {
 		}
 		atts, err := db.Attempts(ctx, ids[1])
 		if err != nil || len(atts) != 2 || atts[0].Outcome != "retry" || atts[0].Error != "timeout" ||
-			atts[0].RetryAfter != 1500*time.Millisecond || !sameTime(atts[0].At, at) || atts[1].Outcome != AttemptDeferred {
+			atts[0].RetryAfter != 1500*time.Millisecond || !sameTime(atts[0].At, at) || atts[1].Outcome != flows.AttemptDeferred {
 			t.Fatalf("Attempts = %+v, %v", atts, err)
 		}
 
 		// failed and skipped keep the reason.
 		claim(ids[2])
-		if err := db.FinishAttempt(ctx, "d", Attempt{InvitationID: ids[2], At: at, Outcome: "failed", Error: "forbidden: bot was blocked"}, flows.InvitationFailed, nil); err != nil {
+		if err := db.FinishAttempt(ctx, "d", flows.Attempt{InvitationID: ids[2], At: at, Outcome: "failed", Error: "forbidden: bot was blocked"}, flows.InvitationFailed, nil); err != nil {
 			t.Fatal(err)
 		}
 		claim(ids[3])
-		if err := db.FinishAttempt(ctx, "d", Attempt{InvitationID: ids[3], At: at, Outcome: "skipped", Error: "quiet_hours"}, flows.InvitationSkipped, nil); err != nil {
+		if err := db.FinishAttempt(ctx, "d", flows.Attempt{InvitationID: ids[3], At: at, Outcome: "skipped", Error: "quiet_hours"}, flows.InvitationSkipped, nil); err != nil {
 			t.Fatal(err)
 		}
-		for id, want := range map[int64][2]string{ids[2]: {flows.InvitationFailed, "forbidden: bot was blocked"}, ids[3]: {flows.InvitationSkipped, "quiet_hours"}} {
-			if inv, _ := db.Invitation(ctx, id); inv.Status != want[0] || inv.Error != want[1] || inv.Attempts != 1 || inv.SentAt != nil {
+		for id, want := range map[int64][2]string{ids[2]: {string(flows.InvitationFailed), "forbidden: bot was blocked"}, ids[3]: {string(flows.InvitationSkipped), "quiet_hours"}} {
+			if inv, _ := db.Invitation(ctx, id); string(inv.Status) != want[0] || inv.Error != want[1] || inv.Attempts != 1 || inv.SentAt != nil {
 				t.Fatalf("invitation %d = %+v; want %v", id, inv, want)
 			}
 		}
@@ -695,26 +695,28 @@ func TestSQLFinishAttempt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.ApplyStep(ctx, StepWrite{ResponseID: r.ID, Answer: &flows.Answer{QuestionID: "q", Kind: flows.KindNPS, Score: sqlScore(9)}}); err != nil {
+		if _, err := db.ApplyStep(ctx, flows.StepWrite{ResponseID: r.ID, Answer: &flows.Answer{QuestionID: "q", Kind: flows.KindNPS, Score: sqlScore(9)}}); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.FinishAttempt(ctx, "d", Attempt{InvitationID: ids[4], At: at, Outcome: "sent"}, flows.InvitationSent, nil); err != nil {
+		if err := db.FinishAttempt(ctx, "d", flows.Attempt{InvitationID: ids[4], At: at, Outcome: "sent"}, flows.InvitationSent, nil); err != nil {
 			t.Fatal(err)
 		}
 		if inv, _ := db.Invitation(ctx, ids[4]); inv.Status != flows.InvitationStarted || inv.SentAt == nil {
 			t.Fatalf("answered invitation = %+v; want started, sent_at recorded", inv)
 		}
 
-		err = db.FinishAttempt(ctx, "d", Attempt{InvitationID: 99999, Outcome: "sent"}, flows.InvitationSent, nil)
+		err = db.FinishAttempt(ctx, "d", flows.Attempt{InvitationID: 99999, Outcome: "sent"}, flows.InvitationSent, nil)
 		wantErrIs(t, "FinishAttempt(missing)", err, flows.ErrNotFound)
 		for name, call := range map[string]func() error{
-			"no outcome": func() error { return db.FinishAttempt(ctx, "d", Attempt{InvitationID: ids[5]}, "", nil) },
-			"no owner":   func() error { return db.FinishAttempt(ctx, "", Attempt{InvitationID: ids[5], Outcome: "x"}, "", nil) },
+			"no outcome": func() error { return db.FinishAttempt(ctx, "d", flows.Attempt{InvitationID: ids[5]}, "", nil) },
+			"no owner": func() error {
+				return db.FinishAttempt(ctx, "", flows.Attempt{InvitationID: ids[5], Outcome: "x"}, "", nil)
+			},
 			"completed": func() error {
-				return db.FinishAttempt(ctx, "d", Attempt{InvitationID: ids[5], Outcome: "x"}, flows.InvitationCompleted, nil)
+				return db.FinishAttempt(ctx, "d", flows.Attempt{InvitationID: ids[5], Outcome: "x"}, flows.InvitationCompleted, nil)
 			},
 			"retry and failed": func() error {
-				return db.FinishAttempt(ctx, "d", Attempt{InvitationID: ids[5], Outcome: "x"}, flows.InvitationFailed, &at)
+				return db.FinishAttempt(ctx, "d", flows.Attempt{InvitationID: ids[5], Outcome: "x"}, flows.InvitationFailed, &at)
 			},
 		} {
 			wantErrIs(t, "FinishAttempt("+name+")", call(), flows.ErrInvalid)
@@ -737,7 +739,7 @@ func TestSQLSentSinceAndWaveCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 		day := 24 * time.Hour
-		set := func(id int64, status string, sentAt *time.Time) {
+		set := func(id int64, status flows.InvitationStatus, sentAt *time.Time) {
 			t.Helper()
 			if err := db.gorm.Model(&invitationRow{}).Where("id = ?", id).
 				Updates(map[string]any{"status": status, "sent_at": nilOr(sentAt)}).Error; err != nil {
@@ -772,12 +774,12 @@ func TestSQLSentSinceAndWaveCounts(t *testing.T) {
 		}
 
 		got, err := db.WaveCounts(ctx, "w")
-		want := WaveCounts{Planned: 1, Skipped: 1, Sent: 2, Failed: 1, Delivered: 5, Started: 1, Completed: 1, Expired: 2}
+		want := flows.WaveCounts{Planned: 1, Skipped: 1, Sent: 2, Failed: 1, Delivered: 5, Started: 1, Completed: 1, Expired: 2}
 		if err != nil || got != want {
-			t.Fatalf("WaveCounts = %+v, %v; want %+v", got, err, want)
+			t.Fatalf("flows.WaveCounts = %+v, %v; want %+v", got, err, want)
 		}
-		if got, err := db.WaveCounts(ctx, "nope"); err != nil || got != (WaveCounts{}) {
-			t.Fatalf("WaveCounts(unknown) = %+v, %v", got, err)
+		if got, err := db.WaveCounts(ctx, "nope"); err != nil || got != (flows.WaveCounts{}) {
+			t.Fatalf("flows.WaveCounts(unknown) = %+v, %v", got, err)
 		}
 	})
 }
@@ -813,7 +815,7 @@ func TestSQLRemindersAndExpiries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.ApplyStep(ctx, StepWrite{ResponseID: r2.ID, Answer: &flows.Answer{QuestionID: "q", Kind: flows.KindNPS, Score: sqlScore(3)}}); err != nil {
+		if _, err := db.ApplyStep(ctx, flows.StepWrite{ResponseID: r2.ID, Answer: &flows.Answer{QuestionID: "q", Kind: flows.KindNPS, Score: sqlScore(3)}}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -875,8 +877,8 @@ func TestSQLRemindersAndExpiries(t *testing.T) {
 func TestSQLWaves(t *testing.T) {
 	eachSQL(t, func(t *testing.T, db *DB) {
 		ctx := sqlTestCtx(t)
-		w, err := db.SaveWave(ctx, WaveRecord{ID: "post_purchase", Definition: "id: post_purchase\n", Source: WaveSourceFile})
-		if err != nil || w.ID != "post_purchase" || w.Paused || w.Source != WaveSourceFile ||
+		w, err := db.SaveWave(ctx, flows.WaveRecord{ID: "post_purchase", Definition: "id: post_purchase\n", Source: flows.WaveSourceFile})
+		if err != nil || w.ID != "post_purchase" || w.Paused || w.Source != flows.WaveSourceFile ||
 			!sameTime(w.CreatedAt, db.Now()) || !sameTime(w.UpdatedAt, db.Now()) {
 			t.Fatalf("SaveWave = %+v, %v", w, err)
 		}
@@ -886,16 +888,16 @@ func TestSQLWaves(t *testing.T) {
 		// Reloading the same definition changes nothing; a new one keeps Paused.
 		later := sqlT0.Add(time.Hour)
 		db.Now = func() time.Time { return later }
-		w, err = db.SaveWave(ctx, WaveRecord{ID: "post_purchase", Definition: "id: post_purchase\n", Source: WaveSourceFile})
+		w, err = db.SaveWave(ctx, flows.WaveRecord{ID: "post_purchase", Definition: "id: post_purchase\n", Source: flows.WaveSourceFile})
 		if err != nil || !w.Paused || !sameTime(w.UpdatedAt, sqlT0) {
 			t.Fatalf("SaveWave(same) = %+v, %v; want paused, updated_at unchanged", w, err)
 		}
-		w, err = db.SaveWave(ctx, WaveRecord{ID: "post_purchase", Definition: "id: post_purchase\nsample: 50%\n", Source: WaveSourceAPI})
-		if err != nil || !w.Paused || w.Source != WaveSourceAPI || !strings.Contains(w.Definition, "50%") ||
+		w, err = db.SaveWave(ctx, flows.WaveRecord{ID: "post_purchase", Definition: "id: post_purchase\nsample: 50%\n", Source: flows.WaveSourceAPI})
+		if err != nil || !w.Paused || w.Source != flows.WaveSourceAPI || !strings.Contains(w.Definition, "50%") ||
 			!sameTime(w.CreatedAt, sqlT0) || !sameTime(w.UpdatedAt, later) {
 			t.Fatalf("SaveWave(changed) = %+v, %v", w, err)
 		}
-		if _, err := db.SaveWave(ctx, WaveRecord{ID: "a_first", Definition: "x", Source: WaveSourceAPI, Paused: true}); err != nil {
+		if _, err := db.SaveWave(ctx, flows.WaveRecord{ID: "a_first", Definition: "x", Source: flows.WaveSourceAPI, Paused: true}); err != nil {
 			t.Fatal(err)
 		}
 		all, err := db.Waves(ctx)
@@ -911,9 +913,9 @@ func TestSQLWaves(t *testing.T) {
 		_, err = db.Wave(ctx, "nope")
 		wantErrIs(t, "Wave(missing)", err, flows.ErrNotFound)
 		wantErrIs(t, "SetWavePaused(missing)", db.SetWavePaused(ctx, "nope", true), flows.ErrNotFound)
-		_, err = db.SaveWave(ctx, WaveRecord{Definition: "x", Source: WaveSourceAPI})
+		_, err = db.SaveWave(ctx, flows.WaveRecord{Definition: "x", Source: flows.WaveSourceAPI})
 		wantErrIs(t, "SaveWave(no id)", err, flows.ErrInvalid)
-		_, err = db.SaveWave(ctx, WaveRecord{ID: "x", Definition: "x", Source: "ftp"})
+		_, err = db.SaveWave(ctx, flows.WaveRecord{ID: "x", Definition: "x", Source: "ftp"})
 		wantErrIs(t, "SaveWave(bad source)", err, flows.ErrInvalid)
 	})
 }
@@ -1027,7 +1029,7 @@ func BenchmarkDueEvents(b *testing.B) {
 			run := 0
 			for b.Loop() {
 				run++
-				q := EventQuery{WaveID: fmt.Sprint("w-", run), Touchpoint: "purchase",
+				q := flows.EventQuery{WaveID: fmt.Sprint("w-", run), Touchpoint: "purchase",
 					OccurredFrom: sqlT0.Add(-7 * 24 * time.Hour), OccurredTo: sqlT0, Limit: pageSize}
 				seen := 0
 				for {
@@ -1070,7 +1072,7 @@ func TestSQLCreateWaveIsInsertOnly(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 8 {
 			wg.Go(func() {
-				_, err := db.CreateWave(ctx, WaveRecord{ID: "race", Definition: fmt.Sprint("v", i), Source: WaveSourceAPI})
+				_, err := db.CreateWave(ctx, flows.WaveRecord{ID: "race", Definition: fmt.Sprint("v", i), Source: flows.WaveSourceAPI})
 				switch {
 				case err == nil:
 					wins.Add(1)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cxbot/cxbot/store"
+	"github.com/cxbot/cxbot/flows"
 )
 
 // config is every CXBOT_* setting. Environment first; defaults make
@@ -46,11 +46,11 @@ type config struct {
 	ReplicaName           string
 	DispatchWorkers       int
 	WaveSync              string
-	TelegramRate          store.Limit
-	TelegramChatRate      store.Limit
+	TelegramRate          flows.Limit
+	TelegramChatRate      flows.Limit
 	TelegramPaidBroadcast bool
-	WeChatRate            store.Limit
-	WeChatChatRate        store.Limit
+	WeChatRate            flows.Limit
+	WeChatChatRate        flows.Limit
 }
 
 // setting documents one variable; the table drives loading, validation
@@ -163,8 +163,8 @@ func settings() []setting {
 			return nil
 		}},
 		{"CXBOT_WAVE_SYNC", "@every 30s", "cron spec: how often a replica picks up waves created or paused elsewhere", false, str(func(c *config) *string { return &c.WaveSync })},
-		{"CXBOT_TELEGRAM_RATE", "30/s", "invitations and reminders per bot, all replicas together", false, rate(func(c *config) *store.Limit { return &c.TelegramRate })},
-		{"CXBOT_TELEGRAM_CHAT_RATE", "1/s", "messages the dispatcher sends to one chat", false, rate(func(c *config) *store.Limit { return &c.TelegramChatRate })},
+		{"CXBOT_TELEGRAM_RATE", "30/s", "invitations and reminders per bot, all replicas together", false, rate(func(c *config) *flows.Limit { return &c.TelegramRate })},
+		{"CXBOT_TELEGRAM_CHAT_RATE", "1/s", "messages the dispatcher sends to one chat", false, rate(func(c *config) *flows.Limit { return &c.TelegramChatRate })},
 		{"CXBOT_TELEGRAM_PAID_BROADCAST", "false", "true sends invitations with allow_paid_broadcast at up to 1000/s (Telegram Stars are charged)", false, func(c *config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -173,8 +173,8 @@ func settings() []setting {
 			c.TelegramPaidBroadcast = b
 			return nil
 		}},
-		{"CXBOT_WECHAT_RATE", "20/s", "WeChat invitations and reminders, all replicas together", false, rate(func(c *config) *store.Limit { return &c.WeChatRate })},
-		{"CXBOT_WECHAT_CHAT_RATE", "1/s", "messages the dispatcher sends to one WeChat user", false, rate(func(c *config) *store.Limit { return &c.WeChatChatRate })},
+		{"CXBOT_WECHAT_RATE", "20/s", "WeChat invitations and reminders, all replicas together", false, rate(func(c *config) *flows.Limit { return &c.WeChatRate })},
+		{"CXBOT_WECHAT_CHAT_RATE", "1/s", "messages the dispatcher sends to one WeChat user", false, rate(func(c *config) *flows.Limit { return &c.WeChatChatRate })},
 	}
 }
 
@@ -209,13 +209,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.ReplicaName = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if c.TelegramPaidBroadcast && getenv("CXBOT_TELEGRAM_RATE") == "" {
-		c.TelegramRate = store.Limit{Count: 1000, Per: time.Second}
+		c.TelegramRate = flows.Limit{Count: 1000, Per: time.Second}
 	}
 	return c, errors.Join(errs...)
 }
 
 // rate parses "30/s", "20/min" or "1000/h" into a limit.
-func rate(dst func(*config) *store.Limit) func(*config, string) error {
+func rate(dst func(*config) *flows.Limit) func(*config, string) error {
 	return func(c *config, v string) error {
 		count, unit, ok := strings.Cut(v, "/")
 		n, err := strconv.Atoi(strings.TrimSpace(count))
@@ -223,7 +223,7 @@ func rate(dst func(*config) *store.Limit) func(*config, string) error {
 		if !ok || err != nil || n < 1 || per == 0 {
 			return fmt.Errorf("%q is not a rate such as 30/s or 20/min", v)
 		}
-		*dst(c) = store.Limit{Count: n, Per: per}
+		*dst(c) = flows.Limit{Count: n, Per: per}
 		return nil
 	}
 }

@@ -105,7 +105,7 @@ func TestDetractorAndPromoterThroughNPS(t *testing.T) {
 		if code := h.api("GET", "/api/v1/handoffs", nil, &handoffs); code != http.StatusOK || len(handoffs.Handoffs) != 1 {
 			t.Fatalf("handoffs: %d %+v", code, handoffs)
 		}
-		if hf := handoffs.Handoffs[0]; hf.CustomerRef != "C-detractor" || hf.Score != 3 || hf.Comment != "快递太慢了，包装也破了" || hf.Status != flows.HandoffOpen {
+		if hf := handoffs.Handoffs[0]; hf.CustomerRef != "C-detractor" || hf.Score != 3 || hf.Comment != "快递太慢了，包装也破了" || hf.Status != string(flows.HandoffOpen) {
 			t.Errorf("handoff row: %+v", hf)
 		}
 		answers := h.answersOf("C-detractor")

@@ -19,7 +19,6 @@ import (
 
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/httpapi"
-	"github.com/cxbot/cxbot/store"
 )
 
 const eventsUsage = `Usage: cxbot events import [flags] FILE.csv
@@ -139,7 +138,7 @@ type badRow struct {
 // eventImport reads a CSV of events and stores it in batches.
 type eventImport struct {
 	name     string
-	save     func(ctx context.Context, events []flows.Event) ([]store.EventResult, error)
+	save     func(ctx context.Context, events []flows.Event) ([]flows.EventResult, error)
 	batch    int
 	now      func() time.Time
 	progress *importProgress
