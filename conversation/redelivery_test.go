@@ -12,13 +12,14 @@ import (
 	"github.com/cxbot/cxbot/bot/telegram/telegramtest"
 	"github.com/cxbot/cxbot/conversation"
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
+	"github.com/cxbot/cxbot/store/redisstore"
+	"github.com/cxbot/cxbot/store/sqlstore"
 )
 
 // flakyDedupe is the real Redis store with one dedupe write failing, the
 // fault this test is about.
 type flakyDedupe struct {
-	*store.Redis
+	*redisstore.Store
 	failMarkSeen bool
 }
 
@@ -27,7 +28,7 @@ func (f *flakyDedupe) MarkSeen(ctx context.Context, ch flows.Channel, id string,
 		f.failMarkSeen = false
 		return errors.New("redis blip")
 	}
-	return f.Redis.MarkSeen(ctx, ch, id, ttl)
+	return f.Store.MarkSeen(ctx, ch, id, ttl)
 }
 
 // An update whose effect was saved but whose dedupe mark was lost is
@@ -38,7 +39,7 @@ func TestRedeliveryAfterLostDedupeMarkChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.OpenSQL(ctx, filepath.Join(t.TempDir(), "cx.db"), nil)
+	db, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "cx.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestRedeliveryAfterLostDedupeMarkChangesNothing(t *testing.T) {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	redis, err := store.OpenRedis(ctx, "", nil)
+	redis, err := redisstore.Open(ctx, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestRedeliveryAfterLostDedupeMarkChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	states := &flakyDedupe{Redis: redis}
+	states := &flakyDedupe{Store: redis}
 	conv, err := conversation.New(conversation.Config{Records: db, States: states, Channels: []bot.Channel{adapter}, Surveys: surveys})
 	if err != nil {
 		t.Fatal(err)

@@ -15,17 +15,17 @@ import (
 	"time"
 
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
+	"github.com/cxbot/cxbot/store/sqlstore"
 )
 
 const testToken = "s3cret"
 
 // newEventsAPI serves the API over a fresh, migrated SQLite store.
-func newEventsAPI(t *testing.T) (*httptest.Server, *store.DB) {
+func newEventsAPI(t *testing.T) (*httptest.Server, *sqlstore.DB) {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := store.OpenSQL(ctx, filepath.Join(t.TempDir(), "cxbot.db"), log)
+	db, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "cxbot.db"), log)
 	if err != nil {
 		t.Fatal(err)
 	}

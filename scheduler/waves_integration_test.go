@@ -16,7 +16,8 @@ import (
 	"github.com/cxbot/cxbot/conversation"
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/scheduler"
-	"github.com/cxbot/cxbot/store"
+	"github.com/cxbot/cxbot/store/redisstore"
+	"github.com/cxbot/cxbot/store/sqlstore"
 )
 
 // clock is the injected time: tests move it instead of sleeping for hours.
@@ -33,8 +34,8 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 type fixture struct {
 	t       testing.TB
 	clock   *clock
-	db      *store.DB
-	redis   *store.Redis
+	db      *sqlstore.DB
+	redis   *redisstore.Store
 	tg      *telegramtest.Server
 	conv    *conversation.Service
 	manager *scheduler.Manager
@@ -53,7 +54,7 @@ func newFixture(t testing.TB, start time.Time) *fixture {
 	if f.surveys, err = flows.LoadSurveys("../configs/surveys"); err != nil {
 		t.Fatal(err)
 	}
-	if f.db, err = store.OpenSQL(ctx, filepath.Join(t.TempDir(), "cx.db"), nil); err != nil {
+	if f.db, err = sqlstore.Open(ctx, filepath.Join(t.TempDir(), "cx.db"), nil); err != nil {
 		t.Fatal(err)
 	}
 	f.db.Now = f.clock.Now
@@ -66,7 +67,7 @@ func newFixture(t testing.TB, start time.Time) *fixture {
 			t.Fatal(err)
 		}
 	}
-	if f.redis, err = store.OpenRedis(ctx, "", nil); err != nil {
+	if f.redis, err = redisstore.Open(ctx, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.redis.Close() })

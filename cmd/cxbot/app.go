@@ -19,7 +19,8 @@ import (
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/httpapi"
 	"github.com/cxbot/cxbot/scheduler"
-	"github.com/cxbot/cxbot/store"
+	"github.com/cxbot/cxbot/store/redisstore"
+	"github.com/cxbot/cxbot/store/sqlstore"
 )
 
 // app is one running cxbot: stores, channels, the conversation service, the
@@ -27,9 +28,9 @@ import (
 type app struct {
 	cfg      config
 	log      *slog.Logger
-	db       *store.DB
-	redis    *store.Redis      // owns the connection
-	states   *store.Redis      // the same connection, keys under CXBOT_REDIS_PREFIX
+	db       *sqlstore.DB
+	redis    *redisstore.Store // owns the connection
+	states   *redisstore.Store // the same connection, keys under CXBOT_REDIS_PREFIX
 	telegram *telegram.Adapter // nil without a token
 	wechat   *wechat.Adapter   // nil without an Official Account
 	conv     *conversation.Service
@@ -41,8 +42,8 @@ type app struct {
 
 // openDatabase opens SQL and makes sure the schema is current: serve must
 // not run against a schema it does not know unless told to migrate.
-func openDatabase(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (*store.DB, error) {
-	db, err := store.OpenSQL(ctx, cfg.DatabaseURL, log)
+func openDatabase(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (*sqlstore.DB, error) {
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		return nil, fmt.Errorf("CXBOT_DATABASE_URL: %w", err)
 	}
@@ -91,7 +92,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 			return nil, fmt.Errorf("save survey %s: %w", id, err)
 		}
 	}
-	if a.redis, err = store.OpenRedis(ctx, cfg.RedisURL, log); err != nil {
+	if a.redis, err = redisstore.Open(ctx, cfg.RedisURL, log); err != nil {
 		return nil, fmt.Errorf("CXBOT_REDIS_URL: %w", err)
 	}
 	a.states = a.redis.WithPrefix(cfg.RedisPrefix)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
+	"github.com/cxbot/cxbot/store/sqlstore"
 )
 
 // importEvents runs "cxbot events import" against the SQLite file dbPath.
@@ -24,9 +24,9 @@ func importEvents(t *testing.T, dbPath string, args ...string) (code int, stdout
 	return code, out.String(), errOut.String()
 }
 
-func openImported(t *testing.T, dbPath string) *store.DB {
+func openImported(t *testing.T, dbPath string) *sqlstore.DB {
 	t.Helper()
-	db, err := store.OpenSQL(context.Background(), dbPath, nil)
+	db, err := sqlstore.Open(context.Background(), dbPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

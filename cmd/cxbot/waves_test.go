@@ -17,7 +17,7 @@ import (
 
 	"github.com/cxbot/cxbot/bot/telegram/telegramtest"
 	"github.com/cxbot/cxbot/flows"
-	"github.com/cxbot/cxbot/store"
+	"github.com/cxbot/cxbot/store/sqlstore"
 )
 
 // configWithWaves makes a config folder with the shipped surveys and the
@@ -44,7 +44,7 @@ func configWithWaves(t testing.TB, waves map[string]string) string {
 }
 
 // seedPurchases reports n purchases, customer i in chat firstChat+i.
-func seedPurchases(t testing.TB, db *store.DB, n int, firstChat int64, occurred time.Time) {
+func seedPurchases(t testing.TB, db *sqlstore.DB, n int, firstChat int64, occurred time.Time) {
 	t.Helper()
 	for from := 0; from < n; from += 1000 {
 		var batch []flows.Event

@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // CXBOT_TEST_REDIS_URL, each with a prefix of its own whose keys are removed
 // afterwards. Without that variable the real-Redis run is skipped, except in
 // CI, where a skipped backend would hide a failure.
-func eachRedis(t *testing.T, fn func(t *testing.T, r *Redis)) {
+func eachRedis(t *testing.T, fn func(t *testing.T, r *Store)) {
 	t.Helper()
 	t.Run("embedded", func(t *testing.T) {
 		t.Parallel()
@@ -41,7 +41,7 @@ func realRedisURL(tb testing.TB) string {
 	u := os.Getenv("CXBOT_TEST_REDIS_URL")
 	if u == "" {
 		if os.Getenv("CI") != "" {
-			tb.Fatal("CXBOT_TEST_REDIS_URL is not set; CI must run the real-Redis tests")
+			tb.Fatal("CXBOT_TEST_REDIS_URL is not set; CI must run the real-Store tests")
 		}
 		tb.Skip("CXBOT_TEST_REDIS_URL is not set")
 	}
@@ -52,10 +52,10 @@ var nonKeyChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
 // openTestRedis opens url ("" for embedded) with a unique prefix and
 // registers cleanup of that prefix's keys and of the connection.
-func openTestRedis(tb testing.TB, url string) *Redis {
+func openTestRedis(tb testing.TB, url string) *Store {
 	tb.Helper()
 	ctx := context.Background()
-	base, err := OpenRedis(ctx, url, nil)
+	base, err := Open(ctx, url, nil)
 	if err != nil {
 		tb.Fatalf("OpenRedis: %v", err)
 	}
@@ -112,7 +112,7 @@ func fullState() flows.State {
 
 func TestRedisStateRoundTrip(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		ch := flows.ChannelTelegram
 
@@ -164,7 +164,7 @@ func TestRedisStateRoundTrip(t *testing.T) {
 
 func TestRedisStateTTLRefreshedOnSave(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		ch := flows.ChannelWeChat
 		key := r.stateKey(ch, "oABC")
@@ -187,7 +187,7 @@ func TestRedisStateTTLRefreshedOnSave(t *testing.T) {
 // real time like Redis does (stock miniredis would keep them forever).
 func TestRedisStateExpiresByWallClock(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		ch := flows.ChannelTelegram
 		if err := r.SaveState(ctx, ch, "200", fullState(), 300*time.Millisecond); err != nil {
@@ -215,7 +215,7 @@ func TestRedisStateExpiresByWallClock(t *testing.T) {
 
 func TestRedisUndecodableStateIsAbsent(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		ch := flows.ChannelTelegram
 		if err := r.Client().Set(ctx, r.stateKey(ch, "300"), "{not json", time.Minute).Err(); err != nil {
@@ -229,7 +229,7 @@ func TestRedisUndecodableStateIsAbsent(t *testing.T) {
 
 func TestRedisSeen(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg, wc := flows.ChannelTelegram, flows.ChannelWeChat
 		if seen, err := r.Seen(ctx, tg, "1001"); err != nil || seen {
@@ -256,7 +256,7 @@ func TestRedisSeen(t *testing.T) {
 
 func TestRedisInvalidArguments(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
 		checks := map[string]error{
@@ -283,7 +283,7 @@ func TestRedisInvalidArguments(t *testing.T) {
 
 func TestRedisLockChatMutualExclusion(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		const workers = 20
 		var (
@@ -332,7 +332,7 @@ func TestRedisLockChatMutualExclusion(t *testing.T) {
 
 func TestRedisLockChatOtherChatsDoNotBlock(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		unlock, err := r.LockChat(ctx, flows.ChannelTelegram, "600", 30*time.Second)
 		if err != nil {
@@ -359,7 +359,7 @@ func TestRedisLockChatOtherChatsDoNotBlock(t *testing.T) {
 
 func TestRedisLockChatWaitRespectsContext(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
 		unlock, err := r.LockChat(ctx, tg, "700", 30*time.Second)
@@ -410,7 +410,7 @@ func within(t *testing.T, parent context.Context, d time.Duration) context.Conte
 // another must not release the new holder's lock.
 func TestRedisLockChatStaleUnlock(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
 		staleUnlock, err := r.LockChat(ctx, tg, "800", 100*time.Millisecond)
@@ -446,7 +446,7 @@ func TestRedisLockChatStaleUnlock(t *testing.T) {
 
 func TestRedisTryLockOneWinner(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		const contenders = 10
 		var (
@@ -483,7 +483,7 @@ func TestRedisTryLockOneWinner(t *testing.T) {
 func TestRedisOpenFailure(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	r, err := OpenRedis(ctx, "redis://cxuser:s3cretpw@127.0.0.1:1/0", nil)
+	r, err := Open(ctx, "redis://cxuser:s3cretpw@127.0.0.1:1/0", nil)
 	if err == nil {
 		r.Close()
 		t.Fatal("OpenRedis on a closed port succeeded")
@@ -499,18 +499,18 @@ func TestRedisOpenFailure(t *testing.T) {
 	}
 
 	for _, bad := range []string{"http://x:s3cretpw@host/", "redis://x:s3cretpw@host:port/", "redis://x:s3cretpw@host/notadb"} {
-		_, err := OpenRedis(ctx, bad, nil)
+		_, err := Open(ctx, bad, nil)
 		if !errors.Is(err, flows.ErrInvalid) {
-			t.Errorf("OpenRedis(%q): err = %v, want ErrInvalid", bad, err)
+			t.Errorf("Open(%q): err = %v, want ErrInvalid", bad, err)
 		}
 		if err != nil && strings.Contains(err.Error(), "s3cretpw") {
-			t.Errorf("OpenRedis(%q): err leaks the password: %v", bad, err)
+			t.Errorf("Open(%q): err leaks the password: %v", bad, err)
 		}
 	}
 }
 
 // unavailableOps names one call of every operation.
-func unavailableOps(r *Redis) map[string]func(context.Context) error {
+func unavailableOps(r *Store) map[string]func(context.Context) error {
 	tg := flows.ChannelTelegram
 	return map[string]func(context.Context) error{
 		"Ping":        r.Ping,
@@ -526,7 +526,7 @@ func unavailableOps(r *Redis) map[string]func(context.Context) error {
 
 // wantUnavailable runs every operation in parallel (a refused dial is
 // retried with backoff for about a second) and expects ErrUnavailable.
-func wantUnavailable(t *testing.T, r *Redis) {
+func wantUnavailable(t *testing.T, r *Store) {
 	t.Helper()
 	for name, op := range unavailableOps(r) {
 		t.Run(name, func(t *testing.T) {
@@ -541,12 +541,12 @@ func wantUnavailable(t *testing.T, r *Redis) {
 func TestRedisClosedIsUnavailable(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	r, err := OpenRedis(ctx, "", nil)
+	r, err := Open(ctx, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !r.Embedded() {
-		t.Fatal("OpenRedis(\"\") is not embedded")
+		t.Fatal("Open(\"\") is not embedded")
 	}
 	unlock, err := r.LockChat(ctx, flows.ChannelTelegram, "9", time.Minute)
 	if err != nil {
@@ -576,7 +576,7 @@ func TestRedisClosedIsUnavailable(t *testing.T) {
 // client, as a crashed Redis would: the client's errors are network errors.
 func TestRedisServerGoneIsUnavailable(t *testing.T) {
 	t.Parallel()
-	r, err := OpenRedis(testCtx(t), "", nil)
+	r, err := Open(testCtx(t), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,7 +592,7 @@ func TestRedisServerGoneIsUnavailable(t *testing.T) {
 
 func TestRedisServerReplyErrorIsNotUnavailable(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
 		// A hash where a string belongs: WRONGTYPE is a bug, not an outage.

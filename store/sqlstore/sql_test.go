@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"context"
@@ -70,7 +70,7 @@ func openSQLiteTestDB(tb testing.TB) *DB {
 // openTestSQL opens url with a fixed clock and closes it at cleanup.
 func openTestSQL(tb testing.TB, url string) *DB {
 	tb.Helper()
-	db, err := OpenSQL(context.Background(), url, quietLogger())
+	db, err := Open(context.Background(), url, quietLogger())
 	if err != nil {
 		tb.Fatalf("OpenSQL: %v", err)
 	}
@@ -111,7 +111,7 @@ func postgresTestSchemaURL(tb testing.TB) string {
 	}
 	schema := "cx_test_" + hex.EncodeToString(b[:])
 
-	admin, err := OpenSQL(context.Background(), base, quietLogger())
+	admin, err := Open(context.Background(), base, quietLogger())
 	if err != nil {
 		tb.Fatalf("open PostgreSQL: %v", err)
 	}
@@ -265,13 +265,13 @@ func TestSQLMigrateConcurrent(t *testing.T) {
 func TestSQLOpenUnavailable(t *testing.T) {
 	ctx := sqlTestCtx(t)
 	// Nothing listens on port 1.
-	_, err := OpenSQL(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=2", quietLogger())
+	_, err := Open(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=2", quietLogger())
 	if !errors.Is(err, flows.ErrUnavailable) {
-		t.Fatalf("OpenSQL(unreachable) = %v, want ErrUnavailable", err)
+		t.Fatalf("Open(unreachable) = %v, want ErrUnavailable", err)
 	}
-	_, err = OpenSQL(ctx, "mysql://localhost/cx", quietLogger())
+	_, err = Open(ctx, "mysql://localhost/cx", quietLogger())
 	if !errors.Is(err, flows.ErrInvalid) {
-		t.Fatalf("OpenSQL(mysql://) = %v, want ErrInvalid", err)
+		t.Fatalf("Open(mysql://) = %v, want ErrInvalid", err)
 	}
 }
 

@@ -1,19 +1,16 @@
-package store
+package redisstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/alicebob/miniredis/v2/server"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/store/embeddedredis"
 )
 
 // interval is the emission interval Per/Count in whole microseconds, the
@@ -108,7 +105,7 @@ return string.format("%.0f", untilt)
 `
 
 // keyGrace is how long limiter and pause keys outlive the time they record;
-// it must exceed embeddedTick.
+// it must exceed embeddedredis.Tick.
 const keyGrace = time.Second
 
 // The scripts are immutable values (their SHA-1 is computed once), shared by
@@ -119,11 +116,11 @@ var (
 	pauseScript = redis.NewScript(pauseSrc)
 )
 
-func (r *Redis) rateKey(key string) string {
+func (r *Store) rateKey(key string) string {
 	return r.prefix + "rate:" + key
 }
 
-func (r *Redis) pauseKey(ch flows.Channel) string {
+func (r *Store) pauseKey(ch flows.Channel) string {
 	return r.prefix + "pause:" + string(ch)
 }
 
@@ -138,7 +135,7 @@ func (r *Redis) pauseKey(ch flows.Channel) string {
 // names (do not do that). Limits can change between calls (a configuration
 // reload) without a reset. The embedded server runs the same algorithm as a
 // native command instead of the script (see gcraCommand).
-func (r *Redis) Allow(ctx context.Context, key string, l flows.Limit) (allowed bool, retryAfter time.Duration, err error) {
+func (r *Store) Allow(ctx context.Context, key string, l flows.Limit) (allowed bool, retryAfter time.Duration, err error) {
 	if key == "" {
 		return false, 0, fmt.Errorf("%w: redis: allow: empty key", flows.ErrInvalid)
 	}
@@ -148,7 +145,7 @@ func (r *Redis) Allow(ctx context.Context, key string, l flows.Limit) (allowed b
 	args := []any{limitInterval(l), limitBurst(l), keyGrace.Milliseconds()}
 	var res []int64
 	if r.mini != nil {
-		res, err = r.mini.gcra(ctx, r.client, r.rateKey(key), args)
+		res, err = r.client.Do(ctx, append([]any{embeddedredis.CommandGCRA, r.rateKey(key)}, args...)...).Int64Slice()
 	} else {
 		res, err = gcraScript.Run(ctx, r.client, []string{r.rateKey(key)}, args...).Int64Slice()
 	}
@@ -170,7 +167,7 @@ func (r *Redis) Allow(ctx context.Context, key string, l flows.Limit) (allowed b
 // when ctx's deadline comes before the next chance. Waiters are not queued:
 // when several wait on one key, whichever asks first after a slot opens gets
 // it, and each loser costs one more round trip per slot.
-func (r *Redis) Wait(ctx context.Context, key string, l flows.Limit) error {
+func (r *Store) Wait(ctx context.Context, key string, l flows.Limit) error {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -205,7 +202,7 @@ func (r *Redis) Wait(ctx context.Context, key string, l flows.Limit) error {
 // PauseChannel pauses sending on a whole channel for d, for every replica:
 // what a platform's 429 with retry_after asks for. It extends a running
 // pause that ends sooner and never shortens one that ends later.
-func (r *Redis) PauseChannel(ctx context.Context, ch flows.Channel, d time.Duration) error {
+func (r *Store) PauseChannel(ctx context.Context, ch flows.Channel, d time.Duration) error {
 	if ch == "" {
 		return fmt.Errorf("%w: redis: pause channel: empty channel", flows.ErrInvalid)
 	}
@@ -223,7 +220,7 @@ func (r *Redis) PauseChannel(ctx context.Context, ch flows.Channel, d time.Durat
 // ChannelPause returns how long sending on ch stays paused, 0 if it is not.
 // It is one round trip (GET and TIME pipelined), cheap enough to ask before
 // every send.
-func (r *Redis) ChannelPause(ctx context.Context, ch flows.Channel) (time.Duration, error) {
+func (r *Store) ChannelPause(ctx context.Context, ch flows.Channel) (time.Duration, error) {
 	if ch == "" {
 		return 0, fmt.Errorf("%w: redis: channel pause: empty channel", flows.ErrInvalid)
 	}
@@ -251,103 +248,4 @@ func (r *Redis) ChannelPause(ctx context.Context, ch flows.Channel) (time.Durati
 	}
 	left := time.Duration(end-now.Val().UnixMicro()) * time.Microsecond
 	return max(left, 0), nil
-}
-
-// gcraStep is one GCRA decision at now for a limiter whose stored TAT is tat
-// (0 if none), all in microseconds: whether the event is admitted, the TAT
-// to store if so, and otherwise how long until it would be.
-func gcraStep(now, tat, interval, burst int64) (ok bool, next, wait int64) {
-	tat = max(tat, now)
-	next = tat + interval
-	if allowAt := next - burst*interval; now < allowAt {
-		return false, 0, allowAt - now
-	}
-	return true, next, 0
-}
-
-// gcraCommand is gcraSrc as a native command of the embedded server, with
-// the same arguments (KEY INTERVAL_US BURST GRACE_MS) and reply, and the
-// process clock as TIME (the server is in this process). miniredis builds a
-// new Lua VM for every script call (about 200 KB and 850 allocations), which
-// made Allow ten times slower than on Redis and stalled every other command
-// meanwhile, since miniredis runs scripts under its global lock.
-const gcraCommand = "CXBOT.GCRA"
-
-// gcra runs gcraCommand, adding it to the server on first use (the
-// embedded server is started in redis.go, which knows nothing of limits).
-func (e *embeddedRedis) gcra(ctx context.Context, c *redis.Client, key string, args []any) ([]int64, error) {
-	cmdArgs := append([]any{gcraCommand, key}, args...)
-	res, err := c.Do(ctx, cmdArgs...).Int64Slice()
-	var rerr redis.Error
-	if errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "ERR unknown command") {
-		if regErr := e.registerGCRA(); regErr != nil {
-			return nil, regErr
-		}
-		res, err = c.Do(ctx, cmdArgs...).Int64Slice()
-	}
-	return res, err
-}
-
-// registerGCRA adds gcraCommand to the embedded server. Concurrent first
-// calls are harmless: Register refuses the second. Calls of the command are
-// serialised by a mutex of their own, which is enough because nothing else
-// writes limiter keys; miniredis's direct API then reads and writes
-// database 0, the only one the embedded client uses.
-func (e *embeddedRedis) registerGCRA() error {
-	e.srv.Lock() // Miniredis.Close clears its server under this lock
-	srv := e.srv.Server()
-	e.srv.Unlock()
-	if srv == nil {
-		return errors.New("embedded redis is closed")
-	}
-	var mu sync.Mutex
-	_ = srv.Register(gcraCommand, func(c *server.Peer, cmd string, args []string) {
-		if len(args) != 4 {
-			c.WriteError("ERR wrong number of arguments for '" + cmd + "' command")
-			return
-		}
-		var n [3]int64
-		for i, a := range args[1:] {
-			v, err := strconv.ParseInt(a, 10, 64)
-			if err != nil {
-				c.WriteError("ERR value is not an integer or out of range")
-				return
-			}
-			n[i] = v
-		}
-		key, interval, burst, grace := args[0], n[0], n[1], n[2]
-
-		mu.Lock()
-		defer mu.Unlock()
-		var tat int64
-		switch stored, err := e.srv.Get(key); {
-		case errors.Is(err, miniredis.ErrKeyNotFound):
-		case err != nil:
-			c.WriteError(err.Error()) // WRONGTYPE, as from Redis
-			return
-		default:
-			if tat, err = strconv.ParseInt(stored, 10, 64); err != nil {
-				c.WriteError("ERR limiter value is not a time")
-				return
-			}
-		}
-		now := time.Now().UnixMicro()
-		ok, next, wait := gcraStep(now, tat, interval, burst)
-		if ok {
-			if err := e.srv.Set(key, strconv.FormatInt(next, 10)); err != nil {
-				c.WriteError(err.Error())
-				return
-			}
-			ttlMs := (next-now+999)/1000 + grace
-			e.srv.SetTTL(key, time.Duration(ttlMs)*time.Millisecond)
-		}
-		c.WriteLen(2)
-		if ok {
-			c.WriteInt(1)
-		} else {
-			c.WriteInt(0)
-		}
-		c.WriteInt(int(wait))
-	})
-	return nil
 }

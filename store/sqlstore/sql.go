@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"context"
@@ -51,7 +51,7 @@ type DB struct {
 // postgresql://, and otherwise opens (creating if needed) the SQLite file at
 // path url. It pings the database, so an unreachable server fails here with
 // flows.ErrUnavailable rather than on the first request. It does not migrate.
-func OpenSQL(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
+func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}

@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"context"
@@ -17,15 +17,15 @@ import (
 // replica returns a second client of r's server with r's prefix and its own
 // connection pool, as another cxbot process would have. (An embedded server
 // has no other process; the copy still talks to it as an embedded client.)
-func replica(t *testing.T, r *Redis) *Redis {
+func replica(t *testing.T, r *Store) *Store {
 	t.Helper()
 	opts := *r.client.Options()
 	c := redis.NewClient(&opts)
 	t.Cleanup(func() { c.Close() })
-	return &Redis{redisConn: &redisConn{client: c, mini: r.mini, logger: r.logger, casDel: r.casDel}, prefix: r.prefix}
+	return &Store{redisConn: &redisConn{client: c, mini: r.mini, logger: r.logger, casDel: r.casDel}, prefix: r.prefix}
 }
 
-func mustAllow(t *testing.T, r *Redis, key string, l flows.Limit) (bool, time.Duration) {
+func mustAllow(t *testing.T, r *Store, key string, l flows.Limit) (bool, time.Duration) {
 	t.Helper()
 	ok, retry, err := r.Allow(testCtx(t), key, l)
 	if err != nil {
@@ -42,7 +42,7 @@ func mustAllow(t *testing.T, r *Redis, key string, l flows.Limit) (bool, time.Du
 
 func TestRedisAllowBurstThenRefuse(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		for _, burst := range []int{0, 1, 5} {
 			t.Run("burst"+strconv.Itoa(burst), func(t *testing.T) {
 				// 10/s: one every 100ms, much longer than a round trip.
@@ -87,7 +87,7 @@ func TestRedisAllowBurstThenRefuse(t *testing.T) {
 // 2 or more absorbs the lateness, and there the lower bound is tight.
 func TestRedisAllowSustainedRate(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		for _, c := range []struct{ count, burst, lo, hi int64 }{
 			{count: 50, burst: 0, lo: 35, hi: 51},
 			{count: 50, burst: 10, lo: 50, hi: 61},
@@ -132,7 +132,7 @@ func TestRedisAllowSustainedRate(t *testing.T) {
 // one budget, exactly, even when they race.
 func TestRedisAllowSharedByReplicas(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		other := replica(t, r)
 		ctx := testCtx(t)
 		// One an hour: nothing refills during the test, so exactly Burst.
@@ -158,7 +158,7 @@ func TestRedisAllowSharedByReplicas(t *testing.T) {
 		if n := admitted.Load(); n != 10 {
 			t.Fatalf("admitted %d across two replicas, want exactly 10", n)
 		}
-		for _, c := range []*Redis{r, other} {
+		for _, c := range []*Store{r, other} {
 			ok, retry := mustAllow(t, c, "shared", l)
 			if ok || retry < 50*time.Minute || retry > time.Hour {
 				t.Fatalf("after the shared burst: ok %v, retry %v; want refused for about 1h", ok, retry)
@@ -169,7 +169,7 @@ func TestRedisAllowSharedByReplicas(t *testing.T) {
 
 func TestRedisAllowKeysIndependent(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		l := flows.Limit{Count: 1, Per: time.Hour, Burst: 2}
 		for range 2 {
 			mustAllow(t, r, "chat:1", l)
@@ -198,7 +198,7 @@ func TestRedisAllowKeysIndependent(t *testing.T) {
 
 func TestRedisWait(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		// 20/s, 5 waiters after a spent burst of 1: the last gets through
 		// about 5 × 50ms later, never sooner than the rate allows.
@@ -222,7 +222,7 @@ func TestRedisWait(t *testing.T) {
 
 func TestRedisWaitRespectsContext(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		l := flows.Limit{Count: 1, Per: time.Hour}
 		mustAllow(t, r, "slow", l)
@@ -261,7 +261,7 @@ func TestRedisWaitRespectsContext(t *testing.T) {
 
 func TestRedisPauseChannel(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg, wc := flows.ChannelTelegram, flows.ChannelWeChat
 		pause := func(ch flows.Channel) time.Duration {
@@ -318,7 +318,7 @@ func TestRedisPauseChannel(t *testing.T) {
 
 func TestRedisLimitsInvalidArguments(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
 		ok := flows.Limit{Count: 1, Per: time.Second}
@@ -353,31 +353,6 @@ func TestRedisLimitsInvalidArguments(t *testing.T) {
 			t.Errorf("invalid calls wrote %d keys", n)
 		}
 	})
-}
-
-func TestGCRAStep(t *testing.T) {
-	t.Parallel()
-	// Microseconds; interval 100.
-	for _, c := range []struct {
-		name            string
-		now, tat, burst int64
-		ok              bool
-		next, wait      int64
-	}{
-		{name: "new limiter", now: 1000, tat: 0, burst: 1, ok: true, next: 1100},
-		{name: "burst 1 spent", now: 1000, tat: 1100, burst: 1, wait: 100},
-		{name: "burst 1 partly waited", now: 1060, tat: 1100, burst: 1, wait: 40},
-		{name: "burst 1 due", now: 1100, tat: 1100, burst: 1, ok: true, next: 1200},
-		{name: "idle banks no more than the burst", now: 5000, tat: 1100, burst: 3, ok: true, next: 5100},
-		{name: "burst 3, two taken", now: 1000, tat: 1200, burst: 3, ok: true, next: 1300},
-		{name: "burst 3 spent", now: 1000, tat: 1300, burst: 3, wait: 100},
-		{name: "burst 3, one back", now: 1100, tat: 1300, burst: 3, ok: true, next: 1400},
-	} {
-		ok, next, wait := gcraStep(c.now, c.tat, 100, c.burst)
-		if ok != c.ok || next != c.next || wait != c.wait {
-			t.Errorf("%s: gcraStep = %v, %d, %d; want %v, %d, %d", c.name, ok, next, wait, c.ok, c.next, c.wait)
-		}
-	}
 }
 
 // TestRedisGCRAScriptMatchesNative runs the Lua script, which real Redis
@@ -415,7 +390,7 @@ func TestRedisGCRAScriptMatchesNative(t *testing.T) {
 
 // limitOps names one call of every operation of redis_limits.go and
 // redis_kv.go.
-func limitOps(r *Redis) map[string]func(context.Context) error {
+func limitOps(r *Store) map[string]func(context.Context) error {
 	tg := flows.ChannelTelegram
 	l := flows.Limit{Count: 1, Per: time.Second}
 	return map[string]func(context.Context) error{
@@ -433,7 +408,7 @@ func limitOps(r *Redis) map[string]func(context.Context) error {
 
 func TestRedisLimitsUnavailable(t *testing.T) {
 	t.Parallel()
-	r, err := OpenRedis(testCtx(t), "", nil)
+	r, err := Open(testCtx(t), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +429,7 @@ func TestRedisLimitsUnavailable(t *testing.T) {
 
 func TestRedisLimitsServerReplyErrorIsNotUnavailable(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
 		// Hashes where strings belong: WRONGTYPE is a bug, not an outage.

@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"context"
@@ -55,7 +55,7 @@ func BenchmarkRedisStateRoundTrip(b *testing.B) {
 	}
 }
 
-func roundTrip(ctx context.Context, r *Redis, chatID, updateID string) error {
+func roundTrip(ctx context.Context, r *Store, chatID, updateID string) error {
 	ch := flows.ChannelTelegram
 	unlock, err := r.LockChat(ctx, ch, chatID, 5*time.Second)
 	if err != nil {

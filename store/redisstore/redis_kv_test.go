@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"testing"
@@ -9,7 +9,7 @@ import (
 
 func TestRedisKVRoundTrip(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		get := func(key string) (string, bool) {
 			t.Helper()
@@ -71,7 +71,7 @@ func TestRedisKVRoundTrip(t *testing.T) {
 
 func TestRedisKVExpires(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		if err := r.SetString(ctx, "short", "v", 300*time.Millisecond); err != nil {
 			t.Fatal(err)
@@ -94,7 +94,7 @@ func TestRedisKVExpires(t *testing.T) {
 
 func TestRedisWindow(t *testing.T) {
 	t.Parallel()
-	eachRedis(t, func(t *testing.T, r *Redis) {
+	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg, wc := flows.ChannelTelegram, flows.ChannelWeChat
 		open := func(ch flows.Channel, chat string) bool {

@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/store/embeddedredis"
 )
 
 // DefaultRedisPrefix namespaces every key cxbot writes, so it can share a
@@ -35,7 +36,7 @@ const unlockSrc = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.ca
 
 // Redis keeps what must be shared by all replicas but need not outlive a
 // conversation: conversation state, update dedupe marks and locks.
-type Redis struct {
+type Store struct {
 	*redisConn
 	prefix string
 	owner  bool // only the value OpenRedis returned closes the connection
@@ -44,7 +45,7 @@ type Redis struct {
 // redisConn is what copies made by WithPrefix share.
 type redisConn struct {
 	client    *redis.Client
-	mini      *embeddedRedis // nil unless embedded
+	mini      *embeddedredis.Server // nil unless embedded
 	logger    *slog.Logger
 	casDel    *redis.Script // unlockSrc, for servers without DELEX
 	closeOnce sync.Once
@@ -55,17 +56,17 @@ type redisConn struct {
 // embedded Redis-compatible server in this process and connects to it over
 // loopback TCP (the zero-config profile). It pings before returning so a
 // wrong URL fails at start-up rather than on the first customer message.
-func OpenRedis(ctx context.Context, rawURL string, logger *slog.Logger) (*Redis, error) {
+func Open(ctx context.Context, rawURL string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	var (
 		opts *redis.Options
-		mini *embeddedRedis
+		mini *embeddedredis.Server
 		name string
 	)
 	if rawURL == "" {
-		m, err := startEmbeddedRedis()
+		m, err := embeddedredis.Start()
 		if err != nil {
 			return nil, fmt.Errorf("%w: redis: %w", flows.ErrUnavailable, err)
 		}
@@ -87,7 +88,7 @@ func OpenRedis(ctx context.Context, rawURL string, logger *slog.Logger) (*Redis,
 		logger: logger,
 		casDel: redis.NewScript(unlockSrc),
 	}
-	r := &Redis{redisConn: conn, prefix: DefaultRedisPrefix, owner: true}
+	r := &Store{redisConn: conn, prefix: DefaultRedisPrefix, owner: true}
 	if err := conn.client.Ping(ctx).Err(); err != nil {
 		_ = r.Close()
 		return nil, fmt.Errorf("%w: redis: ping %s: %w", flows.ErrUnavailable, name, err)
@@ -118,25 +119,25 @@ func safeParseError(err error) string {
 
 // Client returns the underlying client, for the few users (rate limits, the
 // WeChat token cache) that need commands this type does not wrap.
-func (r *Redis) Client() *redis.Client { return r.client }
+func (r *Store) Client() *redis.Client { return r.client }
 
 // Embedded reports whether this is the in-process server.
-func (r *Redis) Embedded() bool { return r.mini != nil }
+func (r *Store) Embedded() bool { return r.mini != nil }
 
 // WithPrefix returns a copy whose keys start with prefix instead of "cx:",
 // sharing the connection. The copy does not own the connection: its Close is
 // a no-op, and it stops working once the original is closed.
-func (r *Redis) WithPrefix(prefix string) *Redis {
-	return &Redis{redisConn: r.redisConn, prefix: prefix, owner: false}
+func (r *Store) WithPrefix(prefix string) *Store {
+	return &Store{redisConn: r.redisConn, prefix: prefix, owner: false}
 }
 
 // Prefix is the start of every key this value writes, for callers that
 // build their own keys on Client() (rate limits) and should share the namespace.
-func (r *Redis) Prefix() string { return r.prefix }
+func (r *Store) Prefix() string { return r.prefix }
 
 // Close closes the client and, in embedded mode, stops the server (its data
 // is lost: embedded Redis is memory only). Safe to call more than once.
-func (r *Redis) Close() error {
+func (r *Store) Close() error {
 	if !r.owner {
 		return nil
 	}
@@ -150,7 +151,7 @@ func (r *Redis) Close() error {
 }
 
 // Ping checks that Redis answers, for the readiness probe.
-func (r *Redis) Ping(ctx context.Context) error {
+func (r *Store) Ping(ctx context.Context) error {
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return redisErr("ping", err)
 	}
@@ -178,19 +179,19 @@ func transientReply(msg string) bool {
 	return false
 }
 
-func (r *Redis) stateKey(ch flows.Channel, chatID string) string {
+func (r *Store) stateKey(ch flows.Channel, chatID string) string {
 	return r.prefix + "state:" + string(ch) + ":" + chatID
 }
 
-func (r *Redis) seenKey(ch flows.Channel, updateID string) string {
+func (r *Store) seenKey(ch flows.Channel, updateID string) string {
 	return r.prefix + "seen:" + string(ch) + ":" + updateID
 }
 
-func (r *Redis) chatLockKey(ch flows.Channel, chatID string) string {
+func (r *Store) chatLockKey(ch flows.Channel, chatID string) string {
 	return r.prefix + "chatlock:" + string(ch) + ":" + chatID
 }
 
-func (r *Redis) lockKey(key string) string {
+func (r *Store) lockKey(key string) string {
 	return r.prefix + "lock:" + key
 }
 
@@ -215,7 +216,7 @@ func checkTTL(op string, ttl time.Duration) error {
 // finished or its TTL ran out). A stored state that no longer decodes is
 // logged and reported as absent: returning an error would fail the webhook
 // and make the platform redeliver the same update forever.
-func (r *Redis) LoadState(ctx context.Context, ch flows.Channel, chatID string) (flows.State, bool, error) {
+func (r *Store) LoadState(ctx context.Context, ch flows.Channel, chatID string) (flows.State, bool, error) {
 	if err := checkIDs("load state", ch, chatID); err != nil {
 		return flows.State{}, false, err
 	}
@@ -237,7 +238,7 @@ func (r *Redis) LoadState(ctx context.Context, ch flows.Channel, chatID string) 
 
 // SaveState stores the conversation of a chat and restarts its TTL, so a
 // conversation expires ttl after its last update, not after its first.
-func (r *Redis) SaveState(ctx context.Context, ch flows.Channel, chatID string, st flows.State, ttl time.Duration) error {
+func (r *Store) SaveState(ctx context.Context, ch flows.Channel, chatID string, st flows.State, ttl time.Duration) error {
 	if err := checkIDs("save state", ch, chatID); err != nil {
 		return err
 	}
@@ -255,7 +256,7 @@ func (r *Redis) SaveState(ctx context.Context, ch flows.Channel, chatID string, 
 }
 
 // DeleteState ends the conversation of a chat; deleting none is not an error.
-func (r *Redis) DeleteState(ctx context.Context, ch flows.Channel, chatID string) error {
+func (r *Store) DeleteState(ctx context.Context, ch flows.Channel, chatID string) error {
 	if err := checkIDs("delete state", ch, chatID); err != nil {
 		return err
 	}
@@ -268,7 +269,7 @@ func (r *Redis) DeleteState(ctx context.Context, ch flows.Channel, chatID string
 // Seen reports whether an update was already applied. Callers check it under
 // the chat lock, and call MarkSeen only after the update's effect is durable,
 // so a crash in between leads to a redelivery being applied, not dropped.
-func (r *Redis) Seen(ctx context.Context, ch flows.Channel, updateID string) (bool, error) {
+func (r *Store) Seen(ctx context.Context, ch flows.Channel, updateID string) (bool, error) {
 	if err := checkIDs("seen", ch, updateID); err != nil {
 		return false, err
 	}
@@ -281,7 +282,7 @@ func (r *Redis) Seen(ctx context.Context, ch flows.Channel, updateID string) (bo
 
 // MarkSeen records an applied update for ttl, which must outlast the
 // platform's redelivery window.
-func (r *Redis) MarkSeen(ctx context.Context, ch flows.Channel, updateID string, ttl time.Duration) error {
+func (r *Store) MarkSeen(ctx context.Context, ch flows.Channel, updateID string, ttl time.Duration) error {
 	if err := checkIDs("mark seen", ch, updateID); err != nil {
 		return err
 	}
@@ -306,7 +307,7 @@ func (r *Redis) MarkSeen(ctx context.Context, ch flows.Channel, updateID string,
 // lock alone and returns an error wrapping flows.ErrConflict, a sign the ttl
 // is too short. unlock is idempotent; give it a context that is not already
 // cancelled (context.WithoutCancel), or the lock stays until its ttl.
-func (r *Redis) LockChat(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) (func(context.Context) error, error) {
+func (r *Store) LockChat(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) (func(context.Context) error, error) {
 	if err := checkIDs("lock chat", ch, chatID); err != nil {
 		return nil, err
 	}
@@ -363,7 +364,7 @@ func (r *Redis) LockChat(ctx context.Context, ch flows.Channel, chatID string, t
 // DELEX IFEQ because miniredis builds a fresh Lua VM (about 190 KB) for every
 // script call, which dominated its cost per update; Redis before 8.4 has no
 // DELEX, so a real server runs the equivalent script.
-func (r *Redis) compareAndDelete(ctx context.Context, key, token string) (bool, error) {
+func (r *Store) compareAndDelete(ctx context.Context, key, token string) (bool, error) {
 	var cmd *redis.Cmd
 	if r.mini != nil {
 		cmd = r.client.Do(ctx, "DELEX", key, "IFEQ", token)
@@ -377,7 +378,7 @@ func (r *Redis) compareAndDelete(ctx context.Context, key, token string) (bool, 
 // TryLock takes a one-shot lock, true when this caller got it: one replica
 // runs a cron slot or singleton job. It is never released, only expires, so
 // a slot that finishes early still cannot be run again by a late replica.
-func (r *Redis) TryLock(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (r *Store) TryLock(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if key == "" {
 		return false, fmt.Errorf("%w: redis: try lock: empty key", flows.ErrInvalid)
 	}

@@ -1,4 +1,4 @@
-package store
+package redisstore
 
 import (
 	"context"
@@ -11,17 +11,17 @@ import (
 	"github.com/cxbot/cxbot/flows"
 )
 
-func (r *Redis) kvKey(key string) string {
+func (r *Store) kvKey(key string) string {
 	return r.prefix + "kv:" + key
 }
 
-func (r *Redis) windowKey(ch flows.Channel, chatID string) string {
+func (r *Store) windowKey(ch flows.Channel, chatID string) string {
 	return r.prefix + "window:" + string(ch) + ":" + chatID
 }
 
 // GetString returns the value stored under key by SetString; false when
 // there is none (never set, deleted or expired).
-func (r *Redis) GetString(ctx context.Context, key string) (string, bool, error) {
+func (r *Store) GetString(ctx context.Context, key string) (string, bool, error) {
 	if key == "" {
 		return "", false, fmt.Errorf("%w: redis: get: empty key", flows.ErrInvalid)
 	}
@@ -38,7 +38,7 @@ func (r *Redis) GetString(ctx context.Context, key string) (string, bool, error)
 // SetString stores value under key for ttl (at least 1ms: values shared by
 // replicas, such as an access token, always go stale), replacing any value
 // and TTL before. The empty string is a value like any other.
-func (r *Redis) SetString(ctx context.Context, key, value string, ttl time.Duration) error {
+func (r *Store) SetString(ctx context.Context, key, value string, ttl time.Duration) error {
 	if key == "" {
 		return fmt.Errorf("%w: redis: set: empty key", flows.ErrInvalid)
 	}
@@ -52,7 +52,7 @@ func (r *Redis) SetString(ctx context.Context, key, value string, ttl time.Durat
 }
 
 // Delete removes the value under key; deleting none is not an error.
-func (r *Redis) Delete(ctx context.Context, key string) error {
+func (r *Store) Delete(ctx context.Context, key string) error {
 	if key == "" {
 		return fmt.Errorf("%w: redis: delete: empty key", flows.ErrInvalid)
 	}
@@ -65,7 +65,7 @@ func (r *Redis) Delete(ctx context.Context, key string) error {
 // TouchWindow (re)opens the customer-service window of a chat for ttl from
 // now (WeChat: 48 hours after the customer's last message). Call it on every
 // inbound update from the customer.
-func (r *Redis) TouchWindow(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) error {
+func (r *Store) TouchWindow(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) error {
 	if err := checkIDs("touch window", ch, chatID); err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (r *Redis) TouchWindow(ctx context.Context, ch flows.Channel, chatID string
 // the last word: a send can still be refused (WeChat errcode 45015) when its
 // clock and ours disagree at the edge of the window, and on the embedded
 // server a window may close or stay open up to one expiry tick (100ms) off.
-func (r *Redis) WindowOpen(ctx context.Context, ch flows.Channel, chatID string) (bool, error) {
+func (r *Store) WindowOpen(ctx context.Context, ch flows.Channel, chatID string) (bool, error) {
 	if err := checkIDs("window open", ch, chatID); err != nil {
 		return false, err
 	}
