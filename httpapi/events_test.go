@@ -207,7 +207,7 @@ func TestPostEventsAllRejected(t *testing.T) {
 
 func TestPostEventsBounds(t *testing.T) {
 	srv, db := newEventsAPI(t)
-	tooMany := make([]ev, MaxEventBatch+1)
+	tooMany := make([]ev, flows.MaxEventBatch+1)
 	for i := range tooMany {
 		tooMany[i] = goodEvent(fmt.Sprint("e-", i))
 	}
@@ -220,7 +220,7 @@ func TestPostEventsBounds(t *testing.T) {
 	}
 
 	// A full batch with generous attributes is accepted (bigger than 1 MiB).
-	full := make([]ev, MaxEventBatch)
+	full := make([]ev, flows.MaxEventBatch)
 	attrs := map[string]any{}
 	for i := range 10 {
 		attrs[fmt.Sprint("attr_", i)] = strings.Repeat("v", 100)
@@ -229,7 +229,7 @@ func TestPostEventsBounds(t *testing.T) {
 		full[i] = with(goodEvent(fmt.Sprint("full-", i)), "attributes", attrs)
 	}
 	code, resp, text := postEventsTo(t, srv, batch(full...))
-	if code != http.StatusOK || resp.Accepted != MaxEventBatch {
+	if code != http.StatusOK || resp.Accepted != flows.MaxEventBatch {
 		t.Fatalf("full batch = %d %.300s", code, text)
 	}
 
@@ -276,50 +276,5 @@ func TestPostEventsAuthAndStore(t *testing.T) {
 	defer off.Close()
 	if code, _, text := postEventsTo(t, off, batch(goodEvent("e-1"))); code != http.StatusServiceUnavailable {
 		t.Fatalf("POST without an event store = %d %s; want 503", code, text)
-	}
-}
-
-func TestValidateEvent(t *testing.T) {
-	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	in := EventInput{
-		ID: " ord-1 ", CustomerRef: "C-1", Touchpoint: "purchase", OccurredAt: "2026-11-20T09:30:00.5+08:00",
-		TelegramChatID: "+0042", Language: "pt_BR", TimeZone: "Europe/Berlin", Attributes: map[string]string{" store ": " SH-01 "},
-	}
-	e, err := ValidateEvent(in, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.ID != "ord-1" || e.TelegramChatID != "42" || e.Attributes["store"] != "SH-01" ||
-		!e.OccurredAt.Equal(time.Date(2026, 11, 20, 1, 30, 0, 500_000_000, time.UTC)) {
-		t.Fatalf("ValidateEvent = %+v", e)
-	}
-	in.OccurredAt = "yesterday"
-	_, err = ValidateEvent(in, now)
-	var fe *FieldError
-	if !errors.As(err, &fe) || fe.Field != "occurred_at" || !errors.Is(err, flows.ErrInvalid) ||
-		err.Error() != `occurred_at "yesterday" is not RFC 3339 (like 2026-11-20T09:30:00+08:00)` {
-		t.Fatalf("ValidateEvent(yesterday) = %v", err)
-	}
-	for _, tag := range []string{"en", "zh-CN", "zh-Hant-TW", "es-419", "pt_BR"} {
-		if !isLanguageTag(tag) {
-			t.Errorf("isLanguageTag(%q) = false", tag)
-		}
-	}
-	for _, tag := range []string{"e", "english", "zh-", "-CN", "zh--CN", "1a", "zh-toolongsubtag", "中文"} {
-		if isLanguageTag(tag) {
-			t.Errorf("isLanguageTag(%q) = true", tag)
-		}
-	}
-	many := map[string]string{}
-	for i := range maxEventAttributes + 1 {
-		many[fmt.Sprint("k", i)] = "v"
-	}
-	in.OccurredAt, in.Attributes = "2026-11-20T09:30:00Z", many
-	if _, err := ValidateEvent(in, now); err == nil || !strings.Contains(err.Error(), "at most 50") {
-		t.Fatalf("51 attributes: %v", err)
-	}
-	in.Attributes = map[string]string{"": "v"}
-	if _, err := ValidateEvent(in, now); err == nil || !strings.HasPrefix(err.Error(), "attributes key") {
-		t.Fatalf("empty attribute key: %v", err)
 	}
 }
