@@ -372,3 +372,11 @@ func migrateConsentPerChat(tx *gorm.DB, dialect string) error {
 	}
 	return nil
 }
+
+// execScript runs a script of several statements as one call on the
+// transaction's connection, bypassing GORM's placeholder and named
+// parameter parsing: a migration file is run as written.
+func execScript(tx *gorm.DB, script string) error {
+	_, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, script)
+	return err
+}
