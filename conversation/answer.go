@@ -11,19 +11,17 @@ import (
 
 // answer runs one step of the chat's conversation. Order matters for the
 // invariants: the answer (and any handoff change) is committed to SQL first,
-// then messages go out, then the new state is saved. A crash in between
-// leaves the old state, so the redelivered update steps again, the answer
-// insert is ignored by its unique key, and at worst a question is re-sent.
-func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, in flows.Input) error {
-	st, ok, err := s.states.LoadState(ctx, u.Channel, u.ChatID)
-	if err != nil {
-		return err
+// then messages go out, then the turn ends with the new state. A crash in
+// between leaves the old state, so the redelivered update steps again, the
+// answer insert is ignored by its unique key, and at worst a question is
+// re-sent.
+func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, turn flows.Turn, in flows.Input) (flows.TurnEnd, error) {
+	if !turn.HasState {
+		return flows.Keep(), s.noConversation(ctx, ch, u)
 	}
-	if !ok {
-		return s.noConversation(ctx, ch, u)
-	}
+	st := turn.State
 	if u.UpdateID != "" && st.LastUpdateID == u.UpdateID {
-		return nil // applied already; only its dedupe mark was lost
+		return flows.Keep(), nil // applied already; only its seen mark was lost
 	}
 	survey, ok := s.surveys[st.SurveyID]
 	if !ok || (st.QuestionID != "" && !hasQuestion(survey, st.QuestionID)) {
@@ -33,7 +31,7 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, in
 	now := s.now()
 	out := flows.Step(survey, st, in, now)
 	if out.Stale {
-		return s.ackTap(ctx, ch, u, out.Notice)
+		return flows.Keep(), s.ackTap(ctx, ch, u, out.Notice)
 	}
 
 	write := flows.StepWrite{ResponseID: st.ResponseID, Answer: out.Answer, At: now}
@@ -53,16 +51,16 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, in
 		write.Finish = flows.ResponseCompleted
 	}
 	if _, err := s.records.ApplyStep(ctx, write); err != nil {
-		return fmt.Errorf("store answer: %w", err)
+		return flows.TurnEnd{}, fmt.Errorf("store answer: %w", err)
 	}
 
 	if err := s.ackTap(ctx, ch, u, out.Notice); err != nil {
-		return err
+		return flows.TurnEnd{}, err
 	}
 	if out.Closed != nil && out.Closed.MessageID != 0 {
 		if err := ch.CloseQuestion(ctx, u.ChatID, out.Closed.MessageID, out.Closed.Text); err != nil {
 			if errors.Is(err, bot.ErrBlocked) {
-				return s.deliveryError(ctx, u, err)
+				return flows.Keep(), s.deliveryError(ctx, u, err)
 			}
 			// The answer is stored; a keyboard left in place only allows a stale tap.
 			s.log.Warn("close answered question", "chat_id", u.ChatID, "err", err)
@@ -73,24 +71,19 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, in
 	for _, m := range out.Messages {
 		id, err := ch.Send(ctx, u.ChatID, m)
 		if err != nil {
-			return s.deliveryError(ctx, u, err)
+			return flows.Keep(), s.deliveryError(ctx, u, err)
 		}
 		if m.QuestionID != "" {
 			next.PromptMessageID = id
 		}
 	}
-
-	if out.Finished {
-		if err := s.states.DeleteState(ctx, u.Channel, u.ChatID); err != nil {
-			return err
-		}
-	} else if err := s.states.SaveState(ctx, u.Channel, u.ChatID, next, s.conversationTTL); err != nil {
-		return err
-	}
 	if out.HandoffReady != nil {
 		s.notifyHandoff(ctx, st.ResponseID)
 	}
-	return nil
+	if out.Finished {
+		return flows.Delete(), nil
+	}
+	return flows.Save(next), nil
 }
 
 func hasQuestion(s *flows.Survey, id string) bool {
@@ -127,7 +120,8 @@ func (s *Service) noConversation(ctx context.Context, ch bot.Channel, u flows.Up
 	}
 	switch {
 	case err == nil:
-		return s.expire(ctx, ch, u, resp.ID, s.surveys[resp.SurveyID])
+		_, err := s.expire(ctx, ch, u, resp.ID, s.surveys[resp.SurveyID])
+		return err
 	case !errors.Is(err, flows.ErrNotFound):
 		return err
 	case u.TapID != "":
@@ -139,21 +133,18 @@ func (s *Service) noConversation(ctx context.Context, ch bot.Channel, u flows.Up
 
 // expire closes a response whose conversation timed out and tells the
 // customer politely instead of leaving them unanswered.
-func (s *Service) expire(ctx context.Context, ch bot.Channel, u flows.Update, responseID int64, survey *flows.Survey) error {
+func (s *Service) expire(ctx context.Context, ch bot.Channel, u flows.Update, responseID int64, survey *flows.Survey) (flows.TurnEnd, error) {
 	if _, err := s.records.ApplyStep(ctx, flows.StepWrite{ResponseID: responseID, Finish: flows.ResponseExpired, At: s.now()}); err != nil {
-		return err
-	}
-	if err := s.states.DeleteState(ctx, u.Channel, u.ChatID); err != nil {
-		return err
+		return flows.TurnEnd{}, err
 	}
 	text := flows.SystemText("expired", u.Language)
 	if survey != nil {
 		text = survey.Text("expired", flows.ResolveLanguage(survey.Languages(), u.Language, survey.DefaultLanguage))
 	}
 	if err := s.ackTap(ctx, ch, u, text); err != nil {
-		return err
+		return flows.TurnEnd{}, err
 	}
-	return s.reply(ctx, ch, u, text)
+	return flows.Delete(), s.reply(ctx, ch, u, text)
 }
 
 // handoffRecord is the handoff row for a detractor answer; the store fills

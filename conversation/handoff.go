@@ -60,15 +60,15 @@ func (s *Service) NotifyPendingHandoffs(ctx context.Context) (int, error) {
 	for _, h := range pending {
 		// Under the chat's lock, like the customer's own updates: a late
 		// comment arriving now waits, and then sees the notice recorded.
-		err := s.withChatLock(ctx, h.Channel, h.ExternalID, func() error {
+		err := s.inTurn(ctx, h.Channel, h.ExternalID, "", func(flows.Turn) (flows.TurnEnd, error) {
 			current, err := s.records.HandoffForResponse(ctx, h.ResponseID)
 			if err != nil {
-				return err
+				return flows.TurnEnd{}, err
 			}
 			if current.NotifiedAt != nil {
-				return nil // the customer's own update completed it meanwhile
+				return flows.Keep(), nil // the customer's own update completed it meanwhile
 			}
-			return s.completeHandoff(ctx, current)
+			return flows.Keep(), s.completeHandoff(ctx, current)
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("handoff %d: %w", h.ID, err))

@@ -56,25 +56,24 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (inv flows.Invi
 	}
 	lang := flows.ResolveLanguage(survey.Languages(), firstNonEmpty(req.Language, identity.Language, customer.Language), survey.DefaultLanguage)
 
-	err = s.withChatLock(ctx, req.Channel, req.ChatID, func() error {
+	var recordErr error // the send's outcome could not be stored; the state is saved all the same
+	err = s.inTurn(ctx, req.Channel, req.ChatID, "", func(turn flows.Turn) (flows.TurnEnd, error) {
 		// A repeated request (same wave, customer and event) gets the first
 		// invitation back and sends nothing, unless that one failed.
 		existing, err := s.records.InvitationByKey(ctx, req.WaveID, customer.ID, req.EventID)
 		switch {
-		case err == nil && existing.Status != flows.InvitationFailed:
+		case err == nil && !existing.Status.Reusable():
 			inv = existing
-			return nil
+			return flows.Keep(), nil
 		case err != nil && !errors.Is(err, flows.ErrNotFound):
-			return err
+			return flows.TurnEnd{}, err
 		}
-		if _, active, err := s.states.LoadState(ctx, req.Channel, req.ChatID); err != nil {
-			return err
-		} else if active {
-			return fmt.Errorf("%w: chat %s already has a survey in progress", flows.ErrConflict, req.ChatID)
+		if turn.HasState {
+			return flows.TurnEnd{}, fmt.Errorf("%w: chat %s already has a survey in progress", flows.ErrConflict, req.ChatID)
 		}
 		if s.throttle != nil {
 			if err := s.throttle(ctx, req.Channel); err != nil {
-				return err
+				return flows.TurnEnd{}, err
 			}
 		}
 		if existing.ID != 0 {
@@ -86,31 +85,34 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (inv flows.Invi
 				Language: lang, Context: req.Context, Status: flows.InvitationPlanned, CreatedAt: s.now(),
 			})
 			if err != nil || !created {
-				return err
+				return flows.Keep(), err
 			}
 		}
-		sendErr := s.deliver(ctx, ch, survey, inv)
-		if errors.Is(sendErr, flows.ErrDeliveredUnrecorded) {
-			s.log.Error("invitation sent but its conversation state was not saved", "invitation_id", inv.ID, "err", sendErr)
-			sendErr = nil // it went out: never report it as failed, or a retry would send it twice
-		}
+		end, sendErr := s.deliver(ctx, ch, survey, inv)
 		// The request may have gone; the outcome is recorded all the same.
 		ctx := context.WithoutCancel(ctx)
 		now := s.now()
 		if sendErr != nil {
 			inv.Status, inv.Error = flows.InvitationFailed, sendErr.Error()
 			if err := s.records.SetInvitationStatus(ctx, inv.ID, inv.Status, inv.Error, now); err != nil {
-				return errors.Join(sendErr, err)
+				return flows.TurnEnd{}, errors.Join(sendErr, err)
 			}
 			if errors.Is(sendErr, bot.ErrBlocked) {
-				return fmt.Errorf("%w: customer %s blocked the bot", flows.ErrConflict, inv.CustomerRef)
+				return flows.TurnEnd{}, fmt.Errorf("%w: customer %s blocked the bot", flows.ErrConflict, inv.CustomerRef)
 			}
-			return fmt.Errorf("send invitation: %w", sendErr)
+			return flows.TurnEnd{}, fmt.Errorf("send invitation: %w", sendErr)
 		}
 		inv.Status, inv.SentAt = flows.InvitationSent, &now
-		return s.records.SetInvitationStatus(ctx, inv.ID, inv.Status, "", now)
+		recordErr = s.records.SetInvitationStatus(ctx, inv.ID, inv.Status, "", now)
+		return end, nil
 	})
-	return inv, created, err
+	if errors.Is(err, errTurnNotEnded) {
+		// It went out and is recorded as sent: never report it as failed,
+		// or a retry would send it twice.
+		s.log.Error("invitation sent but its conversation state was not saved", "invitation_id", inv.ID, "err", err)
+		err = nil
+	}
+	return inv, created, errors.Join(err, recordErr)
 }
 
 // SendInvitation starts a planned invitation's survey in the customer's
@@ -125,19 +127,19 @@ func (s *Service) SendInvitation(ctx context.Context, inv flows.Invitation) erro
 	if err != nil {
 		return err
 	}
-	return s.withChatLock(ctx, inv.Channel, inv.ExternalID, func() error {
-		st, active, err := s.states.LoadState(ctx, inv.Channel, inv.ExternalID)
-		if err != nil {
-			return err
+	err = s.inTurn(ctx, inv.Channel, inv.ExternalID, "", func(turn flows.Turn) (flows.TurnEnd, error) {
+		if turn.HasState && turn.State.InvitationID == inv.ID {
+			return flows.Keep(), nil // sent before, the outcome was not recorded
 		}
-		if active && st.InvitationID == inv.ID {
-			return nil // sent before, the outcome was not recorded
-		}
-		if active {
-			return fmt.Errorf("%w: chat %s already has a survey in progress", flows.ErrConflict, inv.ExternalID)
+		if turn.HasState {
+			return flows.TurnEnd{}, fmt.Errorf("%w: chat %s already has a survey in progress", flows.ErrConflict, inv.ExternalID)
 		}
 		return s.deliver(ctx, ch, survey, inv)
 	})
+	if errors.Is(err, errTurnNotEnded) {
+		return fmt.Errorf("%w: invitation %d: %w", flows.ErrDeliveredUnrecorded, inv.ID, err)
+	}
+	return err
 }
 
 func (s *Service) validateInvite(req *InviteRequest) (*flows.Survey, error) {
@@ -167,38 +169,35 @@ func (s *Service) validateInvite(req *InviteRequest) (*flows.Survey, error) {
 	return survey, nil
 }
 
-// deliver starts the response and sends the first question. The state is
-// saved only after the platform accepted the message, so a failed send
-// leaves no conversation waiting for an answer that cannot come. A blocked
-// bot marks the customer unreachable.
-func (s *Service) deliver(ctx context.Context, ch bot.Channel, survey *flows.Survey, inv flows.Invitation) error {
+// deliver starts the response and sends the first question; the turn saves
+// the conversation it returns. The state is saved only after the platform
+// accepted the message, so a failed send leaves no conversation waiting for
+// an answer that cannot come. A blocked bot marks the customer unreachable.
+func (s *Service) deliver(ctx context.Context, ch bot.Channel, survey *flows.Survey, inv flows.Invitation) (flows.TurnEnd, error) {
 	resp, err := s.records.StartResponse(ctx, flows.Response{
 		InvitationID: inv.ID, CustomerID: inv.CustomerID, SurveyID: survey.ID, SurveyVersion: survey.Version,
 		Channel: inv.Channel, ExternalID: inv.ExternalID, Language: inv.Language, Status: flows.ResponseStarted, StartedAt: s.now(),
 	})
 	if err != nil {
-		return err
+		return flows.TurnEnd{}, err
 	}
 	st, first := flows.Start(survey, inv.Language, inv.ID, resp.ID, s.now())
 	first.Broadcast = true
-	// Once the message is on its way, finish saving its state even if this
-	// replica is asked to stop, so another replica can tell it was sent.
+	// Once the message is on its way, finish even if this replica is asked
+	// to stop, so another replica can tell it was sent.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	messageID, err := s.sendFirst(ctx, ch, survey, inv, first)
 	if err != nil {
 		if errors.Is(err, bot.ErrBlocked) {
 			if merr := s.records.MarkUnreachable(ctx, inv.CustomerID, s.now()); merr != nil {
-				return errors.Join(err, merr)
+				return flows.TurnEnd{}, errors.Join(err, merr)
 			}
 		}
-		return err
+		return flows.TurnEnd{}, err
 	}
 	st.PromptMessageID = messageID
-	if err := s.states.SaveState(ctx, inv.Channel, inv.ExternalID, st, s.conversationTTL); err != nil {
-		return fmt.Errorf("%w: invitation %d: %w", flows.ErrDeliveredUnrecorded, inv.ID, err)
-	}
-	return nil
+	return flows.Save(st), nil
 }
 
 // sendFirst sends an invitation's first question. On a channel with a
@@ -261,32 +260,32 @@ func (s *Service) Remind(ctx context.Context, inv flows.Invitation) (reminded bo
 	if err != nil {
 		return false, err
 	}
-	err = s.withChatLock(ctx, inv.Channel, inv.ExternalID, func() error {
-		st, ok, err := s.states.LoadState(ctx, inv.Channel, inv.ExternalID)
-		if err != nil || !ok || st.InvitationID != inv.ID {
-			return err
+	err = s.inTurn(ctx, inv.Channel, inv.ExternalID, "", func(turn flows.Turn) (flows.TurnEnd, error) {
+		st := turn.State
+		if !turn.HasState || st.InvitationID != inv.ID {
+			return flows.Keep(), nil
 		}
 		survey, ok := s.surveys[st.SurveyID]
 		if !ok {
-			return nil
+			return flows.Keep(), nil
 		}
 		m, ok := flows.Reminder(survey, st)
 		if !ok {
-			return nil
+			return flows.Keep(), nil
 		}
 		m.Broadcast = true
 		id, err := ch.Send(ctx, inv.ExternalID, m)
 		switch {
 		case errors.Is(err, bot.ErrBlocked):
-			return s.records.MarkUnreachable(ctx, inv.CustomerID, s.now())
+			return flows.Keep(), s.records.MarkUnreachable(ctx, inv.CustomerID, s.now())
 		case errors.Is(err, bot.ErrOutsideWindow):
-			return nil // a reminder is not worth a template message
+			return flows.Keep(), nil // a reminder is not worth a template message
 		case err != nil:
-			return err
+			return flows.TurnEnd{}, err
 		}
 		st.PromptMessageID = id
 		reminded = true
-		return s.states.SaveState(ctx, inv.Channel, inv.ExternalID, st, s.conversationTTL)
+		return flows.Save(st), nil
 	})
 	return reminded, err
 }
@@ -295,17 +294,12 @@ func (s *Service) Remind(ctx context.Context, inv flows.Invitation) (reminded bo
 // conversation state goes, and the invitation and response are marked
 // expired. The customer is not messaged: silence is kinder than a nag.
 func (s *Service) CloseInvitation(ctx context.Context, inv flows.Invitation, at time.Time) error {
-	return s.withChatLock(ctx, inv.Channel, inv.ExternalID, func() error {
-		st, ok, err := s.states.LoadState(ctx, inv.Channel, inv.ExternalID)
-		if err != nil {
-			return err
+	return s.inTurn(ctx, inv.Channel, inv.ExternalID, "", func(turn flows.Turn) (flows.TurnEnd, error) {
+		end := flows.Keep()
+		if turn.HasState && turn.State.InvitationID == inv.ID {
+			end = flows.Delete()
 		}
-		if ok && st.InvitationID == inv.ID {
-			if err := s.states.DeleteState(ctx, inv.Channel, inv.ExternalID); err != nil {
-				return err
-			}
-		}
-		return s.records.ExpireInvitation(ctx, inv.ID, at)
+		return end, s.records.ExpireInvitation(ctx, inv.ID, at)
 	})
 }
 

@@ -41,15 +41,17 @@ type Records interface {
 	ResponseForInvitation(ctx context.Context, invitationID int64) (flows.Response, error)
 }
 
-// States is the Redis side: conversation state, dedupe and per-chat locks.
+// States is the Redis side: each chat's conversation state, kept between
+// updates, and the turns that give one step at a time exclusive hold of it.
+// A step is two round trips: Begin (the chat's lease, whether the update
+// was applied, the state) and End (the new state, the seen mark, the
+// service window, the release), or Release when the step failed.
 type States interface {
+	Begin(ctx context.Context, ch flows.Channel, chatID, updateID string, leaseTTL time.Duration) (flows.Turn, error)
+	End(ctx context.Context, t flows.Turn, e flows.TurnEnd) error
+	Release(ctx context.Context, t flows.Turn) error
+	// LoadState reads a chat's state outside any turn (a read-only check).
 	LoadState(ctx context.Context, ch flows.Channel, chatID string) (flows.State, bool, error)
-	SaveState(ctx context.Context, ch flows.Channel, chatID string, st flows.State, ttl time.Duration) error
-	DeleteState(ctx context.Context, ch flows.Channel, chatID string) error
-	Seen(ctx context.Context, ch flows.Channel, updateID string) (bool, error)
-	MarkSeen(ctx context.Context, ch flows.Channel, updateID string, ttl time.Duration) error
-	LockChat(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) (func(context.Context) error, error)
-	TouchWindow(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) error
 	WindowOpen(ctx context.Context, ch flows.Channel, chatID string) (bool, error)
 }
 
@@ -152,20 +154,47 @@ func (s *Service) channel(name flows.Channel) (bot.Channel, error) {
 	return ch, nil
 }
 
-// withChatLock runs fn while holding the chat's lock, so two updates of one
-// chat are never applied concurrently, whichever replica receives them.
-func (s *Service) withChatLock(ctx context.Context, ch flows.Channel, chatID string, fn func() error) error {
-	unlock, err := s.states.LockChat(ctx, ch, chatID, s.lockTTL)
+// errTurnNotEnded marks a step whose effects happened (messages went out)
+// but whose turn could not be ended (its state was not saved).
+var errTurnNotEnded = errors.New("the step ran but its conversation state was not saved")
+
+// inTurn runs step as one turn of the chat's conversation, so two steps of
+// one chat never run at once, whichever replica runs them. updateID is the
+// platform update the step applies ("" for a step cxbot starts); a seen
+// update is skipped. step returns how the turn ends; the store writes that
+// with the update's seen mark in one round trip. A failed step releases
+// the chat unchanged, so the platform's redelivery starts afresh.
+func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID string, step func(flows.Turn) (flows.TurnEnd, error)) error {
+	turn, err := s.states.Begin(ctx, ch, chatID, updateID, s.lockTTL)
 	if err != nil {
-		return fmt.Errorf("lock chat %s: %w", chatID, err)
+		return fmt.Errorf("begin turn at chat %s: %w", chatID, err)
 	}
-	defer func() {
-		// A fresh context: the lock must be released even when ctx ended.
-		releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		if err := unlock(releaseCtx); err != nil {
-			s.log.Warn("release chat lock", "chat_id", chatID, "err", err)
+	if turn.Seen {
+		return nil
+	}
+	end, err := step(turn)
+	// A fresh context: the turn must end even when ctx did, or the chat
+	// stays locked until its lease runs out.
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err != nil {
+		if rerr := s.states.Release(endCtx, turn); rerr != nil {
+			s.log.Warn("release chat", "chat_id", chatID, "err", rerr)
 		}
-	}()
-	return fn()
+		return err
+	}
+	if end.Change == flows.SaveState {
+		end.StateTTL = s.conversationTTL
+	}
+	if updateID != "" {
+		end.SeenTTL = s.dedupeTTL
+	}
+	if err := s.states.End(endCtx, turn, end); err != nil {
+		if !errors.Is(err, flows.ErrConflict) {
+			return fmt.Errorf("%w: %w", errTurnNotEnded, err)
+		}
+		// The step outlived its lease; what it did is written all the same.
+		s.log.Warn("chat lease ran out before the step ended", "chat_id", chatID, "err", err)
+	}
+	return nil
 }

@@ -21,7 +21,7 @@ func isOptOut(text string) bool {
 
 // HandleUpdate applies one customer update. It returns nil only once the
 // update's effect is durable; an error makes the platform redeliver it, and
-// the dedupe key plus the unique answer key make the redelivery harmless.
+// the seen mark plus the unique answer key make the redelivery harmless.
 func (s *Service) HandleUpdate(ctx context.Context, u flows.Update) error {
 	if u.Language == "" && u.Channel == flows.ChannelWeChat {
 		u.Language = "zh-CN" // WeChat sends no language; its users read Chinese first
@@ -29,62 +29,44 @@ func (s *Service) HandleUpdate(ctx context.Context, u flows.Update) error {
 	if u.ChatID == "" {
 		return fmt.Errorf("%w: update %s has no chat", flows.ErrInvalid, u.UpdateID)
 	}
-	if u.UpdateID != "" {
-		seen, err := s.states.Seen(ctx, u.Channel, u.UpdateID)
-		if err != nil {
-			return err
-		}
-		if seen {
-			return nil
-		}
-	}
-	return s.withChatLock(ctx, u.Channel, u.ChatID, func() error {
-		if u.UpdateID != "" {
-			// Checked again under the lock: a concurrent redelivery may have won.
-			seen, err := s.states.Seen(ctx, u.Channel, u.UpdateID)
-			if err != nil || seen {
-				return err
-			}
-		}
-		if err := s.apply(ctx, u); err != nil {
-			return err
-		}
-		if u.UpdateID == "" {
-			return nil
-		}
-		return s.states.MarkSeen(ctx, u.Channel, u.UpdateID, s.dedupeTTL)
+	return s.inTurn(ctx, u.Channel, u.ChatID, u.UpdateID, func(turn flows.Turn) (flows.TurnEnd, error) {
+		return s.apply(ctx, u, turn)
 	})
 }
 
-func (s *Service) apply(ctx context.Context, u flows.Update) error {
+func (s *Service) apply(ctx context.Context, u flows.Update, turn flows.Turn) (flows.TurnEnd, error) {
 	ch, err := s.channel(u.Channel)
 	if err != nil {
-		return err
+		return flows.TurnEnd{}, err
 	}
+	end, err := s.route(ctx, ch, u, turn)
 	if _, windowed := ch.(bot.TemplateSender); windowed && !u.Blocked {
 		// A channel that needs templates outside a customer-service window
 		// (WeChat: 48 hours): any message from the customer opens it.
-		if err := s.states.TouchWindow(ctx, u.Channel, u.ChatID, serviceWindow); err != nil {
-			return err
-		}
+		end.WindowTTL = serviceWindow
 	}
+	return end, err
+}
+
+// route runs the step the update asks for.
+func (s *Service) route(ctx context.Context, ch bot.Channel, u flows.Update, turn flows.Turn) (flows.TurnEnd, error) {
 	text := strings.TrimSpace(u.Text)
 	command, arg := splitCommand(text)
 	switch {
 	case u.Blocked:
-		return s.blocked(ctx, u)
+		return flows.Keep(), s.blocked(ctx, u)
 	case u.Tap != nil:
-		return s.answer(ctx, ch, u, flows.Input{Tap: u.Tap})
+		return s.answer(ctx, ch, u, turn, flows.Input{Tap: u.Tap})
 	case isOptOut(text):
-		return s.stop(ctx, ch, u)
+		return s.stop(ctx, ch, u, turn)
 	case command == "/start":
-		return s.start(ctx, ch, u, arg)
+		return flows.Keep(), s.start(ctx, ch, u, arg)
 	case command == "/help":
-		return s.reply(ctx, ch, u, flows.SystemText("help", u.Language))
+		return flows.Keep(), s.reply(ctx, ch, u, flows.SystemText("help", u.Language))
 	case text == "":
-		return nil // stickers, photos: nothing to answer
+		return flows.Keep(), nil // stickers, photos: nothing to answer
 	default:
-		return s.answer(ctx, ch, u, flows.Input{Text: text})
+		return s.answer(ctx, ch, u, turn, flows.Input{Text: text})
 	}
 }
 
@@ -198,24 +180,21 @@ func (s *Service) start(ctx context.Context, ch bot.Channel, u flows.Update, tok
 	return s.reply(ctx, ch, u, flows.SystemText(greeting, u.Language))
 }
 
-func (s *Service) stop(ctx context.Context, ch bot.Channel, u flows.Update) error {
+func (s *Service) stop(ctx context.Context, ch bot.Channel, u flows.Update, turn flows.Turn) (flows.TurnEnd, error) {
 	customer, err := s.identify(ctx, u)
 	if err != nil {
-		return err
+		return flows.TurnEnd{}, err
 	}
 	if err := s.records.OptOut(ctx, customer.ID, s.now()); err != nil {
-		return err
+		return flows.TurnEnd{}, err
 	}
-	if st, ok, err := s.states.LoadState(ctx, u.Channel, u.ChatID); err != nil {
-		return err
-	} else if ok {
-		if _, err := s.records.ApplyStep(ctx, flows.StepWrite{ResponseID: st.ResponseID, Finish: flows.ResponseExpired, At: s.now()}); err != nil {
-			return err
+	end := flows.Keep()
+	if turn.HasState {
+		if _, err := s.records.ApplyStep(ctx, flows.StepWrite{ResponseID: turn.State.ResponseID, Finish: flows.ResponseExpired, At: s.now()}); err != nil {
+			return flows.TurnEnd{}, err
 		}
-		if err := s.states.DeleteState(ctx, u.Channel, u.ChatID); err != nil {
-			return err
-		}
+		end = flows.Delete()
 	}
 	s.log.Info("customer opted out", "channel", u.Channel, "chat_id", u.ChatID, "customer_ref", customer.Ref)
-	return s.reply(ctx, ch, u, flows.SystemText("stopped", u.Language))
+	return end, s.reply(ctx, ch, u, flows.SystemText("stopped", u.Language))
 }

@@ -2,15 +2,12 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -47,7 +44,6 @@ type redisConn struct {
 	client    *redis.Client
 	mini      *embeddedredis.Server // nil unless embedded
 	logger    *slog.Logger
-	casDel    *redis.Script // unlockSrc, for servers without DELEX
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -86,7 +82,6 @@ func Open(ctx context.Context, rawURL string, logger *slog.Logger) (*Store, erro
 		client: redis.NewClient(opts),
 		mini:   mini,
 		logger: logger,
-		casDel: redis.NewScript(unlockSrc),
 	}
 	r := &Store{redisConn: conn, prefix: DefaultRedisPrefix, owner: true}
 	if err := conn.client.Ping(ctx).Err(); err != nil {
@@ -179,18 +174,6 @@ func transientReply(msg string) bool {
 	return false
 }
 
-func (r *Store) stateKey(ch flows.Channel, chatID string) string {
-	return r.prefix + "state:" + string(ch) + ":" + chatID
-}
-
-func (r *Store) seenKey(ch flows.Channel, updateID string) string {
-	return r.prefix + "seen:" + string(ch) + ":" + updateID
-}
-
-func (r *Store) chatLockKey(ch flows.Channel, chatID string) string {
-	return r.prefix + "chatlock:" + string(ch) + ":" + chatID
-}
-
 func (r *Store) lockKey(key string) string {
 	return r.prefix + "lock:" + key
 }
@@ -220,159 +203,12 @@ func (r *Store) LoadState(ctx context.Context, ch flows.Channel, chatID string) 
 	if err := checkIDs("load state", ch, chatID); err != nil {
 		return flows.State{}, false, err
 	}
-	b, err := r.client.Get(ctx, r.stateKey(ch, chatID)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return flows.State{}, false, nil
-	}
-	if err != nil {
+	get := r.client.Get(ctx, r.chatKeys(ch, chatID).state())
+	if err := get.Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return flows.State{}, false, redisErr("load state", err)
 	}
-	var st flows.State
-	if err := json.Unmarshal(b, &st); err != nil {
-		r.logger.WarnContext(ctx, "redis: undecodable conversation state ignored",
-			"channel", string(ch), "chat_id", chatID, "error", err)
-		return flows.State{}, false, nil
-	}
-	return st, true, nil
-}
-
-// SaveState stores the conversation of a chat and restarts its TTL, so a
-// conversation expires ttl after its last update, not after its first.
-func (r *Store) SaveState(ctx context.Context, ch flows.Channel, chatID string, st flows.State, ttl time.Duration) error {
-	if err := checkIDs("save state", ch, chatID); err != nil {
-		return err
-	}
-	if err := checkTTL("save state", ttl); err != nil {
-		return err
-	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("redis: save state: encode: %w", err)
-	}
-	if err := r.client.Set(ctx, r.stateKey(ch, chatID), b, ttl).Err(); err != nil {
-		return redisErr("save state", err)
-	}
-	return nil
-}
-
-// DeleteState ends the conversation of a chat; deleting none is not an error.
-func (r *Store) DeleteState(ctx context.Context, ch flows.Channel, chatID string) error {
-	if err := checkIDs("delete state", ch, chatID); err != nil {
-		return err
-	}
-	if err := r.client.Del(ctx, r.stateKey(ch, chatID)).Err(); err != nil {
-		return redisErr("delete state", err)
-	}
-	return nil
-}
-
-// Seen reports whether an update was already applied. Callers check it under
-// the chat lock, and call MarkSeen only after the update's effect is durable,
-// so a crash in between leads to a redelivery being applied, not dropped.
-func (r *Store) Seen(ctx context.Context, ch flows.Channel, updateID string) (bool, error) {
-	if err := checkIDs("seen", ch, updateID); err != nil {
-		return false, err
-	}
-	n, err := r.client.Exists(ctx, r.seenKey(ch, updateID)).Result()
-	if err != nil {
-		return false, redisErr("seen", err)
-	}
-	return n > 0, nil
-}
-
-// MarkSeen records an applied update for ttl, which must outlast the
-// platform's redelivery window.
-func (r *Store) MarkSeen(ctx context.Context, ch flows.Channel, updateID string, ttl time.Duration) error {
-	if err := checkIDs("mark seen", ch, updateID); err != nil {
-		return err
-	}
-	if err := checkTTL("mark seen", ttl); err != nil {
-		return err
-	}
-	if err := r.client.Set(ctx, r.seenKey(ch, updateID), "1", ttl).Err(); err != nil {
-		return redisErr("mark seen", err)
-	}
-	return nil
-}
-
-// LockChat waits until it holds the chat's lock, so two updates of one chat
-// are never applied concurrently, on any replica. The ttl frees the lock if
-// the holder crashes; it must exceed the time one update takes.
-//
-// It returns an error wrapping flows.ErrUnavailable and ctx.Err() when ctx
-// ends first: a chat busy for that long should be retried by the platform.
-//
-// unlock releases the lock only if this caller still holds it. If the ttl
-// ran out first (and maybe another caller took the lock), unlock leaves the
-// lock alone and returns an error wrapping flows.ErrConflict, a sign the ttl
-// is too short. unlock is idempotent; give it a context that is not already
-// cancelled (context.WithoutCancel), or the lock stays until its ttl.
-func (r *Store) LockChat(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) (func(context.Context) error, error) {
-	if err := checkIDs("lock chat", ch, chatID); err != nil {
-		return nil, err
-	}
-	if err := checkTTL("lock chat", ttl); err != nil {
-		return nil, err
-	}
-	key := r.chatLockKey(ch, chatID)
-	token := rand.Text() // names this holder, so only it can release the lock
-	wait := lockWaitMin
-	var timer *time.Timer
-	for {
-		ok, err := r.client.SetNX(ctx, key, token, ttl).Result()
-		if err != nil {
-			return nil, redisErr("lock chat "+string(ch)+":"+chatID, err)
-		}
-		if ok {
-			break
-		}
-		if timer == nil {
-			timer = time.NewTimer(wait)
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil, fmt.Errorf("%w: redis: lock chat %s:%s: still held by another update: %w",
-				flows.ErrUnavailable, ch, chatID, ctx.Err())
-		case <-timer.C:
-		}
-		wait = min(wait*2, lockWaitMax)
-	}
-
-	var released atomic.Bool
-	unlock := func(ctx context.Context) error {
-		if released.Load() {
-			return nil
-		}
-		deleted, err := r.compareAndDelete(ctx, key, token)
-		if err != nil {
-			return redisErr("unlock chat "+string(ch)+":"+chatID, err)
-		}
-		released.Store(true)
-		if !deleted {
-			return fmt.Errorf("%w: redis: unlock chat %s:%s: lock expired before unlock (ttl %s too short?)",
-				flows.ErrConflict, ch, chatID, ttl)
-		}
-		return nil
-	}
-	return unlock, nil
-}
-
-// compareAndDelete deletes key if it holds token. The embedded server uses
-// DELEX IFEQ because miniredis builds a fresh Lua VM (about 190 KB) for every
-// script call, which dominated its cost per update; Redis before 8.4 has no
-// DELEX, so a real server runs the equivalent script.
-func (r *Store) compareAndDelete(ctx context.Context, key, token string) (bool, error) {
-	var cmd *redis.Cmd
-	if r.mini != nil {
-		cmd = r.client.Do(ctx, "DELEX", key, "IFEQ", token)
-	} else {
-		cmd = r.casDel.Run(ctx, r.client, []string{key}, token)
-	}
-	n, err := cmd.Int()
-	return n > 0, err
+	st, ok := r.decodeState(ctx, ch, chatID, get)
+	return st, ok, nil
 }
 
 // TryLock takes a one-shot lock, true when this caller got it: one replica

@@ -11,8 +11,8 @@ import (
 )
 
 // BenchmarkRedisStateRoundTrip measures the Redis work of applying one
-// update: lock the chat, load the state, save it, mark the update seen,
-// unlock. "serial" is one update at a time on one chat; "parallel" spreads
+// update: a turn (lock the chat, check the update, load the state) and its
+// end (save it, mark the update seen, unlock), two round trips. "serial" is one update at a time on one chat; "parallel" spreads
 // updates over many chats from GOMAXPROCS goroutines.
 func BenchmarkRedisStateRoundTrip(b *testing.B) {
 	for _, backend := range []string{"embedded", "real"} {
@@ -56,24 +56,14 @@ func BenchmarkRedisStateRoundTrip(b *testing.B) {
 }
 
 func roundTrip(ctx context.Context, r *Store, chatID, updateID string) error {
-	ch := flows.ChannelTelegram
-	unlock, err := r.LockChat(ctx, ch, chatID, 5*time.Second)
+	t, err := r.Begin(ctx, flows.ChannelTelegram, chatID, updateID, 5*time.Second)
 	if err != nil {
 		return err
 	}
-	st, ok, err := r.LoadState(ctx, ch, chatID)
-	if err != nil {
-		return err
-	}
-	if !ok {
+	st := t.State
+	if !t.HasState {
 		st = fullState()
 	}
 	st.Attempts++
-	if err := r.SaveState(ctx, ch, chatID, st, time.Hour); err != nil {
-		return err
-	}
-	if err := r.MarkSeen(ctx, ch, updateID, time.Minute); err != nil {
-		return err
-	}
-	return unlock(ctx)
+	return r.End(ctx, t, flows.TurnEnd{Change: flows.SaveState, State: st, StateTTL: time.Hour, SeenTTL: time.Minute})
 }

@@ -15,10 +15,6 @@ func (r *Store) kvKey(key string) string {
 	return r.prefix + "kv:" + key
 }
 
-func (r *Store) windowKey(ch flows.Channel, chatID string) string {
-	return r.prefix + "window:" + string(ch) + ":" + chatID
-}
-
 // GetString returns the value stored under key by SetString; false when
 // there is none (never set, deleted or expired).
 func (r *Store) GetString(ctx context.Context, key string) (string, bool, error) {
@@ -62,25 +58,9 @@ func (r *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// TouchWindow (re)opens the customer-service window of a chat for ttl from
-// now (WeChat: 48 hours after the customer's last message). Call it on every
-// inbound update from the customer.
-func (r *Store) TouchWindow(ctx context.Context, ch flows.Channel, chatID string, ttl time.Duration) error {
-	if err := checkIDs("touch window", ch, chatID); err != nil {
-		return err
-	}
-	if err := checkTTL("touch window", ttl); err != nil {
-		return err
-	}
-	if err := r.client.Set(ctx, r.windowKey(ch, chatID), "1", ttl).Err(); err != nil {
-		return redisErr("touch window "+string(ch)+":"+chatID, err)
-	}
-	return nil
-}
-
 // WindowOpen reports whether the chat's customer-service window is open, so
 // a free-form message may be sent (otherwise WeChat needs a template
-// message). A window is closed until the first TouchWindow. The platform has
+// message). A window is closed until a turn ends with TurnEnd.WindowTTL set. The platform has
 // the last word: a send can still be refused (WeChat errcode 45015) when its
 // clock and ours disagree at the edge of the window, and on the embedded
 // server a window may close or stay open up to one expiry tick (100ms) off.
@@ -88,7 +68,7 @@ func (r *Store) WindowOpen(ctx context.Context, ch flows.Channel, chatID string)
 	if err := checkIDs("window open", ch, chatID); err != nil {
 		return false, err
 	}
-	n, err := r.client.Exists(ctx, r.windowKey(ch, chatID)).Result()
+	n, err := r.client.Exists(ctx, r.chatKeys(ch, chatID).window()).Result()
 	if err != nil {
 		return false, redisErr("window open "+string(ch)+":"+chatID, err)
 	}

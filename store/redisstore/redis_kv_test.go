@@ -108,7 +108,7 @@ func TestRedisWindow(t *testing.T) {
 		if open(wc, "oCUST1") {
 			t.Fatal("window open before any message")
 		}
-		if err := r.TouchWindow(ctx, wc, "oCUST1", 300*time.Millisecond); err != nil {
+		if err := touchWindow(ctx, r, wc, "oCUST1", 300*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 		if !open(wc, "oCUST1") {
@@ -117,14 +117,14 @@ func TestRedisWindow(t *testing.T) {
 		if open(wc, "oCUST2") || open(tg, "oCUST1") {
 			t.Fatal("window open for another chat or channel")
 		}
-		if err := r.TouchWindow(ctx, wc, "oCUST2", time.Minute); err != nil {
+		if err := touchWindow(ctx, r, wc, "oCUST2", time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		// Every message restarts the window.
-		if err := r.TouchWindow(ctx, wc, "oCUST2", 48*time.Hour); err != nil {
+		if err := touchWindow(ctx, r, wc, "oCUST2", 48*time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		if ttl := r.Client().PTTL(ctx, r.windowKey(wc, "oCUST2")).Val(); ttl <= 47*time.Hour {
+		if ttl := r.Client().PTTL(ctx, r.chatKeys(wc, "oCUST2").window()).Val(); ttl <= 47*time.Hour {
 			t.Fatalf("window PTTL after a second touch = %v, want about 48h", ttl)
 		}
 		time.Sleep(time.Second)

@@ -22,7 +22,7 @@ func replica(t *testing.T, r *Store) *Store {
 	opts := *r.client.Options()
 	c := redis.NewClient(&opts)
 	t.Cleanup(func() { c.Close() })
-	return &Store{redisConn: &redisConn{client: c, mini: r.mini, logger: r.logger, casDel: r.casDel}, prefix: r.prefix}
+	return &Store{redisConn: &redisConn{client: c, mini: r.mini, logger: r.logger}, prefix: r.prefix}
 }
 
 func mustAllow(t *testing.T, r *Store, key string, l flows.Limit) (bool, time.Duration) {
@@ -339,9 +339,9 @@ func TestRedisLimitsInvalidArguments(t *testing.T) {
 			"set empty key":     r.SetString(ctx, "", "v", time.Minute),
 			"set zero ttl":      r.SetString(ctx, "k", "v", 0),
 			"delete empty key":  r.Delete(ctx, ""),
-			"touch empty chat":  r.TouchWindow(ctx, tg, "", time.Hour),
-			"touch empty chan":  r.TouchWindow(ctx, "", "1", time.Hour),
-			"touch no ttl":      r.TouchWindow(ctx, tg, "1", 0),
+			"touch empty chat":  touchWindow(ctx, r, tg, "", time.Hour),
+			"touch empty chan":  touchWindow(ctx, r, "", "1", time.Hour),
+			"touch no ttl":      touchWindow(ctx, r, tg, "1", 0),
 			"window empty chat": func() error { _, err := r.WindowOpen(ctx, tg, ""); return err }(),
 		}
 		for name, err := range checks {
@@ -401,7 +401,7 @@ func limitOps(r *Store) map[string]func(context.Context) error {
 		"GetString":    func(ctx context.Context) error { _, _, err := r.GetString(ctx, "k"); return err },
 		"SetString":    func(ctx context.Context) error { return r.SetString(ctx, "k", "v", time.Minute) },
 		"Delete":       func(ctx context.Context) error { return r.Delete(ctx, "k") },
-		"TouchWindow":  func(ctx context.Context) error { return r.TouchWindow(ctx, tg, "1", time.Hour) },
+		"TouchWindow":  func(ctx context.Context) error { return touchWindow(ctx, r, tg, "1", time.Hour) },
 		"WindowOpen":   func(ctx context.Context) error { _, err := r.WindowOpen(ctx, tg, "1"); return err },
 	}
 }

@@ -121,7 +121,7 @@ func TestRedisStateRoundTrip(t *testing.T) {
 		}
 
 		want := fullState()
-		if err := r.SaveState(ctx, ch, "100", want, time.Hour); err != nil {
+		if err := saveState(ctx, r, ch, "100", want, time.Hour); err != nil {
 			t.Fatalf("SaveState: %v", err)
 		}
 		got, ok, err := r.LoadState(ctx, ch, "100")
@@ -142,7 +142,7 @@ func TestRedisStateRoundTrip(t *testing.T) {
 		next.PendingHandoff = nil
 		next.QuestionID = ""
 		next.Attempts = 0
-		if err := r.SaveState(ctx, ch, "100", next, time.Hour); err != nil {
+		if err := saveState(ctx, r, ch, "100", next, time.Hour); err != nil {
 			t.Fatalf("SaveState again: %v", err)
 		}
 		got, ok, err = r.LoadState(ctx, ch, "100")
@@ -150,13 +150,13 @@ func TestRedisStateRoundTrip(t *testing.T) {
 			t.Fatalf("after overwrite = %+v, ok %v, err %v; want %+v", got, ok, err, next)
 		}
 
-		if err := r.DeleteState(ctx, ch, "100"); err != nil {
+		if err := deleteState(ctx, r, ch, "100"); err != nil {
 			t.Fatalf("DeleteState: %v", err)
 		}
 		if _, ok, err := r.LoadState(ctx, ch, "100"); err != nil || ok {
 			t.Fatalf("LoadState after delete = ok %v, err %v; want absent", ok, err)
 		}
-		if err := r.DeleteState(ctx, ch, "100"); err != nil {
+		if err := deleteState(ctx, r, ch, "100"); err != nil {
 			t.Fatalf("DeleteState of absent state: %v", err)
 		}
 	})
@@ -167,14 +167,14 @@ func TestRedisStateTTLRefreshedOnSave(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		ch := flows.ChannelWeChat
-		key := r.stateKey(ch, "oABC")
-		if err := r.SaveState(ctx, ch, "oABC", fullState(), time.Minute); err != nil {
+		key := r.chatKeys(ch, "oABC").state()
+		if err := saveState(ctx, r, ch, "oABC", fullState(), time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		if ttl := r.Client().PTTL(ctx, key).Val(); ttl <= 0 || ttl > time.Minute {
 			t.Fatalf("PTTL after first save = %v, want (0, 1m]", ttl)
 		}
-		if err := r.SaveState(ctx, ch, "oABC", fullState(), time.Hour); err != nil {
+		if err := saveState(ctx, r, ch, "oABC", fullState(), time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		if ttl := r.Client().PTTL(ctx, key).Val(); ttl <= time.Minute {
@@ -190,10 +190,10 @@ func TestRedisStateExpiresByWallClock(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		ch := flows.ChannelTelegram
-		if err := r.SaveState(ctx, ch, "200", fullState(), 300*time.Millisecond); err != nil {
+		if err := saveState(ctx, r, ch, "200", fullState(), 300*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.MarkSeen(ctx, ch, "u200", 300*time.Millisecond); err != nil {
+		if err := markSeen(ctx, r, ch, "u200", 300*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok, err := r.LoadState(ctx, ch, "200"); err != nil || !ok {
@@ -203,11 +203,11 @@ func TestRedisStateExpiresByWallClock(t *testing.T) {
 		if _, ok, err := r.LoadState(ctx, ch, "200"); err != nil || ok {
 			t.Fatalf("LoadState after TTL = ok %v, err %v; want expired", ok, err)
 		}
-		if seen, err := r.Seen(ctx, ch, "u200"); err != nil || seen {
+		if seen, err := seen(ctx, r, ch, "u200"); err != nil || seen {
 			t.Fatalf("Seen after TTL = %v, err %v; want expired", seen, err)
 		}
 		// Expired keys are really gone, not just hidden from GET.
-		if n := r.Client().Exists(ctx, r.stateKey(ch, "200")).Val(); n != 0 {
+		if n := r.Client().Exists(ctx, r.chatKeys(ch, "200").state()).Val(); n != 0 {
 			t.Fatalf("EXISTS after TTL = %d", n)
 		}
 	})
@@ -218,7 +218,7 @@ func TestRedisUndecodableStateIsAbsent(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		ch := flows.ChannelTelegram
-		if err := r.Client().Set(ctx, r.stateKey(ch, "300"), "{not json", time.Minute).Err(); err != nil {
+		if err := r.Client().Set(ctx, r.chatKeys(ch, "300").state(), "{not json", time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok, err := r.LoadState(ctx, ch, "300"); err != nil || ok {
@@ -232,23 +232,23 @@ func TestRedisSeen(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg, wc := flows.ChannelTelegram, flows.ChannelWeChat
-		if seen, err := r.Seen(ctx, tg, "1001"); err != nil || seen {
+		if seen, err := seen(ctx, r, tg, "1001"); err != nil || seen {
 			t.Fatalf("Seen before mark = %v, %v", seen, err)
 		}
-		if err := r.MarkSeen(ctx, tg, "1001", time.Hour); err != nil {
+		if err := markSeen(ctx, r, tg, "1001", time.Hour); err != nil {
 			t.Fatalf("MarkSeen: %v", err)
 		}
-		if seen, err := r.Seen(ctx, tg, "1001"); err != nil || !seen {
+		if seen, err := seen(ctx, r, tg, "1001"); err != nil || !seen {
 			t.Fatalf("Seen after mark = %v, %v", seen, err)
 		}
-		if seen, err := r.Seen(ctx, wc, "1001"); err != nil || seen {
+		if seen, err := seen(ctx, r, wc, "1001"); err != nil || seen {
 			t.Fatalf("Seen on other channel = %v, %v", seen, err)
 		}
-		if seen, err := r.Seen(ctx, tg, "1002"); err != nil || seen {
+		if seen, err := seen(ctx, r, tg, "1002"); err != nil || seen {
 			t.Fatalf("Seen other update = %v, %v", seen, err)
 		}
 		// Marking twice is harmless (a redelivery racing the first).
-		if err := r.MarkSeen(ctx, tg, "1001", time.Hour); err != nil {
+		if err := markSeen(ctx, r, tg, "1001", time.Hour); err != nil {
 			t.Fatalf("MarkSeen again: %v", err)
 		}
 	})
@@ -261,13 +261,15 @@ func TestRedisInvalidArguments(t *testing.T) {
 		tg := flows.ChannelTelegram
 		checks := map[string]error{
 			"load empty chat":  func() error { _, _, err := r.LoadState(ctx, tg, ""); return err }(),
-			"save empty chan":  r.SaveState(ctx, "", "1", flows.State{}, time.Minute),
-			"save zero ttl":    r.SaveState(ctx, tg, "1", flows.State{}, 0),
-			"delete empty":     r.DeleteState(ctx, tg, ""),
-			"seen empty":       func() error { _, err := r.Seen(ctx, tg, ""); return err }(),
-			"mark seen no ttl": r.MarkSeen(ctx, tg, "1", -time.Second),
-			"lock empty":       func() error { _, err := r.LockChat(ctx, tg, "", time.Second); return err }(),
-			"lock tiny ttl":    func() error { _, err := r.LockChat(ctx, tg, "1", time.Microsecond); return err }(),
+			"save empty chan":  saveState(ctx, r, "", "1", flows.State{}, time.Minute),
+			"save zero ttl":    saveState(ctx, r, tg, "1", flows.State{}, 0),
+			"delete empty":     deleteState(ctx, r, tg, ""),
+			"seen empty":       func() error { _, err := seen(ctx, r, tg, ""); return err }(),
+			"begin empty chat": func() error { _, err := r.Begin(ctx, tg, "", "u", time.Second); return err }(),
+			"end empty chat":   r.End(ctx, flows.Turn{Channel: tg, Lease: "x"}, flows.Keep()),
+			"mark seen no ttl": markSeen(ctx, r, tg, "1", -time.Second),
+			"lock empty":       func() error { _, err := lockChat(ctx, r, tg, "", time.Second); return err }(),
+			"lock tiny ttl":    func() error { _, err := lockChat(ctx, r, tg, "1", time.Microsecond); return err }(),
 			"trylock empty":    func() error { _, err := r.TryLock(ctx, "", time.Second); return err }(),
 		}
 		for name, err := range checks {
@@ -295,7 +297,7 @@ func TestRedisLockChatMutualExclusion(t *testing.T) {
 		)
 		for range workers {
 			wg.Go(func() {
-				unlock, err := r.LockChat(ctx, flows.ChannelTelegram, "500", 10*time.Second)
+				unlock, err := lockChat(ctx, r, flows.ChannelTelegram, "500", 10*time.Second)
 				if err != nil {
 					errs <- err
 					return
@@ -334,7 +336,7 @@ func TestRedisLockChatOtherChatsDoNotBlock(t *testing.T) {
 	t.Parallel()
 	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
-		unlock, err := r.LockChat(ctx, flows.ChannelTelegram, "600", 30*time.Second)
+		unlock, err := lockChat(ctx, r, flows.ChannelTelegram, "600", 30*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +348,7 @@ func TestRedisLockChatOtherChatsDoNotBlock(t *testing.T) {
 			ch   flows.Channel
 			chat string
 		}{{flows.ChannelTelegram, "601"}, {flows.ChannelWeChat, "600"}} {
-			u, err := r.LockChat(short, c.ch, c.chat, 30*time.Second)
+			u, err := lockChat(short, r, c.ch, c.chat, 30*time.Second)
 			if err != nil {
 				t.Fatalf("LockChat %s:%s while %s:600 is held: %v", c.ch, c.chat, flows.ChannelTelegram, err)
 			}
@@ -362,7 +364,7 @@ func TestRedisLockChatWaitRespectsContext(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
-		unlock, err := r.LockChat(ctx, tg, "700", 30*time.Second)
+		unlock, err := lockChat(ctx, r, tg, "700", 30*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +372,7 @@ func TestRedisLockChatWaitRespectsContext(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		time.AfterFunc(50*time.Millisecond, cancel)
 		start := time.Now()
-		_, err = r.LockChat(cctx, tg, "700", 30*time.Second)
+		_, err = lockChat(cctx, r, tg, "700", 30*time.Second)
 		if !errors.Is(err, context.Canceled) || !errors.Is(err, flows.ErrUnavailable) {
 			t.Fatalf("LockChat on cancelled ctx: err = %v, want context.Canceled and ErrUnavailable", err)
 		}
@@ -381,7 +383,7 @@ func TestRedisLockChatWaitRespectsContext(t *testing.T) {
 
 		dctx, dcancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer dcancel()
-		if _, err := r.LockChat(dctx, tg, "700", 30*time.Second); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := lockChat(dctx, r, tg, "700", 30*time.Second); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("LockChat past deadline: err = %v, want context.DeadlineExceeded", err)
 		}
 
@@ -392,7 +394,7 @@ func TestRedisLockChatWaitRespectsContext(t *testing.T) {
 		if err := unlock(ctx); err != nil {
 			t.Fatalf("second unlock: %v, want nil (idempotent)", err)
 		}
-		u, err := r.LockChat(within(t, ctx, 2*time.Second), tg, "700", 30*time.Second)
+		u, err := lockChat(within(t, ctx, 2*time.Second), r, tg, "700", 30*time.Second)
 		if err != nil {
 			t.Fatalf("LockChat after unlock: %v", err)
 		}
@@ -413,7 +415,7 @@ func TestRedisLockChatStaleUnlock(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
-		staleUnlock, err := r.LockChat(ctx, tg, "800", 100*time.Millisecond)
+		staleUnlock, err := lockChat(ctx, r, tg, "800", 100*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -421,7 +423,7 @@ func TestRedisLockChatStaleUnlock(t *testing.T) {
 
 		wait, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		freshUnlock, err := r.LockChat(wait, tg, "800", 30*time.Second)
+		freshUnlock, err := lockChat(wait, r, tg, "800", 30*time.Second)
 		if err != nil {
 			t.Fatalf("LockChat after the first holder's TTL: %v", err)
 		}
@@ -431,14 +433,14 @@ func TestRedisLockChatStaleUnlock(t *testing.T) {
 		}
 		short, cancel2 := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer cancel2()
-		if _, err := r.LockChat(short, tg, "800", 30*time.Second); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := lockChat(short, r, tg, "800", 30*time.Second); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("LockChat after stale unlock: err = %v; the fresh holder's lock was released", err)
 		}
 
 		if err := freshUnlock(ctx); err != nil {
 			t.Fatalf("fresh unlock: %v", err)
 		}
-		if n := r.Client().Exists(ctx, r.chatLockKey(tg, "800")).Val(); n != 0 {
+		if n := r.Client().Exists(ctx, r.chatKeys(tg, "800").lock()).Val(); n != 0 {
 			t.Fatalf("lock key still exists after unlock")
 		}
 	})
@@ -513,14 +515,16 @@ func TestRedisOpenFailure(t *testing.T) {
 func unavailableOps(r *Store) map[string]func(context.Context) error {
 	tg := flows.ChannelTelegram
 	return map[string]func(context.Context) error{
-		"Ping":        r.Ping,
-		"LoadState":   func(ctx context.Context) error { _, _, err := r.LoadState(ctx, tg, "1"); return err },
-		"SaveState":   func(ctx context.Context) error { return r.SaveState(ctx, tg, "1", fullState(), time.Minute) },
-		"DeleteState": func(ctx context.Context) error { return r.DeleteState(ctx, tg, "1") },
-		"Seen":        func(ctx context.Context) error { _, err := r.Seen(ctx, tg, "1"); return err },
-		"MarkSeen":    func(ctx context.Context) error { return r.MarkSeen(ctx, tg, "1", time.Minute) },
-		"LockChat":    func(ctx context.Context) error { _, err := r.LockChat(ctx, tg, "1", time.Minute); return err },
-		"TryLock":     func(ctx context.Context) error { _, err := r.TryLock(ctx, "k", time.Minute); return err },
+		"Ping":      r.Ping,
+		"LoadState": func(ctx context.Context) error { _, _, err := r.LoadState(ctx, tg, "1"); return err },
+		"Begin":     func(ctx context.Context) error { _, err := r.Begin(ctx, tg, "1", "u1", time.Minute); return err },
+		"End": func(ctx context.Context) error {
+			return r.End(ctx, flows.Turn{Channel: tg, ChatID: "1", UpdateID: "u1", Lease: "x"}, flows.TurnEnd{SeenTTL: time.Minute})
+		},
+		"Release": func(ctx context.Context) error {
+			return r.Release(ctx, flows.Turn{Channel: tg, ChatID: "1", Lease: "x"})
+		},
+		"TryLock": func(ctx context.Context) error { _, err := r.TryLock(ctx, "k", time.Minute); return err },
 	}
 }
 
@@ -548,7 +552,7 @@ func TestRedisClosedIsUnavailable(t *testing.T) {
 	if !r.Embedded() {
 		t.Fatal("Open(\"\") is not embedded")
 	}
-	unlock, err := r.LockChat(ctx, flows.ChannelTelegram, "9", time.Minute)
+	unlock, err := lockChat(ctx, r, flows.ChannelTelegram, "9", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -596,7 +600,7 @@ func TestRedisServerReplyErrorIsNotUnavailable(t *testing.T) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
 		// A hash where a string belongs: WRONGTYPE is a bug, not an outage.
-		if err := r.Client().HSet(ctx, r.stateKey(tg, "1"), "f", "v").Err(); err != nil {
+		if err := r.Client().HSet(ctx, r.chatKeys(tg, "1").state(), "f", "v").Err(); err != nil {
 			t.Fatal(err)
 		}
 		_, _, err := r.LoadState(ctx, tg, "1")

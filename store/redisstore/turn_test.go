@@ -1,0 +1,134 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cxbot/cxbot/flows"
+)
+
+// One update is two round trips: Begin reads the seen mark and the state
+// under the new lease, End writes the state, the seen mark and the window
+// and releases. A redelivery finds the mark and the chat free at once.
+func TestTurnBeginSeesWhatEndWrote(t *testing.T) {
+	t.Parallel()
+	eachRedis(t, func(t *testing.T, r *Store) {
+		ctx := testCtx(t)
+		ch := flows.ChannelWeChat
+		first, err := r.Begin(ctx, ch, "oA", "msg-1", time.Minute)
+		if err != nil || first.Seen || first.HasState {
+			t.Fatalf("first Begin = %+v, %v; want a fresh turn", first, err)
+		}
+		want := fullState()
+		if err := r.End(ctx, first, flows.TurnEnd{Change: flows.SaveState, State: want, StateTTL: time.Hour,
+			SeenTTL: time.Hour, WindowTTL: 48 * time.Hour}); err != nil {
+			t.Fatalf("End: %v", err)
+		}
+
+		again, err := r.Begin(within(t, ctx, 2*time.Second), ch, "oA", "msg-1", time.Minute)
+		if err != nil || !again.Seen {
+			t.Fatalf("Begin of the same update = %+v, %v; want Seen", again, err)
+		}
+		next, err := r.Begin(within(t, ctx, 2*time.Second), ch, "oA", "msg-2", time.Minute)
+		if err != nil {
+			t.Fatalf("Begin after a seen turn: %v (the seen turn kept the chat)", err)
+		}
+		if next.Seen || !next.HasState || !reflect.DeepEqual(next.State, want) {
+			t.Fatalf("next turn = %+v; want the saved state", next)
+		}
+		if open, err := r.WindowOpen(ctx, ch, "oA"); err != nil || !open {
+			t.Fatalf("WindowOpen after End with WindowTTL = %v, %v", open, err)
+		}
+		if ttl := r.Client().PTTL(ctx, r.chatKeys(ch, "oA").window()).Val(); ttl <= 47*time.Hour {
+			t.Fatalf("window PTTL = %v, want about 48h", ttl)
+		}
+
+		// Keep leaves the state; Delete removes it.
+		if err := r.End(ctx, next, flows.TurnEnd{SeenTTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		if st, ok, err := r.LoadState(ctx, ch, "oA"); err != nil || !ok || !reflect.DeepEqual(st, want) {
+			t.Fatalf("after Keep: %+v, %v, %v", st, ok, err)
+		}
+		if err := deleteState(ctx, r, ch, "oA"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := r.LoadState(ctx, ch, "oA"); err != nil || ok {
+			t.Fatalf("after Delete: ok %v, err %v", ok, err)
+		}
+	})
+}
+
+// Every key of one chat carries the same hash tag, so a turn's MULTI works
+// on a Redis Cluster (all its keys in one slot).
+func TestTurnKeysShareTheChatsHashTag(t *testing.T) {
+	t.Parallel()
+	r := &Store{prefix: "cx:"}
+	k := r.chatKeys(flows.ChannelTelegram, "42")
+	for _, key := range []string{k.state(), k.lock(), k.window(), k.seen("1001")} {
+		if from, to := strings.Index(key, "{"), strings.Index(key, "}"); from < 0 || key[from:to+1] != "{telegram:42}" {
+			t.Errorf("key %q does not carry the hash tag {telegram:42}", key)
+		}
+	}
+}
+
+// A step that outlived its lease still writes what it did (the answer is in
+// SQL already), but must not release the lease of the turn that took over.
+func TestTurnEndAfterTheLeaseRanOut(t *testing.T) {
+	t.Parallel()
+	eachRedis(t, func(t *testing.T, r *Store) {
+		ctx := testCtx(t)
+		tg := flows.ChannelTelegram
+		slow, err := r.Begin(ctx, tg, "900", "u1", 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		fresh, err := r.Begin(within(t, ctx, 2*time.Second), tg, "900", "u2", 30*time.Second)
+		if err != nil {
+			t.Fatalf("Begin after the first lease ran out: %v", err)
+		}
+		err = r.End(ctx, slow, flows.TurnEnd{Change: flows.SaveState, State: fullState(), StateTTL: time.Hour, SeenTTL: time.Hour})
+		if !errors.Is(err, flows.ErrConflict) {
+			t.Fatalf("End after the lease ran out: err = %v, want ErrConflict", err)
+		}
+		if seen, err := r.Begin(within(t, ctx, time.Second), tg, "900", "u1", time.Minute); err != nil || !seen.Seen {
+			t.Fatalf("the late End's seen mark: %+v, %v", seen, err)
+		}
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		if _, err := r.Begin(short, tg, "900", "u3", time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Begin while the fresh turn holds the chat: err = %v; the late End released it", err)
+		}
+		if err := r.Release(ctx, fresh); err != nil {
+			t.Fatalf("Release of the fresh turn: %v", err)
+		}
+	})
+}
+
+func TestTurnEndRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	eachRedis(t, func(t *testing.T, r *Store) {
+		ctx := testCtx(t)
+		turn, err := r.Begin(ctx, flows.ChannelTelegram, "901", "u", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, e := range map[string]flows.TurnEnd{
+			"save without ttl": {Change: flows.SaveState, State: fullState()},
+			"negative seen":    {SeenTTL: -time.Second},
+			"negative window":  {WindowTTL: -time.Second},
+		} {
+			if err := r.End(ctx, turn, e); !errors.Is(err, flows.ErrInvalid) {
+				t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+			}
+		}
+		if err := r.Release(ctx, turn); err != nil {
+			t.Fatalf("Release after refused Ends: %v (a refused End must not release)", err)
+		}
+	})
+}
