@@ -56,6 +56,49 @@ func BroadcastLimit(l flows.Limit) flows.Limit {
 	return l
 }
 
+// NewChannelLimits makes a platform's limits from its configured rates, the
+// global one as BroadcastLimit applies it.
+func NewChannelLimits(broadcast, perChat flows.Limit) ChannelLimits {
+	return ChannelLimits{Global: BroadcastLimit(broadcast), PerChat: perChat}
+}
+
+// broadcastKey names a channel's global limiter: dispatchers, reminders and
+// API invitations on every replica draw from this one budget.
+func broadcastKey(ch flows.Channel) string { return "rate:global:" + string(ch) }
+
+// chatKey names the limiter of one chat on a channel.
+func chatKey(ch flows.Channel, externalID string) string {
+	return "rate:chat:" + string(ch) + ":" + externalID
+}
+
+// waitBroadcast waits for a turn under the channel's global limit; a
+// channel without one goes at once.
+func waitBroadcast(ctx context.Context, lim Limiter, limits map[flows.Channel]ChannelLimits, ch flows.Channel) error {
+	l := limits[ch].Global
+	if l.Count <= 0 {
+		return nil
+	}
+	return lim.Wait(ctx, broadcastKey(ch), l)
+}
+
+// APIThrottle is the policy for invitations the API sends at once, outside
+// the outbox. They are messages the customer did not ask for, so they wait
+// for the same global budget as the dispatchers, and are refused with a
+// *bot.RateLimitedError while the platform's 429 pause lasts. The
+// conversation layer calls it before it sends.
+func APIThrottle(lim Limiter, limits map[flows.Channel]ChannelLimits) func(ctx context.Context, ch flows.Channel) error {
+	return func(ctx context.Context, ch flows.Channel) error {
+		pause, err := lim.ChannelPause(ctx, ch)
+		if err != nil {
+			return err
+		}
+		if pause > 0 {
+			return &bot.RateLimitedError{RetryAfter: pause}
+		}
+		return waitBroadcast(ctx, lim, limits, ch)
+	}
+}
+
 // DispatcherConfig wires a Dispatcher.
 type DispatcherConfig struct {
 	Store       DispatchStore
@@ -219,7 +262,7 @@ func (d *Dispatcher) decide(ctx context.Context, inv flows.Invitation) (decision
 	}
 	limits := d.cfg.Limits[inv.Channel]
 	if limits.PerChat.Count > 0 {
-		ok, wait, err := d.cfg.Limiter.Allow(ctx, fmt.Sprintf("rate:chat:%s:%s", inv.Channel, inv.ExternalID), limits.PerChat)
+		ok, wait, err := d.cfg.Limiter.Allow(ctx, chatKey(inv.Channel, inv.ExternalID), limits.PerChat)
 		if err != nil {
 			return decision{}, err
 		}
@@ -227,10 +270,8 @@ func (d *Dispatcher) decide(ctx context.Context, inv flows.Invitation) (decision
 			return d.later(flows.AttemptDeferred, now.Add(wait), "per-chat limit"), nil
 		}
 	}
-	if limits.Global.Count > 0 {
-		if err := d.cfg.Limiter.Wait(ctx, "rate:global:"+string(inv.Channel), limits.Global); err != nil {
-			return decision{}, err
-		}
+	if err := waitBroadcast(ctx, d.cfg.Limiter, d.cfg.Limits, inv.Channel); err != nil {
+		return decision{}, err
 	}
 	// Checked last, right before sending: another worker's 429 may have
 	// paused the channel while this one waited for its turn.

@@ -63,10 +63,8 @@ func followUp(ctx context.Context, w *Wave, now time.Time, s FollowUpStore, conv
 		if pause, err := lim.ChannelPause(ctx, inv.Channel); err != nil || pause > 0 {
 			return errors.Join(append(errs, err)...) // paused after a 429: the next run goes on
 		}
-		if l := limits[inv.Channel].Global; l.Count > 0 {
-			if err := lim.Wait(ctx, "rate:global:"+string(inv.Channel), l); err != nil {
-				return errors.Join(append(errs, err)...)
-			}
+		if err := waitBroadcast(ctx, lim, limits, inv.Channel); err != nil {
+			return errors.Join(append(errs, err)...)
 		}
 		if _, err := conv.Remind(ctx, inv); err != nil {
 			var limited *bot.RateLimitedError

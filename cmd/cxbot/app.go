@@ -28,6 +28,7 @@ import (
 type app struct {
 	cfg      config
 	log      *slog.Logger
+	surveys  map[string]*flows.Survey // as loaded, versions assigned
 	db       *sqlstore.DB
 	redis    *redisstore.Store // owns the connection
 	states   *redisstore.Store // the same connection, keys under CXBOT_REDIS_PREFIX
@@ -92,6 +93,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 			return nil, fmt.Errorf("save survey %s: %w", id, err)
 		}
 	}
+	a.surveys = surveys
 	if a.redis, err = redisstore.Open(ctx, cfg.RedisURL, log); err != nil {
 		return nil, fmt.Errorf("CXBOT_REDIS_URL: %w", err)
 	}
@@ -135,15 +137,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	if a.telegram != nil && cfg.TelegramAgentChat != 0 {
 		agents = a.telegram
 	}
+	limits := channelLimits(cfg)
 	a.conv, err = conversation.New(conversation.Config{
-		Records: a.db, States: a.states, Channels: channels, Agents: agents, Throttle: a.throttle, Surveys: surveys, Links: links, Logger: log,
+		Records: a.db, States: a.states, Channels: channels, Agents: agents, Throttle: scheduler.APIThrottle(a.states, limits),
+		Surveys: surveys, Links: links, Logger: log,
 		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.sched = scheduler.New(a.states, log, nil)
-	if err := a.wireWaves(ctx, surveys); err != nil {
+	if err := a.wireWaves(ctx, surveys, limits); err != nil {
 		return nil, err
 	}
 	a.api = httpapi.New(httpapi.Config{
@@ -170,30 +174,18 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	return a, nil
 }
 
-// throttle makes an API invitation wait for the channel's broadcast limit,
-// shared with the wave dispatchers, and refuses it while a 429 pause lasts.
-func (a *app) throttle(ctx context.Context, ch flows.Channel) error {
-	pause, err := a.states.ChannelPause(ctx, ch)
-	if err != nil {
-		return err
+// channelLimits are the platforms' configured limits, shared by the wave
+// dispatchers, reminders and API invitations.
+func channelLimits(cfg config) map[flows.Channel]scheduler.ChannelLimits {
+	return map[flows.Channel]scheduler.ChannelLimits{
+		flows.ChannelTelegram: scheduler.NewChannelLimits(cfg.TelegramRate, cfg.TelegramChatRate),
+		flows.ChannelWeChat:   scheduler.NewChannelLimits(cfg.WeChatRate, cfg.WeChatChatRate),
 	}
-	if pause > 0 {
-		return &bot.RateLimitedError{RetryAfter: pause}
-	}
-	limit := a.cfg.TelegramRate
-	if ch == flows.ChannelWeChat {
-		limit = a.cfg.WeChatRate
-	}
-	return a.states.Wait(ctx, "rate:global:"+string(ch), scheduler.BroadcastLimit(limit))
 }
 
 // wireWaves loads the waves (files and SQL), schedules them, and prepares
 // this replica's dispatch workers.
-func (a *app) wireWaves(ctx context.Context, surveys map[string]*flows.Survey) error {
-	limits := map[flows.Channel]scheduler.ChannelLimits{
-		flows.ChannelTelegram: {Global: scheduler.BroadcastLimit(a.cfg.TelegramRate), PerChat: a.cfg.TelegramChatRate},
-		flows.ChannelWeChat:   {Global: scheduler.BroadcastLimit(a.cfg.WeChatRate), PerChat: a.cfg.WeChatChatRate},
-	}
+func (a *app) wireWaves(ctx context.Context, surveys map[string]*flows.Survey, limits map[flows.Channel]scheduler.ChannelLimits) error {
 	a.waves = scheduler.NewManager(scheduler.ManagerConfig{
 		Store: a.db, FollowUps: a.db, Planner: scheduler.NewPlanner(a.db, surveys, a.log), Scheduler: a.sched,
 		Convs: a.conv, Limiter: a.states, Limits: limits, Surveys: surveys, Logger: a.log,

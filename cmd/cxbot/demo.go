@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cxbot/cxbot/bot/telegram/telegramtest"
+	"github.com/cxbot/cxbot/flows"
 )
 
 const (
@@ -39,7 +40,8 @@ func (a demoAction) String() string {
 	return fmt.Sprintf("types %q", a.text)
 }
 
-// demoCustomer is a scripted customer: their language and what they do.
+// demoCustomer is a scripted customer: their language, the score they mean
+// to give and what they do.
 type demoCustomer struct {
 	ref     string
 	lang    string
@@ -49,7 +51,8 @@ type demoCustomer struct {
 
 // demoCustomers scripts n customers: mostly taps, a few typed answers, one
 // who types an invalid score first, detractors who explain what went wrong.
-func demoCustomers(n int) []demoCustomer {
+// What follows a score depends on its class under the survey's own rules.
+func demoCustomers(n int, survey *flows.Survey) []demoCustomer {
 	scores := []int{10, 9, 3, 8, 9, 6, 10, 7, 2, 9, 10, 0}
 	complaintTexts := []string{
 		"The parcel arrived three days late and nobody told me.",
@@ -61,18 +64,17 @@ func demoCustomers(n int) []demoCustomer {
 	complaints := 0
 	for i := range n {
 		c := demoCustomer{ref: fmt.Sprintf("C-%02d", i+1), lang: []string{"en", "zh-CN"}[i%2], score: scores[i%len(scores)]}
-		switch {
+		switch class := survey.Classify(flows.KindNPS, c.score); {
 		case i == 3: // types instead of tapping, and gets it wrong first
+			c.score = 8
 			c.actions = []demoAction{{text: "11"}, {text: "eight"}, {text: "skip"}}
+		case class.IsDetractor():
+			c.actions = []demoAction{{tap: strconv.Itoa(c.score)}, {text: complaintTexts[complaints%len(complaintTexts)]}}
+			complaints++
+		case class == flows.ClassPassive:
+			c.actions = []demoAction{{tap: strconv.Itoa(c.score)}, {text: "Faster delivery would make it a 10."}}
 		default:
 			c.actions = []demoAction{{tap: strconv.Itoa(c.score)}}
-			switch {
-			case c.score <= 6:
-				c.actions = append(c.actions, demoAction{text: complaintTexts[complaints%len(complaintTexts)]})
-				complaints++
-			case c.score <= 8:
-				c.actions = append(c.actions, demoAction{text: "Faster delivery would make it a 10."})
-			}
 		}
 		out = append(out, c)
 	}
@@ -130,10 +132,14 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.run(ctx, ln) }()
-	d := &demo{tg: tg, api: "http://" + ln.Addr().String(), token: apiToken, out: stdout}
+	survey, ok := a.surveys[demoSurvey]
+	if !ok {
+		return fmt.Errorf("--config-dir %s: no survey %s", *configDir, demoSurvey)
+	}
+	d := &demo{tg: tg, api: "http://" + ln.Addr().String(), token: apiToken, survey: survey, out: stdout}
 	fmt.Fprintf(stdout, "cxbot demo: SQLite in %s, embedded Redis, fake Telegram Bot API at %s (long polling), cxbot API at %s\n\n", dir, tg.URL(), d.api)
 
-	runErr := d.run(ctx, demoCustomers(*customers))
+	runErr := d.run(ctx, demoCustomers(*customers, survey))
 	cancel()
 	return errors.Join(runErr, <-done)
 }
@@ -146,10 +152,11 @@ func orString(v, def string) string {
 }
 
 type demo struct {
-	tg    *telegramtest.Server
-	api   string
-	token string
-	out   io.Writer
+	tg     *telegramtest.Server
+	api    string
+	token  string
+	survey *flows.Survey // its thresholds say what the report must count
+	out    io.Writer
 }
 
 func (d *demo) run(ctx context.Context, customers []demoCustomer) error {
@@ -159,15 +166,13 @@ func (d *demo) run(ctx context.Context, customers []demoCustomer) error {
 		if err := d.converse(ctx, c, chat); err != nil {
 			return fmt.Errorf("customer %s: %w", c.ref, err)
 		}
-		switch final := c.score; {
-		case i == 3:
-			want.passives++ // "eight"
-		case final >= 9:
-			want.promoters++
-		case final >= 7:
-			want.passives++
-		default:
+		switch class := d.survey.Classify(flows.KindNPS, c.score); {
+		case class.IsDetractor():
 			want.detractors++
+		case class == flows.ClassPromoter:
+			want.promoters++
+		default:
+			want.passives++
 		}
 	}
 
