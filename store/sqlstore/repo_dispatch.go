@@ -21,20 +21,21 @@ const maxInsertRows = 500
 // rows were inserted and, when key >= 0, which ones: keyed by the string
 // value in column key, which must be unique among the rows.
 //
-// PostgreSQL gets multi-row INSERTs of up to maxInsertRows rows (RETURNING
-// the key when asked). SQLite gets one prepared single-row INSERT executed
-// per row, and its rows-affected tells which rows were new (the write
-// transaction excludes other writers): with the pure-Go driver, parsing a
-// long VALUES list and binding its values (a linear search per value) cost
-// more than the inserts themselves (measured: 100,000 invitations take
-// about 4 s this way, 5-7 s in multi-row statements of 20 to 500 rows).
+// Rows go in multi-row INSERTs of up to maxInsertRows rows (RETURNING the
+// key when asked), or, where the dialect wants singleRowInserts (SQLite),
+// through one prepared single-row INSERT executed per row, whose
+// rows-affected tells which rows were new (the write transaction excludes
+// other writers): with the pure-Go SQLite driver, parsing a long VALUES
+// list and binding its values (a linear search per value) cost more than
+// the inserts themselves (measured: 100,000 invitations take about 4 s
+// this way, 5-7 s in multi-row statements of 20 to 500 rows).
 func (db *DB) insertRows(tx *gorm.DB, table string, cols []string, rows [][]any, suffix string, key int) (int, map[string]bool, error) {
 	var inserted map[string]bool
 	if key >= 0 {
 		inserted = make(map[string]bool, len(rows))
 	}
 	n := 0
-	if db.dialect == DialectSQLite {
+	if db.dialect.singleRowInserts {
 		ctx := tx.Statement.Context
 		stmt, err := tx.Statement.ConnPool.PrepareContext(ctx, insertSQL(table, cols, 1)+suffix)
 		if err != nil {
@@ -210,21 +211,17 @@ func (db *DB) newInvitationRow(inv flows.Invitation, now time.Time) invitationRo
 // the claim expired, and their wave not paused (API invitations, wave
 // "api", are sent by the request that made them, never by a dispatcher) (a wave without a row, such
 // as "api", counts as running). The oldest due go first. The rows are
-// claimed until now+lease; FinishAttempt releases them. On PostgreSQL the
-// candidate rows are locked FOR UPDATE SKIP LOCKED, so concurrent replicas
-// each take different rows without waiting; on SQLite the write
-// transaction excludes other writers. Rows of a dispatcher that died come
-// back once its lease has expired.
+// claimed until now+lease; FinishAttempt releases them. The candidate
+// rows are locked with the dialect's skipLocked (FOR UPDATE SKIP LOCKED on
+// PostgreSQL), so concurrent replicas each take different rows without
+// waiting; on SQLite the write transaction excludes other writers. Rows
+// of a dispatcher that died come back once its lease has expired.
 func (db *DB) ClaimInvitations(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]flows.Invitation, error) {
 	op := "claim invitations for " + owner
 	if owner == "" || lease <= 0 {
 		return nil, fmt.Errorf("claim invitations: %w: owner and a positive lease are required", flows.ErrInvalid)
 	}
 	now = db.at(now)
-	lock := ""
-	if db.dialect == DialectPostgres {
-		lock = "\n    FOR UPDATE SKIP LOCKED"
-	}
 	claim := `UPDATE invitations SET claimed_by = ?, claim_until = ?
 WHERE id IN (
     SELECT i.id FROM invitations i
@@ -232,7 +229,8 @@ WHERE id IN (
       AND (i.claim_until IS NULL OR i.claim_until < ?)
       AND NOT EXISTS (SELECT 1 FROM waves w WHERE w.id = i.wave_id AND w.paused = ?)
     ORDER BY i.not_before, i.id
-    LIMIT ?` + lock + `)
+    LIMIT ?
+    ` + db.dialect.skipLocked + `)
 RETURNING id`
 	var out []invitationWithRef
 	err := db.conn(ctx).Transaction(func(tx *gorm.DB) error {

@@ -241,7 +241,7 @@ func (db *DB) linkEventIdentities(tx *gorm.DB, fresh []flows.Event, customers ma
 	keys := slices.SortedFunc(maps.Keys(owner), func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.channel, b.channel), cmp.Compare(a.id, b.id))
 	})
-	if db.dialect == DialectPostgres {
+	if db.dialect.upsertChats {
 		// One upsert per 500 chats, guided by the unique index alone: a
 		// chat that changes owner is moved, the others are left alone.
 		// (A lookup by channel and external_id IN (…) first is at the
@@ -260,7 +260,7 @@ WHERE channel_identities.customer_id <> excluded.customer_id`, -1)
 		}
 		return nil
 	}
-	// SQLite: chats already linked are read first (an import names the
+	// Otherwise (SQLite) chats already linked are read first (an import names the
 	// same ones batch after batch); the others are inserted; then the ones
 	// whose owner changes are moved, one UPDATE each (rare). An upsert
 	// would write the same, but costs SQLite a statement journal of every
@@ -390,10 +390,7 @@ func (db *DB) DueEvents(ctx context.Context, q flows.EventQuery) ([]flows.Candid
 	// The window's bounds are tested on the rows of the seq range; the
 	// expression around the column keeps the planner from reading the
 	// window through the occurred_at index instead.
-	col := "(e.occurred_at + INTERVAL '0 seconds')"
-	if db.dialect == DialectSQLite {
-		col = "+e.occurred_at"
-	}
+	col := db.dialect.occurredAtUnindexed
 	limit := listLimit(q.Limit)
 	var rows []eventRow
 	for span := int64(dueSpan); lo < last && len(rows) < limit; span = min(2*span, dueMaxSpan) {

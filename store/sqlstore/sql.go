@@ -24,12 +24,6 @@ import (
 	"github.com/cxbot/cxbot/flows"
 )
 
-// Dialect names returned by DB.Dialect.
-const (
-	DialectPostgres = "postgres"
-	DialectSQLite   = "sqlite"
-)
-
 // slowSQL is the duration above which a statement is logged: everything
 // faster stays out of the logs, so GORM is quiet in normal operation.
 const slowSQL = 200 * time.Millisecond
@@ -44,7 +38,7 @@ type DB struct {
 
 	gorm    *gorm.DB
 	log     *slog.Logger
-	dialect string
+	dialect dialect
 }
 
 // OpenSQL connects to PostgreSQL when url starts with postgres:// or
@@ -69,13 +63,13 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	var dialector gorm.Dialector
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		db.dialect = DialectPostgres
+		db.dialect = postgresDialect()
 		dialector = postgres.Open(url)
 	case strings.Contains(url, "://") && !strings.HasPrefix(url, "sqlite://"):
 		return nil, fmt.Errorf("open database: %w: unsupported URL scheme in %q (use postgres:// or a SQLite file path)",
 			flows.ErrInvalid, url[:strings.Index(url, "://")+3])
 	default:
-		db.dialect = DialectSQLite
+		db.dialect = sqliteDialect()
 		dsn, err := sqliteDSN(url)
 		if err != nil {
 			return nil, err
@@ -91,17 +85,9 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, sqlErr("open database", err)
 	}
-	if db.dialect == DialectSQLite {
-		// SQLite has one writer at a time; one connection turns would-be
-		// "database is locked" errors into an orderly queue in database/sql.
-		sqlDB.SetMaxOpenConns(1)
-	} else {
-		// Every replica holds its own pool; keep the sum well under the
-		// server's max_connections (100 by default).
-		sqlDB.SetMaxOpenConns(16)
-		sqlDB.SetMaxIdleConns(8)
-		sqlDB.SetConnMaxLifetime(30 * time.Minute)
-	}
+	sqlDB.SetMaxOpenConns(db.dialect.maxOpenConns)
+	sqlDB.SetMaxIdleConns(db.dialect.maxIdleConns)
+	sqlDB.SetConnMaxLifetime(db.dialect.connMaxLifetime)
 	db.gorm = g
 	if err := db.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
@@ -164,7 +150,7 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Dialect returns "postgres" or "sqlite".
-func (db *DB) Dialect() string { return db.dialect }
+func (db *DB) Dialect() string { return db.dialect.name }
 
 // conn returns a GORM session bound to ctx.
 func (db *DB) conn(ctx context.Context) *gorm.DB { return db.gorm.WithContext(ctx) }

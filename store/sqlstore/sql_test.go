@@ -6,13 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/cxbot/cxbot/flows"
@@ -143,25 +146,116 @@ func sqlTestCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-func latestMigration() int {
-	steps := sqlMigrations()
+// testMigrations returns the embedded steps.
+func testMigrations(tb testing.TB) []sqlMigration {
+	tb.Helper()
+	steps, err := sqlMigrations()
+	if err != nil {
+		tb.Fatalf("sqlMigrations: %v", err)
+	}
+	return steps
+}
+
+func latestMigration(tb testing.TB) int {
+	steps := testMigrations(tb)
 	return steps[len(steps)-1].version
 }
 
-func allMigrations() []int {
+func allMigrations(tb testing.TB) []int {
 	var out []int
-	for _, s := range sqlMigrations() {
+	for _, s := range testMigrations(tb) {
 		out = append(out, s.version)
 	}
 	return out
 }
 
+// hasTable reports whether the database has the table, through the
+// dialect's own catalog query.
+func hasTable(tb testing.TB, db *DB, table string) bool {
+	tb.Helper()
+	var n int
+	if err := db.gorm.Raw(db.dialect.tableExists, table).Scan(&n).Error; err != nil {
+		tb.Fatalf("look for table %s: %v", table, err)
+	}
+	return n > 0
+}
+
 func TestSQLMigrationsAreOrdered(t *testing.T) {
-	steps := sqlMigrations()
+	steps := testMigrations(t)
 	for i, s := range steps {
-		if s.version != i+1 || s.name == "" || s.up == nil {
-			t.Fatalf("step %d: version %d name %q: steps must be numbered 1, 2, … with a name and a function", i, s.version, s.name)
+		if s.version != i+1 || s.name == "" || s.sql[DialectPostgres] == "" || s.sql[DialectSQLite] == "" {
+			t.Fatalf("step %d: version %d name %q: steps must be numbered 1, 2, … with a name and SQL for each dialect", i, s.version, s.name)
 		}
+	}
+}
+
+// TestSQLMigrationFiles checks the folder itself: every file is named
+// NNNN_name.<dialect>.sql, every version has a file per dialect under one
+// name, and the versions run 1, 2, … without gaps.
+func TestSQLMigrationFiles(t *testing.T) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[int]map[string]string{} // version → dialect → name
+	for _, e := range entries {
+		v, name, dialect, ok := parseMigrationFileName(e.Name())
+		if !ok {
+			t.Errorf("migrations/%s: want NNNN_name.postgres.sql or NNNN_name.sqlite.sql", e.Name())
+			continue
+		}
+		if files[v] == nil {
+			files[v] = map[string]string{}
+		}
+		files[v][dialect] = name
+	}
+	for v := 1; v <= len(files); v++ {
+		names, ok := files[v]
+		if !ok {
+			t.Errorf("version %d has no files: versions must run 1, 2, … without gaps (have %v)", v, slices.Sorted(maps.Keys(files)))
+			continue
+		}
+		if names[DialectPostgres] == "" || names[DialectSQLite] == "" || names[DialectPostgres] != names[DialectSQLite] {
+			t.Errorf("version %d: files %v; want one .postgres.sql and one .sqlite.sql under the same name", v, names)
+		}
+	}
+	if len(files) < 3 {
+		t.Errorf("%d versions embedded; versions 1-3 shipped already", len(files))
+	}
+}
+
+// TestSQLReadMigrationsRejects: a folder that would migrate the dialects
+// differently is refused before anything runs.
+func TestSQLReadMigrationsRejects(t *testing.T) {
+	file := func(sql string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(sql)} }
+	for name, fsys := range map[string]fstest.MapFS{
+		"empty":      {"m": &fstest.MapFile{Mode: fs.ModeDir}},
+		"not sql":    {"m/README": file("notes")},
+		"no version": {"m/initial.postgres.sql": file("SELECT 1"), "m/initial.sqlite.sql": file("SELECT 1")},
+		"missing dialect": {
+			"m/0001_a.postgres.sql": file("SELECT 1"), "m/0001_a.sqlite.sql": file("SELECT 1"),
+			"m/0002_b.postgres.sql": file("SELECT 1"),
+		},
+		"gap": {
+			"m/0001_a.postgres.sql": file("SELECT 1"), "m/0001_a.sqlite.sql": file("SELECT 1"),
+			"m/0003_c.postgres.sql": file("SELECT 1"), "m/0003_c.sqlite.sql": file("SELECT 1"),
+		},
+		"two names":       {"m/0001_a.postgres.sql": file("SELECT 1"), "m/0001_b.sqlite.sql": file("SELECT 1")},
+		"empty file":      {"m/0001_a.postgres.sql": file("SELECT 1"), "m/0001_a.sqlite.sql": file(" \n")},
+		"bad name":        {"m/1_a.postgres.sql": file("SELECT 1"), "m/1_a.sqlite.sql": file("SELECT 1")},
+		"unknown dialect": {"m/0001_a.mysql.sql": file("SELECT 1")},
+	} {
+		if steps, err := readMigrations(fsys, "m"); err == nil {
+			t.Errorf("%s: readMigrations = %d steps, want an error", name, len(steps))
+		}
+	}
+	steps, err := readMigrations(fstest.MapFS{
+		"m/0001_first_step.postgres.sql": file("CREATE TABLE a (x bigint)"),
+		"m/0001_first_step.sqlite.sql":   file("CREATE TABLE a (x integer)"),
+	}, "m")
+	if err != nil || len(steps) != 1 || steps[0].version != 1 || steps[0].name != "first step" ||
+		steps[0].sql[DialectSQLite] != "CREATE TABLE a (x integer)" {
+		t.Fatalf("readMigrations = %+v, %v", steps, err)
 	}
 }
 
@@ -175,20 +269,20 @@ func TestSQLMigrate(t *testing.T) {
 			}
 
 			cur, latest, err := db.SchemaVersion(ctx)
-			if err != nil || cur != 0 || latest != latestMigration() {
-				t.Fatalf("SchemaVersion before = %d, %d, %v; want 0, %d, nil", cur, latest, err, latestMigration())
+			if err != nil || cur != 0 || latest != latestMigration(t) {
+				t.Fatalf("SchemaVersion before = %d, %d, %v; want 0, %d, nil", cur, latest, err, latestMigration(t))
 			}
 
 			applied, err := db.Migrate(ctx)
 			if err != nil {
 				t.Fatalf("Migrate: %v", err)
 			}
-			if !slices.Equal(applied, allMigrations()) {
-				t.Fatalf("first Migrate applied %v, want %v", applied, allMigrations())
+			if !slices.Equal(applied, allMigrations(t)) {
+				t.Fatalf("first Migrate applied %v, want %v", applied, allMigrations(t))
 			}
 			for _, table := range []string{"schema_migrations", "customers", "channel_identities", "surveys",
 				"invitations", "responses", "answers", "handoffs"} {
-				if !db.gorm.Migrator().HasTable(table) {
+				if !hasTable(t, db, table) {
 					t.Errorf("table %s missing after Migrate", table)
 				}
 			}
@@ -198,12 +292,12 @@ func TestSQLMigrate(t *testing.T) {
 				t.Fatalf("second Migrate = %v, %v; want nothing applied", applied, err)
 			}
 			cur, latest, err = db.SchemaVersion(ctx)
-			if err != nil || cur != latest || latest != latestMigration() {
-				t.Fatalf("SchemaVersion after = %d, %d, %v; want %d, %d", cur, latest, err, latestMigration(), latestMigration())
+			if err != nil || cur != latest || latest != latestMigration(t) {
+				t.Fatalf("SchemaVersion after = %d, %d, %v; want %d, %d", cur, latest, err, latestMigration(t), latestMigration(t))
 			}
 			var n int64
-			if err := db.gorm.Model(&schemaMigrationRow{}).Count(&n).Error; err != nil || int(n) != len(allMigrations()) {
-				t.Fatalf("schema_migrations rows = %d, %v; want %d", n, err, len(allMigrations()))
+			if err := db.gorm.Model(&schemaMigrationRow{}).Count(&n).Error; err != nil || int(n) != len(allMigrations(t)) {
+				t.Fatalf("schema_migrations rows = %d, %v; want %d", n, err, len(allMigrations(t)))
 			}
 		})
 	}
@@ -251,11 +345,11 @@ func TestSQLMigrateConcurrent(t *testing.T) {
 				t.Fatalf("concurrent Migrate errors: %v", errs)
 			}
 			slices.Sort(applied)
-			if !slices.Equal(applied, allMigrations()) {
-				t.Fatalf("steps applied across replicas = %v, want each of %v once", applied, allMigrations())
+			if !slices.Equal(applied, allMigrations(t)) {
+				t.Fatalf("steps applied across replicas = %v, want each of %v once", applied, allMigrations(t))
 			}
 			cur, _, err := dbs[0].SchemaVersion(ctx)
-			if err != nil || cur != latestMigration() {
+			if err != nil || cur != latestMigration(t) {
 				t.Fatalf("SchemaVersion = %d, %v", cur, err)
 			}
 		})

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/cxbot/cxbot/flows"
 )
 
@@ -78,6 +76,30 @@ func rawInvitation(t testing.TB, db *DB, id int64) invitationRow {
 	return row
 }
 
+// step1Customer and step1Invitation are rows as the step 1 build wrote
+// them: step 1's columns only.
+type step1Customer struct {
+	ID                        int64
+	Ref, Language, TimeZone   string
+	OptedOutAt, UnreachableAt *time.Time
+	CreatedAt, UpdatedAt      time.Time
+}
+
+func (step1Customer) TableName() string { return "customers" }
+
+type step1Invitation struct {
+	ID                                                    int64
+	WaveID                                                string
+	CustomerID                                            int64
+	EventID, SurveyID                                     string
+	SurveyVersion                                         int
+	Channel, ExternalID, Language, Context, Status, Error string
+	SentAt                                                *time.Time
+	CreatedAt, UpdatedAt                                  time.Time
+}
+
+func (step1Invitation) TableName() string { return "invitations" }
+
 // TestSQLMigrateWavesOnExistingData applies step 1, stores data the way the
 // step 1 build did, then migrates: existing invitations get not_before =
 // created_at and work with the new repositories.
@@ -87,22 +109,16 @@ func TestSQLMigrateWavesOnExistingData(t *testing.T) {
 			ctx := sqlTestCtx(t)
 			db := tdb.open(t)
 			g := db.gorm.WithContext(ctx)
-			if err := g.Migrator().CreateTable(&schemaMigrationRow{}); err != nil {
-				t.Fatal(err)
-			}
-			if err := g.Transaction(func(tx *gorm.DB) error { return migrateInitialSchema(tx, db.Dialect()) }); err != nil {
-				t.Fatal(err)
-			}
-			if err := g.Create(&schemaMigrationRow{Version: 1, Name: "initial schema", AppliedAt: sqlT0}).Error; err != nil {
-				t.Fatal(err)
+			if applied, err := db.migrate(ctx, testMigrations(t)[:1]); err != nil || !slices.Equal(applied, []int{1}) {
+				t.Fatalf("migrate(step 1) = %v, %v", applied, err)
 			}
 			created := sqlT0.Add(-time.Hour)
-			cust := m001Customer{Ref: "old-1", Language: "en", CreatedAt: created, UpdatedAt: created}
+			cust := step1Customer{Ref: "old-1", Language: "en", CreatedAt: created, UpdatedAt: created}
 			if err := g.Create(&cust).Error; err != nil {
 				t.Fatal(err)
 			}
 			sent := created.Add(time.Minute)
-			old := []m001Invitation{
+			old := []step1Invitation{
 				{WaveID: "api", CustomerID: cust.ID, EventID: "e1", SurveyID: "s", SurveyVersion: 1, Channel: "telegram",
 					ExternalID: "7", Language: "en", Context: "{}", Status: "sent", SentAt: &sent, CreatedAt: created, UpdatedAt: created},
 				{WaveID: "w_old", CustomerID: cust.ID, EventID: "e2", SurveyID: "s", SurveyVersion: 1, Channel: "telegram",
@@ -132,7 +148,7 @@ func TestSQLMigrateWavesOnExistingData(t *testing.T) {
 				}
 			}
 			for _, table := range []string{"events", "waves", "delivery_attempts"} {
-				if !db.gorm.Migrator().HasTable(table) {
+				if !hasTable(t, db, table) {
 					t.Errorf("table %s missing", table)
 				}
 			}

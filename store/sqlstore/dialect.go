@@ -1,0 +1,104 @@
+package sqlstore
+
+import "time"
+
+// Dialect names returned by DB.Dialect; also the suffix of the migration
+// files (migrations/NNNN_name.<dialect>.sql).
+const (
+	DialectPostgres = "postgres"
+	DialectSQLite   = "sqlite"
+)
+
+// dialect is everything the store does differently on PostgreSQL and on
+// SQLite, apart from the schema itself (each migration step has one file
+// per dialect). Open picks one from the URL; repositories use its fields
+// and never ask which database they talk to. Row locks need no field:
+// forUpdate() is safe on both because GORM's SQLite dialect drops it.
+type dialect struct {
+	name string
+
+	// Connection pool.
+	maxOpenConns    int
+	maxIdleConns    int
+	connMaxLifetime time.Duration // 0: connections are kept
+
+	// migrationLock is run first in the migration transaction, with
+	// migrationLockKey, so that replicas migrate one at a time; empty
+	// where the write transaction already excludes the others.
+	migrationLock string
+	// createSchemaMigrations creates the table of applied steps if missing.
+	createSchemaMigrations string
+	// tableExists counts the tables named ? that the connection sees.
+	tableExists string
+
+	// skipLocked ends ClaimInvitations' candidate subquery, so concurrent
+	// replicas each take different rows without waiting.
+	skipLocked string
+	// occurredAtUnindexed is e.occurred_at inside an expression that
+	// keeps the planner from reading DueEvents' window through the
+	// occurred_at index instead of the seq range (an expression on the
+	// column is not indexed).
+	occurredAtUnindexed string
+
+	// singleRowInserts makes insertRows run one prepared single-row INSERT
+	// per row instead of multi-row INSERTs: with the pure-Go SQLite driver,
+	// parsing a long VALUES list and binding its values cost more than the
+	// inserts themselves (see insertRows).
+	singleRowInserts bool
+	// upsertChats makes linkEventIdentities link a batch's chats with one
+	// upsert per maxInsertRows chats. Without it chats already linked are
+	// read first and only those that change owner are written: an upsert
+	// costs SQLite a statement journal of every page it touches.
+	upsertChats bool
+}
+
+// postgresDialect is for production: many replicas on one server.
+func postgresDialect() dialect {
+	return dialect{
+		name: DialectPostgres,
+		// Every replica holds its own pool; keep the sum well under the
+		// server's max_connections (100 by default).
+		maxOpenConns:    16,
+		maxIdleConns:    8,
+		connMaxLifetime: 30 * time.Minute,
+
+		migrationLock: `SELECT pg_advisory_xact_lock(?)`,
+		createSchemaMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    bigint PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL
+)`,
+		tableExists: `SELECT count(*) FROM information_schema.tables
+WHERE table_schema = current_schema() AND table_name = ? AND table_type = 'BASE TABLE'`,
+
+		skipLocked:          "FOR UPDATE SKIP LOCKED",
+		occurredAtUnindexed: "(e.occurred_at + INTERVAL '0 seconds')",
+		upsertChats:         true,
+	}
+}
+
+// sqliteDialect is for the embedded profile: one process, one file.
+func sqliteDialect() dialect {
+	return dialect{
+		name: DialectSQLite,
+		// SQLite has one writer at a time; one connection turns would-be
+		// "database is locked" errors into an orderly queue in database/sql.
+		maxOpenConns: 1,
+		maxIdleConns: 1,
+
+		// BEGIN IMMEDIATE (see sqliteDSN) takes the write lock up front.
+		migrationLock: "",
+		createSchemaMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer,
+    name       text NOT NULL,
+    applied_at datetime NOT NULL,
+    PRIMARY KEY (version)
+)`,
+		tableExists: `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
+
+		// No row locks: the write transaction excludes other writers.
+		skipLocked:          "",
+		occurredAtUnindexed: "+e.occurred_at",
+		singleRowInserts:    true,
+	}
+}
