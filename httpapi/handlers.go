@@ -162,7 +162,11 @@ func (s *Server) listSurveys(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	writeJSON(w, http.StatusOK, map[string]any{"surveys": out})
+	writeJSON(w, http.StatusOK, surveysJSON{Surveys: out})
+}
+
+type surveysJSON struct {
+	Surveys []surveyJSON `json:"surveys"`
 }
 
 type handoffJSON struct {
@@ -215,7 +219,18 @@ func (s *Server) listHandoffs(w http.ResponseWriter, r *http.Request) {
 			Context: h.Context, Status: h.Status, NotifiedAt: h.NotifiedAt, CreatedAt: h.CreatedAt,
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"handoffs": out})
+	writeJSON(w, http.StatusOK, handoffsJSON{Handoffs: out})
+}
+
+type handoffsJSON struct {
+	Handoffs []handoffJSON `json:"handoffs"`
+}
+
+// linkJSON is a signed deep link (fields in the order clients have seen).
+type linkJSON struct {
+	CustomerRef  string `json:"customer_ref"`
+	StartCommand string `json:"start_command"`
+	Token        string `json:"token"`
 }
 
 // createLink returns a signed deep-link token for a customer reference: the
@@ -233,9 +248,5 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{
-		"customer_ref":  req.CustomerRef,
-		"token":         token,
-		"start_command": "/start " + token,
-	})
+	writeJSON(w, http.StatusCreated, linkJSON{CustomerRef: req.CustomerRef, StartCommand: "/start " + token, Token: token})
 }

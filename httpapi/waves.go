@@ -25,7 +25,11 @@ func (s *Server) listWaves(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"waves": waves})
+	writeJSON(w, http.StatusOK, wavesJSON{Waves: waves})
+}
+
+type wavesJSON struct {
+	Waves []scheduler.WaveStatus `json:"waves"`
 }
 
 func (s *Server) getWave(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,274 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cxbot/cxbot/bot"
+	"github.com/cxbot/cxbot/conversation"
+	"github.com/cxbot/cxbot/flows"
+)
+
+var (
+	sentAt    = time.Date(2026, 1, 20, 9, 31, 0, 0, time.UTC)
+	createdAt = time.Date(2026, 1, 20, 9, 30, 0, 0, time.UTC)
+)
+
+// testSurveys are two surveys as the conversation layer loads them.
+func testSurveys() map[string]*flows.Survey {
+	return map[string]*flows.Survey{
+		"post_service_csat": {
+			ID: "post_service_csat", Version: 1, DefaultLanguage: "zh-CN",
+			Title:     flows.Text{"zh-CN": "服务满意度"},
+			Questions: []flows.Question{{ID: "csat", Kind: flows.KindCSAT, Prompt: flows.Text{"zh-CN": "满意吗？"}}},
+		},
+		"post_purchase_nps": {
+			ID: "post_purchase_nps", Version: 3, DefaultLanguage: "en",
+			Title: flows.Text{"en": "After your purchase", "zh-CN": "购买之后"},
+			Questions: []flows.Question{
+				{ID: "nps", Kind: flows.KindNPS, Prompt: flows.Text{"en": "Recommend us?", "zh-CN": "推荐吗？"}},
+				{ID: "why", Kind: flows.KindText, Prompt: flows.Text{"en": "Why?", "zh-CN": "为什么？"}},
+			},
+		},
+	}
+}
+
+// sentInvitation is what Invite returns for a request.
+func sentInvitation(req conversation.InviteRequest) flows.Invitation {
+	return flows.Invitation{
+		ID: 7, WaveID: flows.WaveAPI, CustomerID: 3, CustomerRef: req.CustomerRef, EventID: req.EventID,
+		SurveyID: req.SurveyID, SurveyVersion: 3, Channel: req.Channel, ExternalID: req.ChatID, Language: "en",
+		Context: req.Context, Status: flows.InvitationSent, SentAt: &sentAt, CreatedAt: createdAt,
+	}
+}
+
+func TestCreateInvitation(t *testing.T) {
+	a := newFakeAPI(t)
+	var got []conversation.InviteRequest
+	a.convs.InviteFn = func(_ context.Context, req conversation.InviteRequest) (flows.Invitation, bool, error) {
+		got = append(got, req)
+		return sentInvitation(req), req.EventID != "ord-1-again", nil
+	}
+
+	r := a.do(http.MethodPost, "/api/v1/invitations",
+		`{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"language":"en","event_id":"ord-1","context":{"order_id":"1001"}}`)
+	want := `{"id":7,"survey":"post_purchase_nps","survey_version":3,"customer_ref":"C-1","channel":"telegram","chat_id":"42",` +
+		`"wave_id":"api","event_id":"ord-1","language":"en","status":"sent","context":{"order_id":"1001"},` +
+		`"sent_at":"2026-01-20T09:31:00Z","created_at":"2026-01-20T09:30:00Z"}` + "\n"
+	if r.code != http.StatusCreated || r.body != want {
+		t.Fatalf("invite = %d %s\nwant %s", r.code, r.body, want)
+	}
+	wantReq := conversation.InviteRequest{SurveyID: "post_purchase_nps", CustomerRef: "C-1", Channel: flows.ChannelTelegram, ChatID: "42",
+		Language: "en", EventID: "ord-1", Context: map[string]string{"order_id": "1001"}}
+	if !reflect.DeepEqual(got[0], wantReq) {
+		t.Fatalf("Invite got %+v\nwant       %+v", got[0], wantReq)
+	}
+
+	// A chat id as a string of digits, and the same event again: 200, nothing sent again.
+	r = a.do(http.MethodPost, "/api/v1/invitations", `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":"-100123","event_id":"ord-1-again"}`)
+	if r.code != http.StatusOK || got[1].ChatID != "-100123" || got[1].Channel != flows.ChannelTelegram {
+		t.Fatalf("repeated invite = %d %s (request %+v)", r.code, r.body, got[1])
+	}
+
+	r = a.do(http.MethodPost, "/api/v1/invitations", `{"survey":"post_service_csat","customer_ref":"C-2","wechat_openid":"oAbC123"}`)
+	var inv invitationJSON
+	r.json(t, &inv)
+	if r.code != http.StatusCreated || got[2].Channel != flows.ChannelWeChat || got[2].ChatID != "oAbC123" || inv.Channel != flows.ChannelWeChat ||
+		strings.Contains(r.body, `"context"`) || strings.Contains(r.body, `"error"`) {
+		t.Fatalf("WeChat invite = %d %s (request %+v)", r.code, r.body, got[2])
+	}
+	if len(got) != 3 {
+		t.Fatalf("Invite called %d times", len(got))
+	}
+}
+
+func TestCreateInvitationRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		err        error // returned by Invite; nil = Invite must not be called
+		code       int
+		want       string
+	}{
+		{"both chats", `{"survey":"s","customer_ref":"C","telegram_chat_id":1,"wechat_openid":"o"}`, nil, http.StatusBadRequest,
+			"invalid: give telegram_chat_id or wechat_openid, not both"},
+		{"no chat", `{"survey":"s","customer_ref":"C"}`, nil, http.StatusBadRequest, "invalid: telegram_chat_id or wechat_openid is required"},
+		{"chat id text", `{"survey":"s","customer_ref":"C","telegram_chat_id":"abc"}`, nil, http.StatusBadRequest, `chat id "abc" is not an integer`},
+		{"chat id float", `{"survey":"s","customer_ref":"C","telegram_chat_id":4.5}`, nil, http.StatusBadRequest, `chat id "4.5" is not an integer`},
+		{"chat id bool", `{"survey":"s","customer_ref":"C","telegram_chat_id":true}`, nil, http.StatusBadRequest, "chat id must be an integer"},
+		{"context number", `{"survey":"s","customer_ref":"C","telegram_chat_id":1,"context":{"n":1}}`, nil, http.StatusBadRequest, `invalid: field "context" must be string`},
+		{"bad JSON", `{"survey":`, nil, http.StatusBadRequest, "the body ends too early"},
+		{"unknown survey", `{"survey":"nope","customer_ref":"C","telegram_chat_id":1}`, fmt.Errorf("%w: survey %q", flows.ErrNotFound, "nope"),
+			http.StatusNotFound, `not found: survey "nope"`},
+		{"invalid for the survey", `{"survey":"s","customer_ref":"","telegram_chat_id":1}`, fmt.Errorf("%w: customer_ref is required", flows.ErrInvalid),
+			http.StatusBadRequest, "invalid: customer_ref is required"},
+		{"opted out", `{"survey":"s","customer_ref":"C","telegram_chat_id":1}`, fmt.Errorf("%w: customer opted out", flows.ErrConflict),
+			http.StatusConflict, "conflict: customer opted out"},
+		{"redis down", `{"survey":"s","customer_ref":"C","telegram_chat_id":1}`, fmt.Errorf("lock chat: %w", flows.ErrUnavailable),
+			http.StatusServiceUnavailable, "lock chat: unavailable"},
+		{"platform limit", `{"survey":"s","customer_ref":"C","telegram_chat_id":1}`, &bot.RateLimitedError{RetryAfter: 3 * time.Second},
+			http.StatusTooManyRequests, "rate limited by the platform: retry after 3s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newFakeAPI(t)
+			if tc.err != nil {
+				a.convs.InviteFn = func(context.Context, conversation.InviteRequest) (flows.Invitation, bool, error) {
+					return flows.Invitation{}, false, tc.err
+				}
+			}
+			r := a.do(http.MethodPost, "/api/v1/invitations", tc.body)
+			if r.code != tc.code || !strings.Contains(r.errorText(t), tc.want) {
+				t.Fatalf("= %d %s; want %d with %q", r.code, r.body, tc.code, tc.want)
+			}
+		})
+	}
+}
+
+func TestNPSReport(t *testing.T) {
+	a := newFakeAPI(t)
+	a.convs.SurveysFn = testSurveys
+	type call struct {
+		survey   string
+		from, to *time.Time
+	}
+	var calls []call
+	a.reports.NPSReportFn = func(_ context.Context, survey string, from, to *time.Time) (flows.NPSReport, error) {
+		calls = append(calls, call{survey, from, to})
+		return flows.NewNPSReport(survey, 5, 3, 2), nil
+	}
+	r := a.do(http.MethodGet, "/api/v1/reports/nps?survey=post_purchase_nps", "")
+	want := `{"survey":"post_purchase_nps","responses":10,"promoters":5,"passives":3,"detractors":2,"nps":30}` + "\n"
+	if r.code != http.StatusOK || r.body != want || calls[0].from != nil || calls[0].to != nil {
+		t.Fatalf("report = %d %s (call %+v)", r.code, r.body, calls[0])
+	}
+	r = a.do(http.MethodGet, "/api/v1/reports/nps?survey=post_purchase_nps&from=2026-01-01&to=2026-01-31T23:59:59%2B08:00", "")
+	c := calls[1]
+	if r.code != http.StatusOK || c.from == nil || !c.from.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) ||
+		c.to == nil || !c.to.Equal(time.Date(2026, 1, 31, 15, 59, 59, 0, time.UTC)) {
+		t.Fatalf("report with a window = %d %s (from %v, to %v)", r.code, r.body, c.from, c.to)
+	}
+
+	for _, tc := range []struct {
+		query string
+		code  int
+		want  string
+	}{
+		{"", http.StatusBadRequest, "invalid: query parameter survey is required"},
+		{"survey=nope", http.StatusNotFound, `not found: survey "nope"`},
+		{"survey=post_purchase_nps&from=last+week", http.StatusBadRequest, `invalid: from="last week" is not an RFC 3339 time or a YYYY-MM-DD date`},
+		{"survey=post_purchase_nps&to=2026-13-01", http.StatusBadRequest, `invalid: to="2026-13-01" is not an RFC 3339 time or a YYYY-MM-DD date`},
+	} {
+		r := a.do(http.MethodGet, "/api/v1/reports/nps?"+tc.query, "")
+		if r.code != tc.code || r.errorText(t) != tc.want {
+			t.Errorf("?%s = %d %s; want %d %q", tc.query, r.code, r.body, tc.code, tc.want)
+		}
+	}
+	if len(calls) != 2 {
+		t.Fatalf("NPSReport called %d times; refused queries must not reach it", len(calls))
+	}
+
+	a.reports.NPSReportFn = func(context.Context, string, *time.Time, *time.Time) (flows.NPSReport, error) {
+		return flows.NPSReport{}, fmt.Errorf("nps query: %w", flows.ErrUnavailable)
+	}
+	if r := a.do(http.MethodGet, "/api/v1/reports/nps?survey=post_purchase_nps", ""); r.code != http.StatusServiceUnavailable {
+		t.Fatalf("report with the database down = %d %s", r.code, r.body)
+	}
+}
+
+func TestListSurveys(t *testing.T) {
+	a := newFakeAPI(t)
+	a.convs.SurveysFn = testSurveys
+	r := a.do(http.MethodGet, "/api/v1/surveys", "")
+	want := `{"surveys":[` +
+		`{"id":"post_purchase_nps","version":3,"title":"After your purchase","languages":["en","zh-CN"],"questions":2},` +
+		`{"id":"post_service_csat","version":1,"title":"服务满意度","languages":["zh-CN"],"questions":1}]}` + "\n"
+	if r.code != http.StatusOK || r.body != want {
+		t.Fatalf("surveys = %d %s\nwant %s", r.code, r.body, want)
+	}
+
+	a.convs.SurveysFn = func() map[string]*flows.Survey { return nil }
+	if r := a.do(http.MethodGet, "/api/v1/surveys", ""); r.code != http.StatusOK || r.body != `{"surveys":[]}`+"\n" {
+		t.Fatalf("no surveys = %d %s; want an empty list", r.code, r.body)
+	}
+}
+
+func TestListHandoffs(t *testing.T) {
+	a := newFakeAPI(t)
+	type call struct {
+		status flows.HandoffStatus
+		limit  int
+	}
+	var calls []call
+	a.reports.ListHandoffsFn = func(_ context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error) {
+		calls = append(calls, call{status, limit})
+		return []flows.Handoff{{
+			ID: 9, ResponseID: 4, CustomerID: 3, CustomerRef: "C-1", SurveyID: "post_purchase_nps", QuestionID: "nps",
+			Kind: flows.KindNPS, Score: 2, Class: flows.ClassDetractor, Comment: "late", Channel: flows.ChannelTelegram,
+			ExternalID: "42", Context: map[string]string{"order_id": "1001"}, Status: flows.HandoffOpen,
+			NotifiedAt: &sentAt, CreatedAt: createdAt,
+		}}, nil
+	}
+	r := a.do(http.MethodGet, "/api/v1/handoffs", "")
+	want := `{"handoffs":[{"id":9,"response_id":4,"customer_ref":"C-1","survey":"post_purchase_nps","question":"nps","kind":"nps",` +
+		`"score":2,"class":"detractor","comment":"late","channel":"telegram","chat_id":"42","context":{"order_id":"1001"},` +
+		`"status":"open","notified_at":"2026-01-20T09:31:00Z","created_at":"2026-01-20T09:30:00Z"}]}` + "\n"
+	if r.code != http.StatusOK || r.body != want || calls[0] != (call{"", 100}) {
+		t.Fatalf("handoffs = %d %s\nwant %s (call %+v)", r.code, r.body, want, calls[0])
+	}
+	status := flows.HandoffStatuses()[len(flows.HandoffStatuses())-1]
+	if r := a.do(http.MethodGet, "/api/v1/handoffs?status="+string(status)+"&limit=1000", ""); r.code != http.StatusOK || calls[1] != (call{status, 1000}) {
+		t.Fatalf("handoffs?status=%s&limit=1000 = %d %s (call %+v)", status, r.code, r.body, calls[1])
+	}
+
+	var names []string
+	for _, st := range flows.HandoffStatuses() {
+		names = append(names, string(st))
+	}
+	for _, tc := range []struct{ query, want string }{
+		{"status=lost", "invalid: status must be one of " + strings.Join(names, ", ")},
+		{"limit=0", "invalid: limit must be an integer from 1 to 1000"},
+		{"limit=1001", "invalid: limit must be an integer from 1 to 1000"},
+		{"limit=ten", "invalid: limit must be an integer from 1 to 1000"},
+	} {
+		r := a.do(http.MethodGet, "/api/v1/handoffs?"+tc.query, "")
+		if r.code != http.StatusBadRequest || r.errorText(t) != tc.want {
+			t.Errorf("?%s = %d %s; want 400 %q", tc.query, r.code, r.body, tc.want)
+		}
+	}
+	if len(calls) != 2 {
+		t.Fatalf("ListHandoffs called %d times; refused queries must not reach it", len(calls))
+	}
+
+	a.reports.ListHandoffsFn = func(context.Context, flows.HandoffStatus, int) ([]flows.Handoff, error) { return nil, nil }
+	if r := a.do(http.MethodGet, "/api/v1/handoffs", ""); r.code != http.StatusOK || r.body != `{"handoffs":[]}`+"\n" {
+		t.Fatalf("no handoffs = %d %s; want an empty list", r.code, r.body)
+	}
+	a.reports.ListHandoffsFn = func(context.Context, flows.HandoffStatus, int) ([]flows.Handoff, error) {
+		return nil, errors.New("sql: connection is already closed")
+	}
+	if r := a.do(http.MethodGet, "/api/v1/handoffs", ""); r.code != http.StatusInternalServerError || r.errorText(t) != "internal error" {
+		t.Fatalf("handoffs with a broken store = %d %s", r.code, r.body)
+	}
+}
+
+func TestCreateLink(t *testing.T) {
+	a := newFakeAPI(t)
+	a.links.TokenFn = func(ref string) (string, error) {
+		if ref == "" {
+			return "", fmt.Errorf("%w: customer_ref is required", flows.ErrInvalid)
+		}
+		return "tok-" + ref, nil
+	}
+	r := a.do(http.MethodPost, "/api/v1/links", `{"customer_ref":"C-1"}`)
+	if want := `{"customer_ref":"C-1","start_command":"/start tok-C-1","token":"tok-C-1"}` + "\n"; r.code != http.StatusCreated || r.body != want {
+		t.Fatalf("link = %d %s\nwant %s", r.code, r.body, want)
+	}
+	if r := a.do(http.MethodPost, "/api/v1/links", `{}`); r.code != http.StatusBadRequest || r.errorText(t) != "invalid: customer_ref is required" {
+		t.Fatalf("link without a reference = %d %s", r.code, r.body)
+	}
+}

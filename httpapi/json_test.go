@@ -1,0 +1,240 @@
+package httpapi
+
+import (
+	"context"
+	"encoding"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cxbot/cxbot/conversation"
+	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/scheduler"
+)
+
+// snakeCase is the only spelling of a JSON key the API writes.
+var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+
+// responseTypes is every type the API writes as a JSON body. A new
+// response type belongs here; TestResponsesAreSnakeCase drives every route,
+// so a body built some other way is caught there.
+func responseTypes() []any {
+	return []any{
+		errorBody{}, healthJSON{}, invitationJSON{}, flows.NPSReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
+		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{},
+	}
+}
+
+// jsonKeyProblems walks a type as encoding/json marshals it and lists every
+// key that is not snake_case, including untagged fields (which marshal
+// under their Go name). Map keys are data, not field names; interfaces are
+// refused because their keys cannot be known from the type.
+func jsonKeyProblems(t reflect.Type) []string {
+	var problems []string
+	seen := map[reflect.Type]bool{}
+	marshaler := reflect.TypeFor[json.Marshaler]()
+	textMarshaler := reflect.TypeFor[encoding.TextMarshaler]()
+	var walk func(t reflect.Type, path string)
+	walk = func(t reflect.Type, path string) {
+		if seen[t] {
+			return
+		}
+		seen[t] = true
+		if t.Implements(marshaler) || reflect.PointerTo(t).Implements(marshaler) ||
+			t.Implements(textMarshaler) || reflect.PointerTo(t).Implements(textMarshaler) {
+			return // marshals itself (time.Time): a string, no keys
+		}
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array:
+			walk(t.Elem(), path+"[]")
+		case reflect.Map:
+			walk(t.Elem(), path+"{}")
+		case reflect.Interface:
+			problems = append(problems, fmt.Sprintf("%s is an interface (%s): give it a concrete type", path, t))
+		case reflect.Struct:
+			for i := range t.NumField() {
+				f := t.Field(i)
+				tag := f.Tag.Get("json")
+				if tag == "-" || (!f.IsExported() && !f.Anonymous) {
+					continue
+				}
+				name, _, _ := strings.Cut(tag, ",")
+				if name == "" && f.Anonymous {
+					ft := f.Type
+					if ft.Kind() == reflect.Pointer {
+						ft = ft.Elem()
+					}
+					if ft.Kind() == reflect.Struct {
+						walk(ft, path) // embedded: its fields are promoted
+						continue
+					}
+				}
+				if name == "" {
+					name = f.Name
+				}
+				if !snakeCase.MatchString(name) {
+					problems = append(problems, fmt.Sprintf("%s.%s (field %s.%s) is not snake_case", path, name, t, f.Name))
+				}
+				walk(f.Type, path+"."+name)
+			}
+		}
+	}
+	walk(t, t.String())
+	return problems
+}
+
+func TestResponseTypesAreSnakeCase(t *testing.T) {
+	for _, v := range responseTypes() {
+		for _, p := range jsonKeyProblems(reflect.TypeOf(v)) {
+			t.Error(p)
+		}
+	}
+}
+
+// TestJSONKeyProblemsFindsBadKeys proves the walk catches what it must.
+func TestJSONKeyProblemsFindsBadKeys(t *testing.T) {
+	type counts struct{ Planned int } // untagged, like the old store.WaveCounts
+	type base struct {
+		BaseID string `json:"baseId"`
+	}
+	type bad struct {
+		base
+		Counts  counts            `json:"counts"`
+		Nested  []*counts         `json:"nested,omitempty"`
+		ByName  map[string]counts `json:"by_name"`
+		Any     any               `json:"any"`
+		At      time.Time         `json:"at"`
+		Skipped string            `json:"-"`
+		hidden  string
+	}
+	_ = bad{}.hidden
+	got := jsonKeyProblems(reflect.TypeFor[bad]())
+	sort.Strings(got)
+	want := []string{ // counts is reported once, though Nested and ByName hold it too
+		"httpapi.bad.any is an interface (interface {}): give it a concrete type",
+		"httpapi.bad.baseId (field httpapi.base.BaseID) is not snake_case",
+		"httpapi.bad.counts.Planned (field httpapi.counts.Planned) is not snake_case",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// jsonKeysNotSnake lists the keys of a decoded JSON value that are not
+// snake_case, walking nested objects and arrays. The values of "context"
+// are the business's own attribute names, echoed back: not API fields.
+func jsonKeysNotSnake(v any, path string) []string {
+	var bad []string
+	switch v := v.(type) {
+	case map[string]any:
+		for k, child := range v {
+			if !snakeCase.MatchString(k) {
+				bad = append(bad, path+"."+k)
+			}
+			if k == "context" {
+				continue
+			}
+			bad = append(bad, jsonKeysNotSnake(child, path+"."+k)...)
+		}
+	case []any:
+		for i, child := range v {
+			bad = append(bad, jsonKeysNotSnake(child, fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return bad
+}
+
+// TestResponsesAreSnakeCase calls every route with fakes that return every
+// field set (so omitempty hides nothing) and checks the keys of what comes
+// back, success and error bodies alike.
+func TestResponsesAreSnakeCase(t *testing.T) {
+	fullWave := testWave("w-1")
+	fullWave.Paused = true
+	a := newFakeAPI(t, func(c *Config) {
+		c.Checks = []Check{{Name: "database", Probe: func(context.Context) error { return nil }}}
+	})
+	a.convs.SurveysFn = testSurveys
+	a.convs.InviteFn = func(_ context.Context, req conversation.InviteRequest) (flows.Invitation, bool, error) {
+		inv := sentInvitation(req)
+		inv.Error = "first try failed"
+		return inv, true, nil
+	}
+	a.reports.NPSReportFn = func(_ context.Context, survey string, _, _ *time.Time) (flows.NPSReport, error) {
+		return flows.NewNPSReport(survey, 1, 1, 1), nil
+	}
+	a.reports.ListHandoffsFn = func(context.Context, flows.HandoffStatus, int) ([]flows.Handoff, error) {
+		return []flows.Handoff{{ID: 1, ResponseID: 2, CustomerRef: "C-1", SurveyID: "s", QuestionID: "q", Kind: flows.KindNPS, Score: 1,
+			Class: flows.ClassDetractor, Comment: "c", Channel: flows.ChannelTelegram, ExternalID: "42",
+			Context: map[string]string{"order_id": "1"}, Status: flows.HandoffOpen, NotifiedAt: &sentAt, CreatedAt: createdAt}}, nil
+	}
+	a.links.TokenFn = func(string) (string, error) { return "tok", nil }
+	a.events.SaveEventsFn = func(_ context.Context, events []flows.Event) ([]flows.EventResult, error) {
+		return []flows.EventResult{{ID: events[0].ID, Created: true}}, nil
+	}
+	a.waves.ListFn = func(context.Context) ([]scheduler.WaveStatus, error) { return []scheduler.WaveStatus{fullWave}, nil }
+	a.waves.GetFn = func(context.Context, string) (scheduler.WaveStatus, error) { return fullWave, nil }
+	a.waves.CreateFn = func(context.Context, []byte) (scheduler.WaveStatus, error) { return fullWave, nil }
+	a.waves.SetPausedFn = func(context.Context, string, bool) (scheduler.WaveStatus, error) { return fullWave, nil }
+	a.waves.PreviewFn = func(context.Context, string) (scheduler.PlanResult, error) {
+		return scheduler.PlanResult{Considered: 7, Planned: 1, Sample: []flows.Invitation{sentInvitation(conversation.InviteRequest{CustomerRef: "C-1"})},
+			Skipped: map[string]int{scheduler.SkipSample: 1, scheduler.SkipOptedOut: 1, scheduler.SkipUnreachable: 1,
+				scheduler.SkipNoChannel: 1, scheduler.SkipFrequency: 1}}, nil
+	}
+
+	// One request per route, a body or "?query": a route without a sample
+	// fails the test.
+	samples := map[string]string{
+		"GET /healthz":                   "",
+		"POST /api/v1/invitations":       `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
+		"GET /api/v1/reports/nps":        "?survey=post_purchase_nps",
+		"GET /api/v1/surveys":            "",
+		"GET /api/v1/handoffs":           "",
+		"POST /api/v1/links":             `{"customer_ref":"C-1"}`,
+		"POST /api/v1/events":            eventsBody(t, goodEvent("e-1"), with(goodEvent("e-2"), "id", 2)),
+		"GET /api/v1/waves":              "",
+		"POST /api/v1/waves":             "id: w-1\n",
+		"GET /api/v1/waves/{id}":         "",
+		"POST /api/v1/waves/{id}/pause":  "",
+		"POST /api/v1/waves/{id}/resume": "",
+		"GET /api/v1/waves/{id}/preview": "",
+		"/api/":                          "",
+	}
+	for _, rt := range (&Server{}).routes() {
+		method, path := requestFor(rt.pattern)
+		body, ok := samples[rt.pattern]
+		if !ok {
+			t.Errorf("route %s has no sample request in this test", rt.pattern)
+			continue
+		}
+		if query, ok := strings.CutPrefix(body, "?"); ok {
+			path, body = path+"?"+query, ""
+		}
+		r := a.do(method, path, body)
+		var decoded any
+		r.json(t, &decoded)
+		for _, k := range jsonKeysNotSnake(decoded, "body") {
+			t.Errorf("%s %s (%d): key %s is not snake_case", method, path, r.code, k)
+		}
+		if r.code >= 400 && rt.pattern != "/api/" {
+			t.Errorf("%s %s = %d %s; the sample should succeed", method, path, r.code, r.body)
+		}
+	}
+
+	// Error bodies: 401, and a 4xx from a handler.
+	for _, r := range []response{
+		a.doWith(http.MethodGet, "/api/v1/waves", "", ""),
+		a.do(http.MethodPost, "/api/v1/invitations", `{}`),
+	} {
+		var decoded any
+		r.json(t, &decoded)
+		if keys := jsonKeysNotSnake(decoded, "body"); len(keys) > 0 || r.code < 400 {
+			t.Errorf("error body %d %s: keys %v", r.code, r.body, keys)
+		}
+	}
+}

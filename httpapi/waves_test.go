@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/scheduler"
+)
+
+func testWave(id string) scheduler.WaveStatus {
+	return scheduler.WaveStatus{
+		ID: id, Survey: "post_purchase_nps", Kind: "trigger", Touchpoint: "purchase", Schedule: "*/5 * * * *", Source: "api",
+		Counts: flows.WaveCounts{Planned: 1, Skipped: 2, Sent: 3, Failed: 4, Delivered: 5, Started: 6, Completed: 7, Expired: 8},
+	}
+}
+
+const testWaveJSON = `{"id":"w-1","survey":"post_purchase_nps","kind":"trigger","touchpoint":"purchase","schedule":"*/5 * * * *",` +
+	`"source":"api","paused":false,"counts":{"planned":1,"skipped":2,"sent":3,"failed":4,"delivered":5,"started":6,"completed":7,"expired":8}}`
+
+func TestListWaves(t *testing.T) {
+	a := newFakeAPI(t)
+	a.waves.ListFn = func(context.Context) ([]scheduler.WaveStatus, error) {
+		return []scheduler.WaveStatus{testWave("w-1")}, nil
+	}
+	if r := a.do(http.MethodGet, "/api/v1/waves", ""); r.code != http.StatusOK || r.body != `{"waves":[`+testWaveJSON+`]}`+"\n" {
+		t.Fatalf("waves = %d %s", r.code, r.body)
+	}
+	a.waves.ListFn = func(context.Context) ([]scheduler.WaveStatus, error) {
+		return nil, fmt.Errorf("waves: %w", flows.ErrUnavailable)
+	}
+	if r := a.do(http.MethodGet, "/api/v1/waves", ""); r.code != http.StatusServiceUnavailable {
+		t.Fatalf("waves with the database down = %d %s", r.code, r.body)
+	}
+}
+
+func TestGetWave(t *testing.T) {
+	a := newFakeAPI(t)
+	a.waves.GetFn = func(_ context.Context, id string) (scheduler.WaveStatus, error) {
+		if id != "w-1" {
+			return scheduler.WaveStatus{}, fmt.Errorf("%w: wave %q", flows.ErrNotFound, id)
+		}
+		return testWave(id), nil
+	}
+	if r := a.do(http.MethodGet, "/api/v1/waves/w-1", ""); r.code != http.StatusOK || r.body != testWaveJSON+"\n" {
+		t.Fatalf("wave = %d %s", r.code, r.body)
+	}
+	if r := a.do(http.MethodGet, "/api/v1/waves/w-2", ""); r.code != http.StatusNotFound || r.errorText(t) != `not found: wave "w-2"` {
+		t.Fatalf("unknown wave = %d %s", r.code, r.body)
+	}
+}
+
+func TestCreateWave(t *testing.T) {
+	a := newFakeAPI(t)
+	var got []string
+	a.waves.CreateFn = func(_ context.Context, definition []byte) (scheduler.WaveStatus, error) {
+		got = append(got, string(definition))
+		switch {
+		case strings.Contains(string(definition), "id: w-taken"):
+			return scheduler.WaveStatus{}, fmt.Errorf("%w: wave w-taken exists", flows.ErrConflict)
+		case !strings.Contains(string(definition), "survey:"):
+			return scheduler.WaveStatus{}, fmt.Errorf("%w: api: survey is required", flows.ErrInvalid)
+		}
+		return testWave("w-1"), nil
+	}
+	const yaml = "id: w-1\nsurvey: post_purchase_nps\ntrigger:\n  touchpoint: purchase\nschedule: '*/5 * * * *'\n"
+	if r := a.do(http.MethodPost, "/api/v1/waves", yaml); r.code != http.StatusCreated || r.body != testWaveJSON+"\n" || got[0] != yaml {
+		t.Fatalf("create = %d %s (definition %q)", r.code, r.body, got)
+	}
+	if r := a.do(http.MethodPost, "/api/v1/waves", "id: w-taken\nsurvey: s\n"); r.code != http.StatusConflict || r.errorText(t) != "conflict: wave w-taken exists" {
+		t.Fatalf("create over an existing wave = %d %s", r.code, r.body)
+	}
+	if r := a.do(http.MethodPost, "/api/v1/waves", `{"id":"w-3"}`); r.code != http.StatusBadRequest || r.errorText(t) != "invalid: api: survey is required" {
+		t.Fatalf("create without survey = %d %s", r.code, r.body)
+	}
+	big := "id: w-4\nsurvey: s\n# " + strings.Repeat("x", 64<<10)
+	if r := a.do(http.MethodPost, "/api/v1/waves", big); r.code != http.StatusBadRequest || r.errorText(t) != "invalid: wave definition larger than 64 KiB" {
+		t.Fatalf("create with a 64 KiB definition = %d %s", r.code, r.body)
+	}
+	if len(got) != 3 {
+		t.Fatalf("Create called %d times; the oversized definition must not reach it", len(got))
+	}
+}
+
+func TestPauseAndResumeWave(t *testing.T) {
+	a := newFakeAPI(t)
+	type call struct {
+		id     string
+		paused bool
+	}
+	var calls []call
+	a.waves.SetPausedFn = func(_ context.Context, id string, paused bool) (scheduler.WaveStatus, error) {
+		calls = append(calls, call{id, paused})
+		if id != "w-1" {
+			return scheduler.WaveStatus{}, fmt.Errorf("%w: wave %q", flows.ErrNotFound, id)
+		}
+		w := testWave(id)
+		w.Paused = paused
+		return w, nil
+	}
+	r := a.do(http.MethodPost, "/api/v1/waves/w-1/pause", "")
+	if r.code != http.StatusOK || !strings.Contains(r.body, `"paused":true`) || calls[0] != (call{"w-1", true}) {
+		t.Fatalf("pause = %d %s (call %+v)", r.code, r.body, calls)
+	}
+	r = a.do(http.MethodPost, "/api/v1/waves/w-1/resume", "")
+	if r.code != http.StatusOK || r.body != testWaveJSON+"\n" || calls[1] != (call{"w-1", false}) {
+		t.Fatalf("resume = %d %s (call %+v)", r.code, r.body, calls)
+	}
+	if r := a.do(http.MethodPost, "/api/v1/waves/w-9/pause", ""); r.code != http.StatusNotFound {
+		t.Fatalf("pause an unknown wave = %d %s", r.code, r.body)
+	}
+	if r := a.do(http.MethodGet, "/api/v1/waves/w-1/pause", ""); r.code != http.StatusNotFound || len(calls) != 3 {
+		t.Fatalf("GET pause = %d %s; only POST pauses", r.code, r.body)
+	}
+}
+
+func TestPreviewWave(t *testing.T) {
+	a := newFakeAPI(t)
+	a.waves.PreviewFn = func(_ context.Context, id string) (scheduler.PlanResult, error) {
+		switch id {
+		case "w-1":
+			return scheduler.PlanResult{
+				Considered: 5, Planned: 2, Created: 0,
+				Skipped: map[string]int{scheduler.SkipOptedOut: 2, scheduler.SkipFrequency: 1},
+				Sample: []flows.Invitation{
+					{CustomerRef: "C-1", EventID: "ord-1", Channel: flows.ChannelTelegram, ExternalID: "42", Language: "en", Status: flows.InvitationPlanned},
+					{CustomerRef: "C-2", EventID: "ord-2", Channel: flows.ChannelWeChat, ExternalID: "oAbC123", Language: "zh-CN"},
+				},
+			}, nil
+		case "w-empty":
+			return scheduler.PlanResult{Skipped: map[string]int{}}, nil
+		}
+		return scheduler.PlanResult{}, fmt.Errorf("%w: wave %q", flows.ErrNotFound, id)
+	}
+	r := a.do(http.MethodGet, "/api/v1/waves/w-1/preview", "")
+	want := `{"wave":"w-1","would_invite":2,"considered":5,"skipped":{"frequency_cap":1,"opted_out":2},"sample":[` +
+		`{"customer_ref":"C-1","event_id":"ord-1","channel":"telegram","chat_id":"42","language":"en"},` +
+		`{"customer_ref":"C-2","event_id":"ord-2","channel":"wechat","chat_id":"oAbC123","language":"zh-CN"}]}` + "\n"
+	if r.code != http.StatusOK || r.body != want {
+		t.Fatalf("preview = %d %s\nwant %s", r.code, r.body, want)
+	}
+	if r := a.do(http.MethodGet, "/api/v1/waves/w-empty/preview", ""); r.code != http.StatusOK ||
+		r.body != `{"wave":"w-empty","would_invite":0,"considered":0,"skipped":{},"sample":[]}`+"\n" {
+		t.Fatalf("empty preview = %d %s; want an empty sample list", r.code, r.body)
+	}
+	if r := a.do(http.MethodGet, "/api/v1/waves/w-9/preview", ""); r.code != http.StatusNotFound {
+		t.Fatalf("preview of an unknown wave = %d %s", r.code, r.body)
+	}
+}
