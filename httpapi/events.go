@@ -16,7 +16,7 @@ import (
 )
 
 // maxEventsBodyBytes bounds POST /api/v1/events. A batch may be larger than
-// the API's general 1 MiB body limit: flows.flows.MaxEventBatch events with a few
+// the API's general 1 MiB body limit: flows.MaxEventBatch events with a few
 // attributes each fit in 5 MiB with room to spare.
 const maxEventsBodyBytes = 5 << 20
 
