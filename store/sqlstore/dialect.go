@@ -26,7 +26,8 @@ type dialect struct {
 	// migrationLockKey, so that replicas migrate one at a time; empty
 	// where the write transaction already excludes the others.
 	migrationLock string
-	// createSchemaMigrations creates the table of applied steps if missing.
+	// createSchemaMigrations creates the table of applied steps if missing,
+	// as the releases that built it through GORM did.
 	createSchemaMigrations string
 	// tableExists counts the tables named ? that the connection sees.
 	tableExists string

@@ -78,7 +78,7 @@ func readMigrations(fsys fs.FS, dir string) ([]sqlMigration, error) {
 		}
 		for _, d := range []string{DialectPostgres, DialectSQLite} {
 			if strings.TrimSpace(step.sql[d]) == "" {
-				return nil, fmt.Errorf("migration %d (%s) has no %s file", v, step.name, d)
+				return nil, fmt.Errorf("migration %d (%s): the %s file is missing or empty", v, step.name, d)
 			}
 		}
 		steps = append(steps, *step)

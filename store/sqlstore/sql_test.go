@@ -1,10 +1,12 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -228,25 +231,31 @@ func TestSQLMigrationFiles(t *testing.T) {
 // differently is refused before anything runs.
 func TestSQLReadMigrationsRejects(t *testing.T) {
 	file := func(sql string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(sql)} }
-	for name, fsys := range map[string]fstest.MapFS{
-		"empty":      {"m": &fstest.MapFile{Mode: fs.ModeDir}},
-		"not sql":    {"m/README": file("notes")},
-		"no version": {"m/initial.postgres.sql": file("SELECT 1"), "m/initial.sqlite.sql": file("SELECT 1")},
-		"missing dialect": {
+	for name, tc := range map[string]struct {
+		fsys fstest.MapFS
+		want string // in the error
+	}{
+		"empty":      {fstest.MapFS{"m": &fstest.MapFile{Mode: fs.ModeDir}}, "no files"},
+		"not sql":    {fstest.MapFS{"m/README": file("notes")}, "README: want NNNN_name"},
+		"no version": {fstest.MapFS{"m/initial.postgres.sql": file("SELECT 1"), "m/initial.sqlite.sql": file("SELECT 1")}, "want NNNN_name"},
+		"bad number": {fstest.MapFS{"m/1_a.postgres.sql": file("SELECT 1"), "m/1_a.sqlite.sql": file("SELECT 1")}, "want NNNN_name"},
+		"dialect":    {fstest.MapFS{"m/0001_a.mysql.sql": file("SELECT 1")}, "want NNNN_name"},
+		"missing dialect": {fstest.MapFS{
 			"m/0001_a.postgres.sql": file("SELECT 1"), "m/0001_a.sqlite.sql": file("SELECT 1"),
 			"m/0002_b.postgres.sql": file("SELECT 1"),
-		},
-		"gap": {
+		}, "migration 2 (b): the sqlite file is missing"},
+		"empty file": {fstest.MapFS{"m/0001_a.postgres.sql": file(" \n"), "m/0001_a.sqlite.sql": file("SELECT 1")},
+			"the postgres file is missing or empty"},
+		"gap": {fstest.MapFS{
 			"m/0001_a.postgres.sql": file("SELECT 1"), "m/0001_a.sqlite.sql": file("SELECT 1"),
 			"m/0003_c.postgres.sql": file("SELECT 1"), "m/0003_c.sqlite.sql": file("SELECT 1"),
-		},
-		"two names":       {"m/0001_a.postgres.sql": file("SELECT 1"), "m/0001_b.sqlite.sql": file("SELECT 1")},
-		"empty file":      {"m/0001_a.postgres.sql": file("SELECT 1"), "m/0001_a.sqlite.sql": file(" \n")},
-		"bad name":        {"m/1_a.postgres.sql": file("SELECT 1"), "m/1_a.sqlite.sql": file("SELECT 1")},
-		"unknown dialect": {"m/0001_a.mysql.sql": file("SELECT 1")},
+		}, "migration 2 is missing"},
+		"two names": {fstest.MapFS{"m/0001_a.postgres.sql": file("SELECT 1"), "m/0001_b.sqlite.sql": file("SELECT 1")},
+			`named both "a" and "b"`},
 	} {
-		if steps, err := readMigrations(fsys, "m"); err == nil {
-			t.Errorf("%s: readMigrations = %d steps, want an error", name, len(steps))
+		steps, err := readMigrations(tc.fsys, "m")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: readMigrations = %d steps, %v; want an error with %q", name, len(steps), err, tc.want)
 		}
 	}
 	steps, err := readMigrations(fstest.MapFS{
@@ -356,6 +365,37 @@ func TestSQLMigrateConcurrent(t *testing.T) {
 	}
 }
 
+// TestSQLMigrateNewerSchema: a database a newer build migrated is left as
+// it is, with a warning naming both versions.
+func TestSQLMigrateNewerSchema(t *testing.T) {
+	for _, tdb := range openTestDBs(t) {
+		t.Run(tdb.name, func(t *testing.T) {
+			ctx := sqlTestCtx(t)
+			db := tdb.open(t)
+			var logs bytes.Buffer
+			db.log = slog.New(slog.NewTextHandler(&logs, nil))
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			newer := latestMigration(t) + 1
+			if err := db.gorm.Create(&schemaMigrationRow{Version: newer, Name: "from the future", AppliedAt: sqlT0}).Error; err != nil {
+				t.Fatal(err)
+			}
+			logs.Reset()
+			if applied, err := db.Migrate(ctx); err != nil || len(applied) != 0 {
+				t.Fatalf("Migrate = %v, %v; want nothing applied", applied, err)
+			}
+			want := fmt.Sprintf("schema_version=%d latest_known=%d", newer, latestMigration(t))
+			if !strings.Contains(logs.String(), "database schema is newer than this build") || !strings.Contains(logs.String(), want) {
+				t.Fatalf("log = %q; want the newer-schema warning with %s", logs.String(), want)
+			}
+			if cur, latest, err := db.SchemaVersion(ctx); err != nil || cur != newer || latest != latestMigration(t) {
+				t.Fatalf("SchemaVersion = %d, %d, %v; want %d, %d", cur, latest, err, newer, latestMigration(t))
+			}
+		})
+	}
+}
+
 func TestSQLOpenUnavailable(t *testing.T) {
 	ctx := sqlTestCtx(t)
 	// Nothing listens on port 1.
@@ -383,6 +423,9 @@ func TestSQLClosedDB(t *testing.T) {
 			}
 			if _, err := db.Customer(ctx, 1); !errors.Is(err, flows.ErrUnavailable) {
 				t.Fatalf("Customer after Close = %v, want ErrUnavailable", err)
+			}
+			if _, _, err := db.SchemaVersion(ctx); !errors.Is(err, flows.ErrUnavailable) {
+				t.Fatalf("SchemaVersion after Close = %v, want ErrUnavailable", err)
 			}
 		})
 	}
