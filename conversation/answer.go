@@ -69,7 +69,7 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 	next := out.State
 	next.LastUpdateID = u.UpdateID
 	for _, m := range out.Messages {
-		id, err := ch.Send(ctx, u.ChatID, m)
+		id, err := s.send(ctx, ch, u.ChatID, m)
 		if err != nil {
 			return flows.Keep(), s.deliveryError(ctx, u, err)
 		}

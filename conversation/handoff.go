@@ -60,7 +60,7 @@ func (s *Service) NotifyPendingHandoffs(ctx context.Context) (int, error) {
 	for _, h := range pending {
 		// Under the chat's lock, like the customer's own updates: a late
 		// comment arriving now waits, and then sees the notice recorded.
-		err := s.inTurn(ctx, h.Channel, h.ExternalID, "", func(flows.Turn) (flows.TurnEnd, error) {
+		err := s.inTurn(ctx, h.Channel, h.ExternalID, "", func(ctx context.Context, _ flows.Turn) (flows.TurnEnd, error) {
 			current, err := s.records.HandoffForResponse(ctx, h.ResponseID)
 			if err != nil {
 				return flows.TurnEnd{}, err

@@ -57,7 +57,7 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (inv flows.Invi
 	lang := flows.ResolveLanguage(survey.Languages(), firstNonEmpty(req.Language, identity.Language, customer.Language), survey.DefaultLanguage)
 
 	var recordErr error // the send's outcome could not be stored; the state is saved all the same
-	err = s.inTurn(ctx, req.Channel, req.ChatID, "", func(turn flows.Turn) (flows.TurnEnd, error) {
+	err = s.inTurn(ctx, req.Channel, req.ChatID, "", func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) {
 		// A repeated request (same wave, customer and event) gets the first
 		// invitation back and sends nothing, unless that one failed.
 		existing, err := s.records.InvitationByKey(ctx, req.WaveID, customer.ID, req.EventID)
@@ -90,7 +90,7 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (inv flows.Invi
 		}
 		end, sendErr := s.deliver(ctx, ch, survey, inv)
 		// The request may have gone; the outcome is recorded all the same.
-		ctx := context.WithoutCancel(ctx)
+		ctx = context.WithoutCancel(ctx)
 		now := s.now()
 		if sendErr != nil {
 			inv.Status, inv.Error = flows.InvitationFailed, sendErr.Error()
@@ -127,7 +127,7 @@ func (s *Service) SendInvitation(ctx context.Context, inv flows.Invitation) erro
 	if err != nil {
 		return err
 	}
-	err = s.inTurn(ctx, inv.Channel, inv.ExternalID, "", func(turn flows.Turn) (flows.TurnEnd, error) {
+	err = s.inTurn(ctx, inv.Channel, inv.ExternalID, "", func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) {
 		if turn.HasState && turn.State.InvitationID == inv.ID {
 			return flows.Keep(), nil // sent before, the outcome was not recorded
 		}
@@ -260,7 +260,7 @@ func (s *Service) Remind(ctx context.Context, inv flows.Invitation) (reminded bo
 	if err != nil {
 		return false, err
 	}
-	err = s.inTurn(ctx, inv.Channel, inv.ExternalID, "", func(turn flows.Turn) (flows.TurnEnd, error) {
+	err = s.inTurn(ctx, inv.Channel, inv.ExternalID, "", func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) {
 		st := turn.State
 		if !turn.HasState || st.InvitationID != inv.ID {
 			return flows.Keep(), nil
@@ -294,7 +294,7 @@ func (s *Service) Remind(ctx context.Context, inv flows.Invitation) (reminded bo
 // conversation state goes, and the invitation and response are marked
 // expired. The customer is not messaged: silence is kinder than a nag.
 func (s *Service) CloseInvitation(ctx context.Context, inv flows.Invitation, at time.Time) error {
-	return s.inTurn(ctx, inv.Channel, inv.ExternalID, "", func(turn flows.Turn) (flows.TurnEnd, error) {
+	return s.inTurn(ctx, inv.Channel, inv.ExternalID, "", func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) {
 		end := flows.Keep()
 		if turn.HasState && turn.State.InvitationID == inv.ID {
 			end = flows.Delete()

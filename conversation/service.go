@@ -50,6 +50,8 @@ type States interface {
 	Begin(ctx context.Context, ch flows.Channel, chatID, updateID string, leaseTTL time.Duration) (flows.Turn, error)
 	End(ctx context.Context, t flows.Turn, e flows.TurnEnd) error
 	Release(ctx context.Context, t flows.Turn) error
+	// Extend renews the turn's lease while its step runs.
+	Extend(ctx context.Context, t flows.Turn, leaseTTL time.Duration) error
 	// LoadState reads a chat's state outside any turn (a read-only check).
 	LoadState(ctx context.Context, ch flows.Channel, chatID string) (flows.State, bool, error)
 	WindowOpen(ctx context.Context, ch flows.Channel, chatID string) (bool, error)
@@ -76,7 +78,15 @@ type Config struct {
 
 	ConversationTTL time.Duration // default 72h: idle conversations expire
 	DedupeTTL       time.Duration // default 7 days: how long update ids are remembered
-	LockTTL         time.Duration // default 30s: a crashed holder's lock frees itself
+	// LeaseTTL (default 10s) is how long a chat stays locked after its
+	// holder crashed; a running step renews its lease every third of it.
+	LeaseTTL time.Duration
+	// SendTimeout (default 10s) bounds each call to the platform.
+	SendTimeout time.Duration
+	// ReplyWait (default 2s) is the longest a reply waits when the platform
+	// answers 429 with retry_after; a longer wait gives the update back (503)
+	// for the platform to redeliver later.
+	ReplyWait time.Duration
 	CommentWait     time.Duration // default 10m: a handoff waiting for a comment goes out without it
 }
 
@@ -94,7 +104,9 @@ type Service struct {
 
 	conversationTTL time.Duration
 	dedupeTTL       time.Duration
-	lockTTL         time.Duration
+	leaseTTL        time.Duration
+	sendTimeout     time.Duration
+	replyWait       time.Duration
 	commentWait     time.Duration
 }
 
@@ -115,7 +127,9 @@ func New(cfg Config) (*Service, error) {
 		now:             cfg.Now,
 		conversationTTL: orDefault(cfg.ConversationTTL, 72*time.Hour),
 		dedupeTTL:       orDefault(cfg.DedupeTTL, 7*24*time.Hour),
-		lockTTL:         orDefault(cfg.LockTTL, 30*time.Second),
+		leaseTTL:        orDefault(cfg.LeaseTTL, 10*time.Second),
+		sendTimeout:     orDefault(cfg.SendTimeout, 10*time.Second),
+		replyWait:       orDefault(cfg.ReplyWait, 2*time.Second),
 		commentWait:     orDefault(cfg.CommentWait, 10*time.Minute),
 	}
 	for _, ch := range cfg.Channels {
@@ -162,21 +176,32 @@ var errTurnNotEnded = errors.New("the step ran but its conversation state was no
 // one chat never run at once, whichever replica runs them. updateID is the
 // platform update the step applies ("" for a step cxbot starts); a seen
 // update is skipped. step returns how the turn ends; the store writes that
-// with the update's seen mark in one round trip. A failed step releases
-// the chat unchanged, so the platform's redelivery starts afresh.
-func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID string, step func(flows.Turn) (flows.TurnEnd, error)) error {
-	turn, err := s.states.Begin(ctx, ch, chatID, updateID, s.lockTTL)
+// with the update's seen mark in one round trip. A failed step releases the
+// chat unchanged, so the platform's redelivery starts afresh.
+//
+// The turn's lease is renewed while step runs; if it cannot be (Redis lost
+// it, or it ran out), step's context is cancelled, so no platform call of
+// the step outlives its exclusion.
+func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID string, step func(context.Context, flows.Turn) (flows.TurnEnd, error)) error {
+	turn, err := s.states.Begin(ctx, ch, chatID, updateID, s.leaseTTL)
 	if err != nil {
 		return fmt.Errorf("begin turn at chat %s: %w", chatID, err)
 	}
 	if turn.Seen {
 		return nil
 	}
-	end, err := step(turn)
+	stepCtx, cancel := context.WithCancelCause(ctx)
+	renewed := s.renewLease(stepCtx, turn, cancel)
+	end, err := step(stepCtx, turn)
+	cancel(nil)
+	<-renewed
+	if cause := context.Cause(stepCtx); err != nil && errors.Is(cause, errLeaseLost) {
+		err = fmt.Errorf("%w: %w", flows.ErrUnavailable, cause)
+	}
 	// A fresh context: the turn must end even when ctx did, or the chat
 	// stays locked until its lease runs out.
-	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
+	endCtx, endCancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer endCancel()
 	if err != nil {
 		if rerr := s.states.Release(endCtx, turn); rerr != nil {
 			s.log.Warn("release chat", "chat_id", chatID, "err", rerr)
@@ -197,4 +222,62 @@ func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID
 		s.log.Warn("chat lease ran out before the step ended", "chat_id", chatID, "err", err)
 	}
 	return nil
+}
+
+// errLeaseLost is the cause of a step's cancellation when its lease could
+// not be renewed.
+var errLeaseLost = errors.New("the chat's lease was lost during the step")
+
+// renewLease renews the turn's lease every third of its TTL until ctx ends,
+// and cancels ctx with errLeaseLost when a renewal fails. The returned
+// channel closes when it has stopped.
+func (s *Service) renewLease(ctx context.Context, turn flows.Turn, cancel context.CancelCauseFunc) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(s.leaseTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := s.states.Extend(ctx, turn, s.leaseTTL); err != nil {
+					if ctx.Err() != nil {
+						return // the step ended meanwhile
+					}
+					s.log.Warn("chat lease not renewed: stopping the step", "chat_id", turn.ChatID, "err", err)
+					cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
+					return
+				}
+			}
+		}
+	}()
+	return done
+}
+
+// send delivers a reply within the step. Each call is bounded by
+// SendTimeout, well under the lease. A 429 with a short retry_after is
+// waited out once; a longer one gives the update back as unavailable, so
+// the webhook answers 503 and the platform redelivers later.
+func (s *Service) send(ctx context.Context, ch bot.Channel, chatID string, m flows.Message) (int, error) {
+	for try := 0; ; try++ {
+		callCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
+		id, err := ch.Send(callCtx, chatID, m)
+		cancel()
+		var limited *bot.RateLimitedError
+		if !errors.As(err, &limited) {
+			return id, err
+		}
+		if try > 0 || limited.RetryAfter > s.replyWait {
+			return 0, fmt.Errorf("%w: %w", flows.ErrUnavailable, err)
+		}
+		wait := time.NewTimer(limited.RetryAfter)
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return 0, fmt.Errorf("%w: %w", flows.ErrUnavailable, context.Cause(ctx))
+		case <-wait.C:
+		}
+	}
 }

@@ -29,7 +29,7 @@ func (s *Service) HandleUpdate(ctx context.Context, u flows.Update) error {
 	if u.ChatID == "" {
 		return fmt.Errorf("%w: update %s has no chat", flows.ErrInvalid, u.UpdateID)
 	}
-	return s.inTurn(ctx, u.Channel, u.ChatID, u.UpdateID, func(turn flows.Turn) (flows.TurnEnd, error) {
+	return s.inTurn(ctx, u.Channel, u.ChatID, u.UpdateID, func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) {
 		return s.apply(ctx, u, turn)
 	})
 }
@@ -56,7 +56,7 @@ func (s *Service) route(ctx context.Context, ch bot.Channel, u flows.Update, tur
 	case u.Blocked:
 		return flows.Keep(), s.blocked(ctx, u)
 	case u.Tap != nil:
-		return s.answer(ctx, ch, u, turn, flows.Input{Tap: u.Tap})
+		return s.answer(ctx, ch, u, turn, flows.Input{Tap: u.Tap, MessageID: u.MessageID})
 	case isOptOut(text):
 		return s.stop(ctx, ch, u, turn)
 	case command == "/start":
@@ -82,7 +82,7 @@ func splitCommand(text string) (command, arg string) {
 }
 
 func (s *Service) reply(ctx context.Context, ch bot.Channel, u flows.Update, text string) error {
-	_, err := ch.Send(ctx, u.ChatID, flows.Message{Text: text})
+	_, err := s.send(ctx, ch, u.ChatID, flows.Message{Text: text})
 	return s.deliveryError(ctx, u, err)
 }
 

@@ -14,6 +14,9 @@ const MaxAttempts = 3
 type Input struct {
 	Text string
 	Tap  *Tap
+	// MessageID is the platform id of the message whose keyboard was
+	// tapped: the keyboard to close, even when the state lost track of it.
+	MessageID int
 }
 
 // Outcome is what the caller must do, in order: store Answer (and handoff
@@ -113,6 +116,9 @@ func Step(s *Survey, st State, in Input, now time.Time) Outcome {
 	out := s.advance(q, st, r, "", lang, now)
 	if in.Tap != nil {
 		out.Notice = "✓ " + r.label
+		if in.MessageID != 0 && out.Closed != nil {
+			out.Closed.MessageID = in.MessageID
+		}
 	}
 	return out
 }
@@ -182,7 +188,13 @@ func (s *Survey) retry(q *Question, st State, lang string, now time.Time) Outcom
 	next.UpdatedAt = now
 	m := s.prompt(q, st.ResponseID, lang)
 	m.Text = paragraphs(strings.ReplaceAll(s.Text("reprompt", lang), "{valid}", s.validHint(q, lang)), m.Text)
-	return Outcome{State: next, Messages: []Message{m}}
+	out := Outcome{State: next, Messages: []Message{m}}
+	if len(m.Keyboard) > 0 && st.PromptMessageID != 0 {
+		// The re-prompt carries the question's keyboard anew: the one before
+		// goes, so the question has one live keyboard only.
+		out.Closed = &ClosedPrompt{QuestionID: q.ID, MessageID: st.PromptMessageID}
+	}
+	return out
 }
 
 // advance records an accepted (or skipped) answer and moves to the next

@@ -329,11 +329,19 @@ func checkOutcome(t *testing.T, turn int, before State, out Outcome, w want, now
 	if last != w.prompt {
 		fail("last message asks %q, want %q", last, w.prompt)
 	}
-	if w.closed == "" {
+	reprompt := out.Answer == nil && !out.Stale && len(out.Messages) > 0 && len(out.Messages[len(out.Messages)-1].Keyboard) > 0
+	switch {
+	case w.closed == "" && reprompt && before.PromptMessageID != 0:
+		// A re-prompt sends the keyboard anew and closes the one before:
+		// one live keyboard per question.
+		if want := (ClosedPrompt{QuestionID: before.QuestionID, MessageID: before.PromptMessageID}); out.Closed == nil || *out.Closed != want {
+			fail("Closed = %+v, want the superseded keyboard closed: %+v", out.Closed, want)
+		}
+	case w.closed == "":
 		if out.Closed != nil {
 			fail("Closed = %+v, want none", *out.Closed)
 		}
-	} else {
+	default:
 		switch {
 		case out.Closed == nil:
 			fail("no Closed prompt, want one with %q", w.closed)
@@ -470,5 +478,28 @@ func TestReminderReasksTheOpenQuestion(t *testing.T) {
 	st.QuestionID = ""
 	if _, ok := Reminder(s, st); ok {
 		t.Fatal("a finished conversation got a reminder")
+	}
+}
+
+// After a re-prompt the customer may still tap the first keyboard (or the
+// state may have lost the prompt's id): the keyboard tapped is the one closed.
+func TestTapClosesTheTappedKeyboard(t *testing.T) {
+	nps := mustLoad(t, "../configs/surveys/post_purchase_nps.yaml")
+	st, _ := Start(nps, "en", 7, 42, t0)
+	st.PromptMessageID = 100
+	out := Step(nps, st, Input{Text: "11"}, t0.Add(time.Minute))
+	if out.Closed == nil || out.Closed.MessageID != 100 || out.Closed.Text != "" {
+		t.Fatalf("re-prompt: Closed = %+v, want message 100's keyboard removed", out.Closed)
+	}
+	st = out.State
+	st.PromptMessageID = 101 // the re-prompt
+	tapFirst := Input{Tap: &Tap{ResponseID: 42, QuestionID: "nps", Value: "9"}, MessageID: 100}
+	if out := Step(nps, st, tapFirst, t0.Add(2*time.Minute)); out.Closed == nil || out.Closed.MessageID != 100 {
+		t.Fatalf("tap on the first keyboard: Closed = %+v, want message 100", out.Closed)
+	}
+	st.PromptMessageID = 0 // lost, e.g. a state rebuilt from SQL
+	tapAgain := Input{Tap: &Tap{ResponseID: 42, QuestionID: "nps", Value: "9"}, MessageID: 101}
+	if out := Step(nps, st, tapAgain, t0.Add(2*time.Minute)); out.Closed == nil || out.Closed.MessageID != 101 || !strings.Contains(out.Closed.Text, "✓ 9") {
+		t.Fatalf("tap with no recorded prompt: Closed = %+v, want message 101 marked ✓ 9", out.Closed)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"unicode/utf16"
 
 	tgbot "github.com/go-telegram/bot"
-	"github.com/go-telegram/bot/models"
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
@@ -264,11 +263,26 @@ func parseChatID(chatID string) (int64, error) {
 	return id, nil
 }
 
+// inlineMarkup is an inline keyboard as cxbot sends it. The SDK's
+// models.InlineKeyboardButton cannot be used: its CopyText field is a struct,
+// so every button would go out with "copy_text":{"text":""} beside
+// callback_data, and the Bot API wants exactly one optional field per button.
+// SendMessageParams.ReplyMarkup takes any JSON value, so this type marshals
+// only what cxbot sets.
+type inlineMarkup struct {
+	InlineKeyboard [][]callbackButton `json:"inline_keyboard"`
+}
+
+type callbackButton struct {
+	Text         string `json:"text"`
+	CallbackData string `json:"callback_data"`
+}
+
 // inlineKeyboard converts buttons, refusing what Telegram would refuse.
-func inlineKeyboard(rows [][]flows.Button) (*models.InlineKeyboardMarkup, error) {
-	var out [][]models.InlineKeyboardButton
+func inlineKeyboard(rows [][]flows.Button) (*inlineMarkup, error) {
+	var out [][]callbackButton
 	for _, row := range rows {
-		var r []models.InlineKeyboardButton
+		var r []callbackButton
 		for _, b := range row {
 			switch {
 			case b.Label == "":
@@ -276,7 +290,7 @@ func inlineKeyboard(rows [][]flows.Button) (*models.InlineKeyboardMarkup, error)
 			case b.Data == "" || len(b.Data) > 64:
 				return nil, fmt.Errorf("button %q: callback data must be 1 to 64 bytes, got %d: %w", b.Label, len(b.Data), flows.ErrInvalid)
 			}
-			r = append(r, models.InlineKeyboardButton{Text: b.Label, CallbackData: b.Data})
+			r = append(r, callbackButton{Text: b.Label, CallbackData: b.Data})
 		}
 		if len(r) > 0 {
 			out = append(out, r)
@@ -285,7 +299,7 @@ func inlineKeyboard(rows [][]flows.Button) (*models.InlineKeyboardMarkup, error)
 	if len(out) == 0 {
 		return nil, nil
 	}
-	return &models.InlineKeyboardMarkup{InlineKeyboard: out}, nil
+	return &inlineMarkup{InlineKeyboard: out}, nil
 }
 
 func isBadRequest(err error, description string) bool {

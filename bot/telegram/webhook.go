@@ -6,7 +6,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
 )
 
@@ -18,7 +21,8 @@ const maxWebhookBody = 1 << 20
 //
 //   - not POST → 405; wrong or missing X-Telegram-Bot-Api-Secret-Token → 401,
 //     h not called; body over 1 MiB → 413; malformed JSON or no update_id → 400
-//   - h returns nil → 200; an error wrapping flows.ErrUnavailable → 503;
+//   - h returns nil → 200; an error wrapping flows.ErrUnavailable or a
+//     *bot.RateLimitedError (a reply the platform throttled) → 503;
 //     flows.ErrInvalid → 200 and a log line; any other error → 500
 //   - updates cxbot does not handle (edited messages, photos…) → 200
 func (a *Adapter) WebhookHandler(h Handler) http.Handler {
@@ -61,10 +65,17 @@ func (a *Adapter) WebhookHandler(h Handler) http.Handler {
 			writeStatus(w, http.StatusOK, "")
 			return
 		}
-		switch err := h.HandleUpdate(r.Context(), u); {
+		err = h.HandleUpdate(r.Context(), u)
+		var limited *bot.RateLimitedError
+		if errors.As(err, &limited) {
+			// Telegram ignores the header, but a proxy or a person reading
+			// the logs learns how long the platform asked us to wait.
+			w.Header().Set("Retry-After", strconv.Itoa(int(max(limited.RetryAfter.Round(time.Second), time.Second)/time.Second)))
+		}
+		switch {
 		case err == nil:
 			writeStatus(w, http.StatusOK, "")
-		case errors.Is(err, flows.ErrUnavailable):
+		case errors.Is(err, flows.ErrUnavailable), limited != nil:
 			a.log.Warn("telegram update not handled, Telegram will redeliver", "update_id", u.UpdateID, "chat_id", u.ChatID, "err", err)
 			writeStatus(w, http.StatusServiceUnavailable, "temporarily unavailable")
 		case errors.Is(err, flows.ErrInvalid):

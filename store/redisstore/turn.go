@@ -206,3 +206,29 @@ type scripter interface {
 	Do(ctx context.Context, args ...any) *redis.Cmd
 	Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd
 }
+
+// extendSrc renews a lease that still holds the caller's token.
+const extendSrc = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`
+
+// Extend renews the turn's lease for leaseTTL from now, so a step that takes
+// longer than expected (a slow platform) keeps the chat, while a crashed
+// replica's lease still runs out within one leaseTTL. A lease that is gone
+// (it ran out, or Redis lost it) is ErrConflict: the step must stop, as
+// another turn may have begun.
+func (r *Store) Extend(ctx context.Context, t flows.Turn, leaseTTL time.Duration) error {
+	op := "extend turn " + string(t.Channel) + ":" + t.ChatID
+	if err := checkIDs(op, t.Channel, t.ChatID); err != nil {
+		return err
+	}
+	if err := checkTTL(op, leaseTTL); err != nil {
+		return err
+	}
+	n, err := r.client.Eval(ctx, extendSrc, []string{r.chatKeys(t.Channel, t.ChatID).lock()}, t.Lease, leaseTTL.Milliseconds()).Int()
+	if err != nil {
+		return redisErr(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: redis: %s: the lease is gone", flows.ErrConflict, op)
+	}
+	return nil
+}

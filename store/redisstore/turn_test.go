@@ -132,3 +132,34 @@ func TestTurnEndRefusesBadInput(t *testing.T) {
 		}
 	})
 }
+
+// A lease renewed while the step runs outlives its first TTL; once it ran
+// out (or Redis forgot it), renewing fails so the step can stop.
+func TestTurnExtend(t *testing.T) {
+	t.Parallel()
+	eachRedis(t, func(t *testing.T, r *Store) {
+		ctx := testCtx(t)
+		tg := flows.ChannelTelegram
+		turn, err := r.Begin(ctx, tg, "902", "u", 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			time.Sleep(150 * time.Millisecond)
+			if err := r.Extend(ctx, turn, 300*time.Millisecond); err != nil {
+				t.Fatalf("Extend while held: %v", err)
+			}
+		}
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		if _, err := r.Begin(short, tg, "902", "v", time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Begin while an extended lease holds the chat: %v", err)
+		}
+		if err := r.Client().Del(ctx, r.chatKeys(tg, "902").lock()).Err(); err != nil { // Redis forgets
+			t.Fatal(err)
+		}
+		if err := r.Extend(ctx, turn, time.Second); !errors.Is(err, flows.ErrConflict) {
+			t.Fatalf("Extend of a lost lease: err = %v, want ErrConflict", err)
+		}
+	})
+}

@@ -284,19 +284,28 @@ func parseKeyboard(raw string) ([][]Button, *apiError) {
 	if raw == "" || raw == "null" {
 		return nil, nil
 	}
-	var markup InlineKeyboardMarkup
+	var markup struct {
+		InlineKeyboard [][]map[string]json.RawMessage `json:"inline_keyboard"`
+	}
 	if err := json.Unmarshal([]byte(raw), &markup); err != nil {
 		return nil, badRequest("can't parse reply keyboard markup JSON object")
 	}
 	var rows [][]Button
 	for _, row := range markup.InlineKeyboard {
 		var out []Button
-		for _, b := range row {
-			switch {
+		for _, fields := range row {
+			var b InlineKeyboardButton
+			_ = json.Unmarshal(fields["text"], &b.Text)
+			_ = json.Unmarshal(fields["callback_data"], &b.CallbackData)
+			_ = json.Unmarshal(fields["url"], &b.URL)
+			switch actions := buttonActions(fields); {
 			case b.Text == "":
 				return nil, badRequest("BUTTON_TEXT_EMPTY")
-			case b.CallbackData == "" && b.URL == "":
+			case len(actions) == 0:
 				return nil, badRequest("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
+			case len(actions) > 1:
+				// The Bot API: "You must use exactly one of the optional fields."
+				return nil, badRequest("can't parse inline keyboard button: exactly one of the optional fields must be used, got " + strings.Join(actions, ", "))
 			case len(b.CallbackData) > 64:
 				return nil, badRequest("BUTTON_DATA_INVALID")
 			}
@@ -307,6 +316,23 @@ func parseKeyboard(raw string) ([][]Button, *apiError) {
 		}
 	}
 	return rows, nil
+}
+
+// buttonActions lists the optional fields of an inline keyboard button that
+// are present, as Telegram sees them: one that is there at all counts, even
+// empty ("copy_text":{"text":""} is a copy_text button).
+func buttonActions(fields map[string]json.RawMessage) []string {
+	var present []string
+	for _, name := range []string{
+		"url", "callback_data", "web_app", "login_url", "switch_inline_query",
+		"switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
+		"copy_text", "callback_game", "pay",
+	} {
+		if _, ok := fields[name]; ok {
+			present = append(present, name)
+		}
+	}
+	return present
 }
 
 func sameKeyboard(a, b [][]Button) bool {

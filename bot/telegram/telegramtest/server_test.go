@@ -90,7 +90,7 @@ func TestSendMessageWithKeyboardIsRecorded(t *testing.T) {
 		msg, err := b.SendMessage(ctx, &tgbot.SendMessageParams{
 			ChatID: int64(42),
 			Text:   "How likely are you to recommend us?",
-			ReplyMarkup: models.InlineKeyboardMarkup{InlineKeyboard: [][]models.InlineKeyboardButton{
+			ReplyMarkup: callbackKeyboard{InlineKeyboard: [][]callbackButton{
 				{{Text: "0", CallbackData: "t:1:q1:0"}, {Text: "10", CallbackData: "t:1:q1:10"}},
 				{{Text: "skip", CallbackData: "t:1:q1:-"}},
 			}},
@@ -118,6 +118,44 @@ func TestSendMessageWithKeyboardIsRecorded(t *testing.T) {
 	}
 }
 
+// callbackKeyboard is an inline keyboard of callback buttons that marshals
+// only what it sets, as cxbot's adapter sends it (the SDK's own button type
+// always adds "copy_text").
+type callbackKeyboard struct {
+	InlineKeyboard [][]callbackButton `json:"inline_keyboard"`
+}
+
+type callbackButton struct {
+	Text         string `json:"text"`
+	CallbackData string `json:"callback_data"`
+}
+
+// Telegram wants exactly one optional field per button; the SDK's button
+// type sends callback_data and an empty copy_text, which the fake refuses.
+func TestButtonsNeedExactlyOneAction(t *testing.T) {
+	s := New(token)
+	defer s.Close()
+	ctx := testCtx(t)
+	b := newClient(t, s)
+	_, err := b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: 1, Text: "x",
+		ReplyMarkup: models.InlineKeyboardMarkup{InlineKeyboard: [][]models.InlineKeyboardButton{{{Text: "5", CallbackData: "d5"}}}}})
+	if !errors.Is(err, tgbot.ErrorBadRequest) || !strings.Contains(err.Error(), "exactly one of the optional fields") {
+		t.Fatalf("SDK button with callback_data and copy_text: got %v", err)
+	}
+	for name, markup := range map[string]string{
+		"no action":   `{"inline_keyboard":[[{"text":"5"}]]}`,
+		"two actions": `{"inline_keyboard":[[{"text":"5","callback_data":"d","url":"https://example.com"}]]}`,
+	} {
+		if _, err := b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: 1, Text: "x", ReplyMarkup: json.RawMessage(markup)}); !errors.Is(err, tgbot.ErrorBadRequest) {
+			t.Errorf("%s: got %v, want a bad request", name, err)
+		}
+	}
+	if _, err := b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: 1, Text: "x",
+		ReplyMarkup: callbackKeyboard{InlineKeyboard: [][]callbackButton{{{Text: "5", CallbackData: "d5"}}}}}); err != nil {
+		t.Fatalf("a callback button alone: %v", err)
+	}
+}
+
 func TestKeyboardValidation(t *testing.T) {
 	s := New(token)
 	defer s.Close()
@@ -125,7 +163,7 @@ func TestKeyboardValidation(t *testing.T) {
 	b := newClient(t, s)
 	_, err := b.SendMessage(ctx, &tgbot.SendMessageParams{
 		ChatID: 1, Text: "x",
-		ReplyMarkup: models.InlineKeyboardMarkup{InlineKeyboard: [][]models.InlineKeyboardButton{
+		ReplyMarkup: callbackKeyboard{InlineKeyboard: [][]callbackButton{
 			{{Text: "long", CallbackData: strings.Repeat("x", 65)}},
 		}},
 	})
@@ -337,8 +375,8 @@ func TestEditsAndCallbackAnswers(t *testing.T) {
 	defer s.Close()
 	ctx := testCtx(t)
 	b := newClient(t, s)
-	msg, err := b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: 9, Text: "Score?", ReplyMarkup: models.InlineKeyboardMarkup{
-		InlineKeyboard: [][]models.InlineKeyboardButton{{{Text: "5", CallbackData: "d5"}}},
+	msg, err := b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: 9, Text: "Score?", ReplyMarkup: callbackKeyboard{
+		InlineKeyboard: [][]callbackButton{{{Text: "5", CallbackData: "d5"}}},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -383,8 +421,8 @@ func TestUpdatesDecodeAsTelegramUpdates(t *testing.T) {
 	defer s.Close()
 	ctx := testCtx(t)
 	b := newClient(t, s)
-	msg, err := b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: 5, Text: "Q", ReplyMarkup: models.InlineKeyboardMarkup{
-		InlineKeyboard: [][]models.InlineKeyboardButton{{{Text: "ok", CallbackData: "d"}}},
+	msg, err := b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: 5, Text: "Q", ReplyMarkup: callbackKeyboard{
+		InlineKeyboard: [][]callbackButton{{{Text: "ok", CallbackData: "d"}}},
 	}})
 	if err != nil {
 		t.Fatal(err)
