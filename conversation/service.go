@@ -86,8 +86,8 @@ type Config struct {
 	// ReplyWait (default 2s) is the longest a reply waits when the platform
 	// answers 429 with retry_after; a longer wait gives the update back (503)
 	// for the platform to redeliver later.
-	ReplyWait time.Duration
-	CommentWait     time.Duration // default 10m: a handoff waiting for a comment goes out without it
+	ReplyWait   time.Duration
+	CommentWait time.Duration // default 10m: a handoff waiting for a comment goes out without it
 }
 
 // Service is the conversation use case.
