@@ -260,11 +260,11 @@ WHERE channel_identities.customer_id <> excluded.customer_id`, -1)
 		}
 		return nil
 	}
-	// Otherwise (SQLite) chats already linked are read first (an import names the
-	// same ones batch after batch); the others are inserted; then the ones
-	// whose owner changes are moved, one UPDATE each (rare). An upsert
-	// would write the same, but costs SQLite a statement journal of every
-	// page it touches.
+	// Otherwise (SQLite) chats already linked are read first (an import
+	// names the same ones batch after batch); the others are inserted; then
+	// the ones whose owner changes are moved, one UPDATE each (rare). An
+	// upsert would write the same, but costs SQLite a statement journal of
+	// every page it touches.
 	linked := make(map[key]identityRow, len(keys))
 	read := func(keys []key) error {
 		for _, ch := range []flows.Channel{flows.ChannelTelegram, flows.ChannelWeChat} {
