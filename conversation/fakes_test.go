@@ -114,7 +114,15 @@ type memRecords struct {
 	responses   map[int64]flows.Response
 	answers     map[int64][]flows.Answer // by response id, in order
 	handoffs    map[int64]memHandoff     // by response id
+	progress    map[int64]memProgress    // by response id: what each step keeps for a recall
 	steps       []flows.StepWrite        // every ApplyStep that was written
+}
+
+// memProgress is what the responses row keeps of the conversation: the
+// state after the last step (JSON) and the update that made it.
+type memProgress struct {
+	state        []byte
+	lastUpdateID string
 }
 
 type memHandoff struct {
@@ -132,6 +140,7 @@ func newRecords(t *testing.T, now func() time.Time, log *journal) *memRecords {
 		responses:   map[int64]flows.Response{},
 		answers:     map[int64][]flows.Answer{},
 		handoffs:    map[int64]memHandoff{},
+		progress:    map[int64]memProgress{},
 	}
 }
 
@@ -514,6 +523,17 @@ func (r *memRecords) ApplyStep(ctx context.Context, w flows.StepWrite) (bool, er
 	if !ok {
 		return false, notFound("response %d", w.ResponseID)
 	}
+	prog := r.progress[resp.ID]
+	if w.UpdateID != "" {
+		switch prog.lastUpdateID {
+		case w.UpdateID:
+			return false, fmt.Errorf("fake sql: apply step to response %d: %w", resp.ID, flows.ErrApplied)
+		case w.ExpectUpdateID:
+		default:
+			return false, fmt.Errorf("fake sql: apply step to response %d: %w: the response moved on to update %q, the caller's state is from %q",
+				resp.ID, flows.ErrConflict, prog.lastUpdateID, w.ExpectUpdateID)
+		}
+	}
 	h, hasHandoff := r.handoffs[resp.ID]
 	if (w.HandoffComment != nil || w.HandoffStatus != "") && !hasHandoff && w.OpenHandoff == nil {
 		return false, notFound("update handoff of response %d", resp.ID)
@@ -568,6 +588,17 @@ func (r *memRecords) ApplyStep(ctx context.Context, w flows.StepWrite) (bool, er
 	if hasHandoff {
 		r.handoffs[resp.ID] = h
 	}
+	if w.State != nil {
+		b, err := json.Marshal(w.State)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		prog.state = b
+	}
+	if w.UpdateID != "" {
+		prog.lastUpdateID = w.UpdateID
+	}
+	r.progress[resp.ID] = prog
 	if w.Finish != "" && resp.Status.Finish(w.Finish) {
 		resp.Status, resp.CompletedAt = w.Finish, timePtr(at)
 		r.responses[resp.ID] = resp
@@ -577,6 +608,37 @@ func (r *memRecords) ApplyStep(ctx context.Context, w flows.StepWrite) (bool, er
 		}
 	}
 	return inserted, nil
+}
+
+// ChatConversation returns the chat's latest response (any status) with
+// its invitation's status and what its last step kept.
+func (r *memRecords) ChatConversation(ctx context.Context, ch flows.Channel, externalID string) (flows.Conversation, error) {
+	if err := r.enter("ChatConversation"); err != nil {
+		return flows.Conversation{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var best flows.Response
+	for _, resp := range r.responses {
+		if resp.Channel != ch || resp.ExternalID != externalID {
+			continue
+		}
+		if best.ID == 0 || resp.StartedAt.After(best.StartedAt) || (resp.StartedAt.Equal(best.StartedAt) && resp.ID > best.ID) {
+			best = resp
+		}
+	}
+	if best.ID == 0 {
+		return flows.Conversation{}, notFound("conversation of %s chat %s", ch, externalID)
+	}
+	prog := r.progress[best.ID]
+	c := flows.Conversation{Response: best, Invitation: r.invitations[best.InvitationID].Status, LastUpdateID: prog.lastUpdateID}
+	if prog.state != nil {
+		if err := json.Unmarshal(prog.state, &c.State); err != nil {
+			r.t.Fatal(err)
+		}
+		c.HasState = true
+	}
+	return c, nil
 }
 
 func (r *memRecords) HandoffForResponse(ctx context.Context, responseID int64) (flows.Handoff, error) {
@@ -940,8 +1002,8 @@ func (s *memStates) End(ctx context.Context, t flows.Turn, e flows.TurnEnd) erro
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t.Seen || t.Lease == "" {
-		s.violate("End of a turn that holds nothing (seen %v, lease %q) at chat %s", t.Seen, t.Lease, t.ChatID)
+	if t.Lease == "" {
+		s.violate("End of a turn that holds nothing (seen %v) at chat %s", t.Seen, t.ChatID)
 	}
 	if e.Change == flows.SaveState && e.StateTTL <= 0 {
 		s.violate("state of chat %s saved without a TTL", t.ChatID)
@@ -984,8 +1046,8 @@ func (s *memStates) Release(ctx context.Context, t flows.Turn) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t.Seen || t.Lease == "" {
-		s.violate("Release of a turn that holds nothing (seen %v, lease %q) at chat %s", t.Seen, t.Lease, t.ChatID)
+	if t.Lease == "" {
+		s.violate("Release of a turn that holds nothing (seen %v) at chat %s", t.Seen, t.ChatID)
 	}
 	c := s.chat(t.Channel, t.ChatID)
 	if c.lease != t.Lease || !c.held(s.now()) {
