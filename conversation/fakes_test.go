@@ -1134,6 +1134,17 @@ func (s *memStates) markSeen(ch flows.Channel, chatID, updateID string) {
 	s.chat(ch, chatID).seen[updateID] = s.now().Add(time.Hour)
 }
 
+// flush forgets every state, seen mark and window, as a Redis restarted
+// empty would (leases too: nobody holds a chat across the restart).
+func (s *memStates) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.chats {
+		c.release()
+	}
+	s.chats = map[chatKey]*memChat{}
+}
+
 // forget loses a seen mark, as an evicted or flushed key would.
 func (s *memStates) forget(ch flows.Channel, chatID, updateID string) {
 	s.mu.Lock()
@@ -1217,7 +1228,8 @@ type chCall struct {
 	Template  string        // SendTemplate
 	URL       string
 	Data      map[string]string
-	Err       error // what the call returned
+	Err       error           // what the call returned
+	Ctx       context.Context // the call's context, for a Fail that waits on it
 }
 
 // fakeChannel is a chat platform that records every call. Fail (nil: never)
@@ -1258,17 +1270,17 @@ func (f *fakeChannel) do(c chCall) (chCall, error) {
 }
 
 func (f *fakeChannel) Send(ctx context.Context, chatID string, m flows.Message) (int, error) {
-	c, err := f.do(chCall{Op: "Send", ChatID: chatID, Message: m})
+	c, err := f.do(chCall{Op: "Send", ChatID: chatID, Message: m, Ctx: ctx})
 	return c.MessageID, err
 }
 
 func (f *fakeChannel) CloseQuestion(ctx context.Context, chatID string, messageID int, text string) error {
-	_, err := f.do(chCall{Op: "CloseQuestion", ChatID: chatID, MessageID: messageID, Text: text})
+	_, err := f.do(chCall{Op: "CloseQuestion", ChatID: chatID, MessageID: messageID, Text: text, Ctx: ctx})
 	return err
 }
 
 func (f *fakeChannel) AnswerTap(ctx context.Context, tapID, notice string) error {
-	_, err := f.do(chCall{Op: "AnswerTap", TapID: tapID, Text: notice})
+	_, err := f.do(chCall{Op: "AnswerTap", TapID: tapID, Text: notice, Ctx: ctx})
 	return err
 }
 
@@ -1325,7 +1337,7 @@ func (f *fakeChannel) callCount() int {
 type fakeWeChat struct{ *fakeChannel }
 
 func (f *fakeWeChat) SendTemplate(ctx context.Context, chatID, templateID, url string, data map[string]string) error {
-	_, err := f.do(chCall{Op: "SendTemplate", ChatID: chatID, Template: templateID, URL: url, Data: maps.Clone(data)})
+	_, err := f.do(chCall{Op: "SendTemplate", ChatID: chatID, Template: templateID, URL: url, Data: maps.Clone(data), Ctx: ctx})
 	return err
 }
 
