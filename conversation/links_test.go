@@ -39,3 +39,22 @@ func TestLinkTokens(t *testing.T) {
 		t.Error("an empty reference was accepted")
 	}
 }
+
+func TestLinkTokenEdges(t *testing.T) {
+	signer := NewLinkSigner([]byte("secret"))
+	if _, err := signer.Token("C-\xff"); !errors.Is(err, flows.ErrInvalid) {
+		t.Errorf("Token of invalid UTF-8 = %v, want ErrInvalid", err)
+	}
+	// A token of another reference with this token's MAC is refused: the
+	// MAC covers the reference, not only the token's shape.
+	a, _ := signer.Token("C-1")
+	b, _ := signer.Token("C-2")
+	swapped := b[:len(b)-linkMACLen] + a[len(a)-linkMACLen:]
+	if _, err := signer.CustomerRef(swapped); !errors.Is(err, flows.ErrInvalid) {
+		t.Errorf("CustomerRef(C-2 with C-1's MAC) = %v, want ErrInvalid", err)
+	}
+	// The same secret signs the same reference the same way on every replica.
+	if again, _ := NewLinkSigner([]byte("secret")).Token("C-1"); again != a {
+		t.Errorf("tokens differ across signers with one secret: %q, %q", a, again)
+	}
+}

@@ -818,3 +818,52 @@ func TestConcurrentUpdatesOfOneChat(t *testing.T) {
 		t.Errorf("thanked %d times, want once", thanks)
 	}
 }
+
+// Every SQL failure of a command gives the update back (an error, no seen
+// mark, nothing said), so the platform's redelivery applies it.
+func TestCommandSQLErrorsGiveTheUpdateBack(t *testing.T) {
+	start := func(*harness) string { return "/start" }
+	link := func(h *harness) string { tok, _ := h.links.Token("C-1"); return "/start " + tok }
+	stop := func(*harness) string { return "stop" }
+	for _, tc := range []struct {
+		name   string
+		text   func(h *harness) string
+		setup  func(h *harness)
+		method string
+	}{
+		{"/start, chat lookup", start, nil, "IdentityByExternal"},
+		{"/start, new customer", start, nil, "UpsertCustomer"},
+		{"/start, new chat", start, nil, "LinkIdentity"},
+		{"/start <token>, customer", link, nil, "UpsertCustomer"},
+		{"/start <token>, chat", link, nil, "LinkIdentity"},
+		{"/start, opt in", start, func(h *harness) { h.mustSay("42", "/stop") }, "OptIn"},
+		{"/start, reachable again", start, func(h *harness) {
+			h.mustSay("42", "/start")
+			_ = h.records.MarkUnreachable(h.ctx, h.records.customer("telegram:42").ID, h.clock.Now())
+		}, "ClearUnreachable"},
+		{"stop, chat lookup", stop, nil, "IdentityByExternal"},
+		{"stop, opt out", stop, nil, "OptOut"},
+		{"stop mid-survey, expire", stop, func(h *harness) { h.invite("42", "C-1") }, "ApplyStep"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			if tc.setup != nil {
+				tc.setup(h)
+			}
+			text := tc.text(h)
+			before, hadState := h.states.state(tg, "42")
+			sends := len(h.tg.sent("42"))
+			h.records.Fail = failOn(tc.method, errTransient, -1)
+			err := h.svc.HandleUpdate(h.ctx, flows.Update{Channel: tg, UpdateID: "u-x", ChatID: "42", Text: text, Language: "en"})
+			if !errors.Is(err, errTransient) {
+				t.Fatalf("HandleUpdate(%q) with %s failing = %v", text, tc.method, err)
+			}
+			if h.states.seen(tg, "42", "u-x") || len(h.tg.sent("42")) != sends {
+				t.Error("a failed command was acknowledged or answered")
+			}
+			if after, has := h.states.state(tg, "42"); has != hadState || after.QuestionID != before.QuestionID {
+				t.Errorf("state changed: %+v → %+v", before, after)
+			}
+		})
+	}
+}
