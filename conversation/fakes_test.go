@@ -159,6 +159,8 @@ func (r *memRecords) enter(method string) error {
 }
 
 // unimplemented is the body of a method no test has needed yet.
+//
+//lint:ignore U1000 the body of the next method Records gains
 func (r *memRecords) unimplemented(method string) error {
 	r.t.Errorf("memRecords.%s is not faked yet: give it the SQL store's behaviour", method)
 	return fmt.Errorf("%w: fake sql: %s not implemented", flows.ErrUnavailable, method)
@@ -823,14 +825,6 @@ func (r *memRecords) handoff(responseID int64) (flows.Handoff, bool) {
 	return copyHandoff(h.Handoff), ok
 }
 
-func (r *memRecords) setInvitationStatus(id int64, status flows.InvitationStatus) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	inv := r.invitations[id]
-	inv.Status = status
-	r.invitations[id] = inv
-}
-
 func (r *memRecords) markNotified(responseID int64, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -917,6 +911,8 @@ func (s *memStates) enter(method string) error {
 }
 
 // unimplemented is the body of a method no test has needed yet.
+//
+//lint:ignore U1000 the body of the next method States gains
 func (s *memStates) unimplemented(method string) error {
 	s.t.Errorf("memStates.%s is not faked yet: give it the Redis store's behaviour", method)
 	return fmt.Errorf("%w: fake redis: %s not implemented", flows.ErrUnavailable, method)

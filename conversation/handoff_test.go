@@ -333,3 +333,27 @@ func TestSweepErrors(t *testing.T) {
 		h.logged("load handoff", "connection reset")
 	})
 }
+
+// bot.ErrBlocked means "the customer is marked unreachable" (bot/channel.go),
+// on the sweep's path too, or waves keep planning invitations to a chat
+// that blocked the bot.
+func TestSweepMarksABlockedCustomerUnreachable(t *testing.T) {
+	h := newHarness(t)
+	h.detractor("42", "C-1")
+	h.clock.Advance(11 * time.Minute)
+	h.tg.Fail = failSend(bot.ErrBlocked, -1)
+	if _, err := h.svc.NotifyPendingHandoffs(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.records.customer("C-1").UnreachableAt == nil {
+		t.Error("the sweep met bot.ErrBlocked and did not mark the customer unreachable")
+	}
+	h.tg.Fail = nil
+	h.detractor("43", "C-2")
+	h.clock.Advance(11 * time.Minute)
+	h.tg.Fail = failSend(bot.ErrBlocked, -1)
+	h.records.Fail = failOn("MarkUnreachable", errTransient, -1)
+	if _, err := h.svc.NotifyPendingHandoffs(h.ctx); !errors.Is(err, errTransient) {
+		t.Errorf("sweep with the mark failing = %v, want the SQL error (retried)", err)
+	}
+}

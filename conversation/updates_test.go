@@ -487,6 +487,48 @@ func TestStartOptsBackIn(t *testing.T) {
 	}
 }
 
+// A chat keeps its consent marks when it is linked to another customer
+// (flows.Identity). A customer who writes /start in such a chat asks to hear
+// from us again: the chat's own marks must go too, or no survey can ever
+// reach it.
+func TestStartClearsTheChatsOwnConsentMarks(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		mark  func(h *harness, customerID int64) error
+		start func(h *harness) string
+	}{
+		{"opted out, /start", func(h *harness, id int64) error { return h.records.OptOut(h.ctx, id, h.clock.Now()) },
+			func(h *harness) string { return "/start" }},
+		{"opted out, /start <token>", func(h *harness, id int64) error { return h.records.OptOut(h.ctx, id, h.clock.Now()) },
+			func(h *harness) string { token, _ := h.links.Token("C-1"); return "/start " + token }},
+		{"blocked, /start", func(h *harness, id int64) error { return h.records.MarkUnreachable(h.ctx, id, h.clock.Now()) },
+			func(h *harness) string { return "/start" }},
+		{"blocked, /start <token>", func(h *harness, id int64) error { return h.records.MarkUnreachable(h.ctx, id, h.clock.Now()) },
+			func(h *harness) string { token, _ := h.links.Token("C-1"); return "/start " + token }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			// The chat was someone's (an anonymous customer) who opted out
+			// or blocked the bot; then it is linked to C-1.
+			h.mustSay("42", "/start")
+			if err := tc.mark(h, h.records.customer("telegram:42").ID); err != nil {
+				t.Fatal(err)
+			}
+			c1, _ := h.records.UpsertCustomer(h.ctx, "C-1", "en")
+			if _, err := h.records.LinkIdentity(h.ctx, flows.Identity{CustomerID: c1.ID, Channel: tg, ExternalID: "42"}); err != nil {
+				t.Fatal(err)
+			}
+			h.mustSay("42", tc.start(h))
+			if id, _ := h.records.identity(tg, "42"); id.OptedOutAt != nil || id.UnreachableAt != nil {
+				t.Errorf("after %s the chat is still opted out %v / unreachable %v", tc.start(h), id.OptedOutAt, id.UnreachableAt)
+			}
+			if _, _, err := h.svc.Invite(h.ctx, conversation.InviteRequest{SurveyID: "nps", CustomerRef: "C-1", Channel: tg, ChatID: "42"}); err != nil {
+				t.Errorf("Invite after the customer's /start = %v", err)
+			}
+		})
+	}
+}
+
 func TestHelp(t *testing.T) {
 	h := newHarness(t)
 	h.mustSay("42", "/HELP")
