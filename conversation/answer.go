@@ -21,7 +21,13 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 	}
 	st := turn.State
 	if u.UpdateID != "" && st.LastUpdateID == u.UpdateID {
-		return flows.Keep(), nil // applied already; only its seen mark was lost
+		// Applied already; only its seen mark was lost. If the state came
+		// back from SQL, the messages that followed may never have gone
+		// out: ask the open question again (at most one repeat).
+		if turn.Recalled {
+			return s.reask(ctx, ch, u, st)
+		}
+		return flows.Keep(), nil
 	}
 	survey, ok := s.surveys[st.SurveyID]
 	if !ok || (st.QuestionID != "" && !hasQuestion(survey, st.QuestionID)) {
@@ -34,7 +40,10 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 		return flows.Keep(), s.ackTap(ctx, ch, u, out.Notice)
 	}
 
-	write := flows.StepWrite{ResponseID: st.ResponseID, Answer: out.Answer, At: now}
+	durable := out.State
+	durable.LastUpdateID = u.UpdateID
+	write := flows.StepWrite{ResponseID: st.ResponseID, Answer: out.Answer, At: now,
+		State: &durable, UpdateID: u.UpdateID, ExpectUpdateID: st.LastUpdateID}
 	if out.HandoffOpened != nil {
 		h := s.handoffRecord(st, *out.HandoffOpened, u)
 		h.Status = flows.HandoffAwaitingComment
@@ -50,7 +59,13 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 	if out.Finished {
 		write.Finish = flows.ResponseCompleted
 	}
-	if _, err := s.records.ApplyStep(ctx, write); err != nil {
+	switch _, err := s.records.ApplyStep(ctx, write); {
+	case errors.Is(err, flows.ErrApplied):
+		// SQL has this update's effect (a step whose end was lost): its
+		// messages go out again, the rest is done.
+	case errors.Is(err, flows.ErrConflict):
+		return flows.TurnEnd{}, fmt.Errorf("%w: %w", errStaleState, err)
+	case err != nil:
 		return flows.TurnEnd{}, fmt.Errorf("store answer: %w", err)
 	}
 
@@ -84,6 +99,24 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 		return flows.Delete(), nil
 	}
 	return flows.Save(next), nil
+}
+
+// reask sends the open question of a recalled conversation again.
+func (s *Service) reask(ctx context.Context, ch bot.Channel, u flows.Update, st flows.State) (flows.TurnEnd, error) {
+	survey, ok := s.surveys[st.SurveyID]
+	if !ok {
+		return flows.Keep(), nil
+	}
+	m, ok := flows.Reminder(survey, st)
+	if !ok {
+		return flows.Keep(), nil
+	}
+	id, err := s.send(ctx, ch, u.ChatID, m)
+	if err != nil {
+		return flows.Keep(), s.deliveryError(ctx, u, err)
+	}
+	st.PromptMessageID = id
+	return flows.Save(st), nil
 }
 
 func hasQuestion(s *flows.Survey, id string) bool {

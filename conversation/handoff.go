@@ -88,6 +88,11 @@ func (s *Service) completeHandoff(ctx context.Context, h flows.Handoff) error {
 				return err // transient: the next sweep tries again, nothing was sent
 			}
 			s.log.Warn("handoff: customer unreachable", "handoff_id", h.ID, "err", err)
+			if errors.Is(err, bot.ErrBlocked) {
+				if err := s.records.MarkUnreachable(ctx, h.CustomerID, s.now()); err != nil {
+					return err
+				}
+			}
 		}
 		// The customer has been told (or cannot be): record it before the
 		// agents' notice, so a failing agents' chat never makes the sweep

@@ -39,6 +39,7 @@ type Records interface {
 	HandoffsToNotify(ctx context.Context, awaitingBefore, openBefore time.Time, limit int) ([]flows.Handoff, error)
 	ExpireInvitation(ctx context.Context, id int64, at time.Time) error
 	ResponseForInvitation(ctx context.Context, invitationID int64) (flows.Response, error)
+	ChatConversation(ctx context.Context, ch flows.Channel, externalID string) (flows.Conversation, error)
 }
 
 // States is the Redis side: each chat's conversation state, kept between
@@ -187,7 +188,20 @@ func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID
 	if err != nil {
 		return fmt.Errorf("begin turn at chat %s: %w", chatID, err)
 	}
+	if !turn.HasState && !turn.Seen {
+		if err := s.recall(ctx, &turn); err != nil {
+			s.release(ctx, turn)
+			return err
+		}
+	}
 	if turn.Seen {
+		if turn.Recalled { // SQL knew the update: remember it again
+			endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if err := s.states.End(endCtx, turn, flows.TurnEnd{SeenTTL: s.dedupeTTL}); err != nil {
+				s.log.Warn("mark recalled update seen", "chat_id", chatID, "err", err)
+			}
+		}
 		return nil
 	}
 	stepCtx, cancel := context.WithCancelCause(ctx)
@@ -202,11 +216,20 @@ func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID
 	// stays locked until its lease runs out.
 	endCtx, endCancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer endCancel()
-	if err != nil {
-		if rerr := s.states.Release(endCtx, turn); rerr != nil {
-			s.log.Warn("release chat", "chat_id", chatID, "err", rerr)
+	if errors.Is(err, errStaleState) {
+		// Another step moved the conversation on in SQL: forget the cached
+		// state, so the redelivery rebuilds it from SQL.
+		if derr := s.states.End(endCtx, turn, flows.Delete()); derr != nil {
+			s.log.Warn("drop stale conversation state", "chat_id", chatID, "err", derr)
 		}
+		return fmt.Errorf("%w: %w", flows.ErrUnavailable, err)
+	}
+	if err != nil {
+		s.release(endCtx, turn)
 		return err
+	}
+	if turn.Recalled && end.Change == flows.KeepState {
+		end = flows.Save(turn.State) // warm the cache again
 	}
 	if end.Change == flows.SaveState {
 		end.StateTTL = s.conversationTTL
@@ -221,6 +244,61 @@ func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID
 		// The step outlived its lease; what it did is written all the same.
 		s.log.Warn("chat lease ran out before the step ended", "chat_id", chatID, "err", err)
 	}
+	return nil
+}
+
+// release gives the chat back unchanged; a failure only delays the next
+// step until the lease runs out.
+func (s *Service) release(ctx context.Context, turn flows.Turn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := s.states.Release(ctx, turn); err != nil {
+		s.log.Warn("release chat", "chat_id", turn.ChatID, "err", err)
+	}
+}
+
+// errStaleState: the step was made from a state SQL has moved past.
+var errStaleState = errors.New("the cached conversation state is stale")
+
+// recall rebuilds a conversation the state store forgot (a Redis restarted
+// empty, flushed, or an evicted key) from SQL, where every step keeps it:
+// the chat's latest response, if it is running, was delivered and has not
+// been idle past the conversation TTL. A response whose last step applied
+// this very update and finished it makes the turn Seen: the update is done.
+func (s *Service) recall(ctx context.Context, turn *flows.Turn) error {
+	c, err := s.records.ChatConversation(ctx, turn.Channel, turn.ChatID)
+	if errors.Is(err, flows.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("recall conversation of chat %s: %w", turn.ChatID, err)
+	}
+	applied := turn.UpdateID != "" && c.LastUpdateID == turn.UpdateID
+	if c.Response.Status != flows.ResponseStarted {
+		turn.Seen = applied
+		turn.Recalled = applied
+		return nil
+	}
+	if !c.Invitation.Running() {
+		return nil // its first message never went out
+	}
+	survey, ok := s.surveys[c.Response.SurveyID]
+	if !ok {
+		return nil
+	}
+	st := c.State
+	if !c.HasState { // no step yet: the first question is open
+		st, _ = flows.Start(survey, c.Response.Language, c.Response.InvitationID, c.Response.ID, c.Response.StartedAt)
+	}
+	last := st.UpdatedAt
+	if last.IsZero() {
+		last = c.Response.StartedAt
+	}
+	if s.now().Sub(last) > s.conversationTTL {
+		return nil // idle too long: it expired, as the cached state would have
+	}
+	turn.State, turn.HasState, turn.Recalled = st, true, true
+	s.log.Info("conversation recalled from SQL", "channel", turn.Channel, "chat_id", turn.ChatID, "response_id", c.Response.ID)
 	return nil
 }
 

@@ -114,22 +114,22 @@ func (s *Service) blocked(ctx context.Context, u flows.Update) error {
 	return s.records.MarkUnreachable(ctx, customer.ID, s.now())
 }
 
-// identify finds the chat's customer, creating an anonymous one for a chat
-// nobody introduced (a customer who found the bot by themselves).
-func (s *Service) identify(ctx context.Context, u flows.Update) (flows.Customer, error) {
-	_, customer, err := s.records.IdentityByExternal(ctx, u.Channel, u.ChatID)
+// identify finds the chat and its customer, creating an anonymous customer
+// for a chat nobody introduced (a customer who found the bot by themselves).
+func (s *Service) identify(ctx context.Context, u flows.Update) (flows.Identity, flows.Customer, error) {
+	identity, customer, err := s.records.IdentityByExternal(ctx, u.Channel, u.ChatID)
 	if err == nil {
-		return customer, nil
+		return identity, customer, nil
 	}
 	if !errors.Is(err, flows.ErrNotFound) {
-		return flows.Customer{}, err
+		return flows.Identity{}, flows.Customer{}, err
 	}
 	customer, err = s.records.UpsertCustomer(ctx, string(u.Channel)+":"+u.ChatID, u.Language)
 	if err != nil {
-		return flows.Customer{}, err
+		return flows.Identity{}, flows.Customer{}, err
 	}
-	_, err = s.records.LinkIdentity(ctx, s.identityFor(customer.ID, u))
-	return customer, err
+	identity, err = s.records.LinkIdentity(ctx, s.identityFor(customer.ID, u))
+	return identity, customer, err
 }
 
 func (s *Service) identityFor(customerID int64, u flows.Update) flows.Identity {
@@ -145,7 +145,10 @@ func (s *Service) identityFor(customerID int64, u flows.Update) flows.Identity {
 
 func (s *Service) start(ctx context.Context, ch bot.Channel, u flows.Update, token string) error {
 	greeting := "greeting"
-	var customer flows.Customer
+	var (
+		identity flows.Identity
+		customer flows.Customer
+	)
 	if token != "" {
 		ref, err := s.links.CustomerRef(token)
 		if err != nil {
@@ -155,24 +158,25 @@ func (s *Service) start(ctx context.Context, ch bot.Channel, u flows.Update, tok
 		if customer, err = s.records.UpsertCustomer(ctx, ref, u.Language); err != nil {
 			return err
 		}
-		if _, err := s.records.LinkIdentity(ctx, s.identityFor(customer.ID, u)); err != nil {
+		if identity, err = s.records.LinkIdentity(ctx, s.identityFor(customer.ID, u)); err != nil {
 			return err
 		}
 		greeting = "linked"
 	} else {
 		var err error
-		if customer, err = s.identify(ctx, u); err != nil {
+		if identity, customer, err = s.identify(ctx, u); err != nil {
 			return err
 		}
 	}
-	// Writing /start is the customer asking to hear from us again.
-	if customer.OptedOutAt != nil {
+	// Writing /start is the customer asking to hear from us again, on this
+	// chat too (its own marks outlive a relink to another customer).
+	if customer.OptedOutAt != nil || identity.OptedOutAt != nil {
 		if err := s.records.OptIn(ctx, customer.ID); err != nil {
 			return err
 		}
 		greeting = "resumed"
 	}
-	if customer.UnreachableAt != nil {
+	if customer.UnreachableAt != nil || identity.UnreachableAt != nil {
 		if err := s.records.ClearUnreachable(ctx, customer.ID); err != nil {
 			return err
 		}
@@ -181,7 +185,7 @@ func (s *Service) start(ctx context.Context, ch bot.Channel, u flows.Update, tok
 }
 
 func (s *Service) stop(ctx context.Context, ch bot.Channel, u flows.Update, turn flows.Turn) (flows.TurnEnd, error) {
-	customer, err := s.identify(ctx, u)
+	_, customer, err := s.identify(ctx, u)
 	if err != nil {
 		return flows.TurnEnd{}, err
 	}

@@ -19,6 +19,9 @@ var (
 	// ErrDeliveredUnrecorded: a message reached the platform but what
 	// follows could not be stored. Whoever retries must not send it again.
 	ErrDeliveredUnrecorded = errors.New("delivered, but not recorded")
+	// ErrApplied: the step's update was applied before (a redelivery whose
+	// seen mark Redis forgot); its effect is already durable.
+	ErrApplied = errors.New("update applied before")
 )
 
 // Channel names a chat platform.

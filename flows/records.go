@@ -34,6 +34,16 @@ type StepWrite struct {
 	Finish ResponseStatus
 	// At is when the step happened (default now).
 	At time.Time
+	// State is the conversation after the step, kept with the response so
+	// that whatever Redis forgets can be rebuilt (nil leaves it as it is).
+	State *State
+	// UpdateID is the platform update the step applies, kept with the
+	// response. When the response's last update is already UpdateID the
+	// step was applied before: nothing is written and the error is
+	// ErrApplied. When it is neither UpdateID nor ExpectUpdateID (the update
+	// that made the caller's state), the caller's state is stale: nothing is
+	// written and the error is ErrConflict. "" skips both checks.
+	UpdateID, ExpectUpdateID string
 }
 
 // Validate rejects a step the store must not write.
@@ -49,6 +59,18 @@ func (w StepWrite) Validate() error {
 		return fmt.Errorf("%w: answer without question id", ErrInvalid)
 	}
 	return nil
+}
+
+// Conversation is what SQL knows of a chat's latest response: enough to
+// rebuild the conversation when Redis has forgotten it.
+type Conversation struct {
+	Response   Response
+	Invitation InvitationStatus // of the response's invitation
+	// State is the conversation as of the response's last step; HasState is
+	// false before the first step (the first question is open).
+	State        State
+	HasState     bool
+	LastUpdateID string // the platform update of the last step
 }
 
 // AttemptOutcome is a dispatcher's word for one try at delivering an

@@ -15,6 +15,9 @@ type Turn struct {
 	Seen     bool   // the update was applied before: the turn is already over, nothing to do
 	State    State  // the chat's conversation, when HasState
 	HasState bool
+	// Recalled: the store had forgotten the state and it was rebuilt from
+	// SQL, where every step keeps it.
+	Recalled bool
 	Lease    string // opaque to everyone but the store
 }
 

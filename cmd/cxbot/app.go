@@ -141,7 +141,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	a.conv, err = conversation.New(conversation.Config{
 		Records: a.db, States: a.states, Channels: channels, Agents: agents, Throttle: scheduler.APIThrottle(a.states, limits),
 		Surveys: surveys, Links: links, Logger: log,
-		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait,
+		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait, LeaseTTL: cfg.ChatLease,
 	})
 	if err != nil {
 		return nil, err

@@ -35,6 +35,7 @@ type config struct {
 
 	ConversationTTL time.Duration
 	CommentWait     time.Duration
+	ChatLease       time.Duration
 	HandoffSweep    string
 
 	WeChatAppID     string
@@ -152,6 +153,7 @@ func settings() []setting {
 		{"CXBOT_TELEGRAM_POLL_TIMEOUT", "30s", "long-poll timeout in polling mode", false, dur(func(c *config) *time.Duration { return &c.TelegramPollTimeout })},
 		{"CXBOT_CONVERSATION_TTL", "72h", "an idle conversation expires after this", false, dur(func(c *config) *time.Duration { return &c.ConversationTTL })},
 		{"CXBOT_HANDOFF_COMMENT_WAIT", "10m", "a detractor's handoff goes out without a comment after this", false, dur(func(c *config) *time.Duration { return &c.CommentWait })},
+		{"CXBOT_CHAT_LEASE", "10s", "how long a chat stays locked after the replica holding it crashed (a running step renews it)", false, dur(func(c *config) *time.Duration { return &c.ChatLease })},
 		{"CXBOT_HANDOFF_SWEEP", "@every 30s", "cron spec of the job that retries handoff notices", false, str(func(c *config) *string { return &c.HandoffSweep })},
 		{"CXBOT_REPLICA_NAME", "", "this replica's name in invitation claims and logs; empty = host name and process id", false, str(func(c *config) *string { return &c.ReplicaName })},
 		{"CXBOT_DISPATCH_WORKERS", "2", "invitation dispatch workers in this replica (0 = this replica does not send waves)", false, func(c *config, v string) error {

@@ -152,6 +152,8 @@ type responseRow struct {
 	Status        flows.ResponseStatus
 	StartedAt     time.Time
 	CompletedAt   *time.Time
+	State         string // JSON of flows.State as of the last step, "" before the first (step 4)
+	LastUpdateID  string // the platform update of the last step (step 4)
 }
 
 func (responseRow) TableName() string { return "responses" }

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -96,6 +98,16 @@ func (db *DB) ApplyStep(ctx context.Context, w flows.StepWrite) (answerInserted 
 		if err := tx.Clauses(forUpdate()).Where("id = ?", w.ResponseID).Take(&resp).Error; err != nil {
 			return err
 		}
+		if w.UpdateID != "" {
+			switch resp.LastUpdateID {
+			case w.UpdateID:
+				return flows.ErrApplied
+			case w.ExpectUpdateID:
+			default:
+				return fmt.Errorf("%w: the response moved on to update %q, the caller's state is from %q",
+					flows.ErrConflict, resp.LastUpdateID, w.ExpectUpdateID)
+			}
+		}
 
 		if a := w.Answer; a != nil {
 			row := answerRow{
@@ -157,12 +169,27 @@ func (db *DB) ApplyStep(ctx context.Context, w flows.StepWrite) (answerInserted 
 			}
 		}
 
-		if w.Finish != "" && resp.Status.Finish(w.Finish) {
-			err := tx.Model(&responseRow{}).Where("id = ?", resp.ID).
-				Updates(map[string]any{"status": string(w.Finish), "completed_at": at}).Error
+		respSet := map[string]any{}
+		if w.State != nil {
+			state, err := json.Marshal(w.State)
 			if err != nil {
-				return fmt.Errorf("finish response: %w", err)
+				return fmt.Errorf("encode state: %w", err)
 			}
+			respSet["state"] = string(state)
+		}
+		if w.UpdateID != "" {
+			respSet["last_update_id"] = w.UpdateID
+		}
+		finish := w.Finish != "" && resp.Status.Finish(w.Finish)
+		if finish {
+			respSet["status"], respSet["completed_at"] = string(w.Finish), at
+		}
+		if len(respSet) > 0 {
+			if err := tx.Model(&responseRow{}).Where("id = ?", resp.ID).Updates(respSet).Error; err != nil {
+				return fmt.Errorf("update response: %w", err)
+			}
+		}
+		if finish {
 			// Only an invitation that reached the customer moves on; one still
 			// planned (a send to retry) or failed keeps its status.
 			err = tx.Model(&invitationRow{}).
@@ -174,6 +201,9 @@ func (db *DB) ApplyStep(ctx context.Context, w flows.StepWrite) (answerInserted 
 		}
 		return nil
 	})
+	if errors.Is(err, flows.ErrApplied) {
+		return false, fmt.Errorf("%s: %w", op, err)
+	}
 	if err != nil {
 		return false, sqlErr(op, err)
 	}
@@ -271,4 +301,32 @@ func (db *DB) CustomerResponses(ctx context.Context, customerID int64, limit int
 		out = append(out, r.domain())
 	}
 	return out, nil
+}
+
+// ChatConversation returns what SQL knows of the chat's latest response
+// (any status), so a conversation Redis forgot can be rebuilt and a
+// redelivered update recognised. ErrNotFound when the chat never had one.
+func (db *DB) ChatConversation(ctx context.Context, ch flows.Channel, externalID string) (flows.Conversation, error) {
+	var row struct {
+		Row              responseRow `gorm:"embedded"`
+		InvitationStatus flows.InvitationStatus
+	}
+	err := db.conn(ctx).Table("responses").
+		Select("responses.*, invitations.status AS invitation_status").
+		Joins("JOIN invitations ON invitations.id = responses.invitation_id").
+		Where("responses.channel = ? AND responses.external_id = ?", string(ch), externalID).
+		Order("responses.started_at DESC").Order("responses.id DESC").
+		Limit(1).Take(&row).Error
+	if err != nil {
+		return flows.Conversation{}, sqlErr(fmt.Sprintf("conversation of %s chat %s", ch, externalID), err)
+	}
+	c := flows.Conversation{Response: row.Row.domain(), Invitation: row.InvitationStatus, LastUpdateID: row.Row.LastUpdateID}
+	if row.Row.State != "" {
+		if err := json.Unmarshal([]byte(row.Row.State), &c.State); err != nil {
+			db.log.WarnContext(ctx, "undecodable conversation state in SQL ignored", "response_id", row.Row.ID, "err", err)
+		} else {
+			c.HasState = true
+		}
+	}
+	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -741,6 +742,61 @@ func TestSQLNPSReport(t *testing.T) {
 		rep, err = db.NPSReport(ctx, "nothing", nil, nil)
 		if err != nil || rep != (flows.NPSReport{Survey: "nothing"}) {
 			t.Fatalf("NPSReport(empty) = %+v, %v", rep, err)
+		}
+	})
+}
+
+// Every step keeps the conversation state and its update with the response,
+// in the answer's transaction; a redelivered update writes nothing
+// (ErrApplied) and a step from a stale state is refused (ErrConflict).
+func TestSQLApplyStepKeepsTheConversation(t *testing.T) {
+	eachSQL(t, func(t *testing.T, db *DB) {
+		ctx := sqlTestCtx(t)
+		inv, r := newTestResponse(t, db, "C-state", "delivery")
+		if _, err := db.ChatConversation(ctx, flows.ChannelTelegram, "no-such-chat"); !errors.Is(err, flows.ErrNotFound) {
+			t.Fatalf("ChatConversation of an unknown chat: %v", err)
+		}
+		c, err := db.ChatConversation(ctx, r.Channel, r.ExternalID)
+		if err != nil || c.Response.ID != r.ID || c.HasState || c.LastUpdateID != "" || c.Invitation != inv.Status {
+			t.Fatalf("before the first step: %+v, %v", c, err)
+		}
+
+		st := flows.State{ResponseID: r.ID, InvitationID: inv.ID, SurveyID: "delivery", QuestionID: "comment", LastUpdateID: "u1", Attempts: 1}
+		first := flows.StepWrite{ResponseID: r.ID, UpdateID: "u1", State: &st,
+			Answer: &flows.Answer{QuestionID: "nps", Kind: flows.KindNPS, Score: sqlScore(3), Class: flows.ClassDetractor}}
+		if _, err := db.ApplyStep(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		c, err = db.ChatConversation(ctx, r.Channel, r.ExternalID)
+		if err != nil || !c.HasState || !reflect.DeepEqual(c.State, st) || c.LastUpdateID != "u1" {
+			t.Fatalf("after the first step: %+v, %v", c, err)
+		}
+
+		// The same update again: nothing written, even with another answer.
+		again := first
+		again.Answer = &flows.Answer{QuestionID: "comment", Kind: flows.KindText, Text: "must not be stored"}
+		if _, err := db.ApplyStep(ctx, again); !errors.Is(err, flows.ErrApplied) {
+			t.Fatalf("redelivered update: err = %v, want ErrApplied", err)
+		}
+		// A step made from the state before u1 (another replica's stale view).
+		stale := flows.StepWrite{ResponseID: r.ID, UpdateID: "u2", ExpectUpdateID: "",
+			Answer: &flows.Answer{QuestionID: "comment", Kind: flows.KindText, Text: "must not be stored either"}}
+		if _, err := db.ApplyStep(ctx, stale); !errors.Is(err, flows.ErrConflict) {
+			t.Fatalf("stale step: err = %v, want ErrConflict", err)
+		}
+		if answers, _ := db.Answers(ctx, r.ID); len(answers) != 1 {
+			t.Fatalf("answers = %+v, want only the first step's", answers)
+		}
+
+		// The next step from the right state finishes the response.
+		next := flows.StepWrite{ResponseID: r.ID, UpdateID: "u2", ExpectUpdateID: "u1", Finish: flows.ResponseCompleted,
+			Answer: &flows.Answer{QuestionID: "comment", Kind: flows.KindText, Text: "late"}}
+		if _, err := db.ApplyStep(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		c, err = db.ChatConversation(ctx, r.Channel, r.ExternalID)
+		if err != nil || c.Response.Status != flows.ResponseCompleted || c.LastUpdateID != "u2" || !reflect.DeepEqual(c.State, st) {
+			t.Fatalf("after finishing: %+v, %v (state kept as of its last write)", c, err)
 		}
 	})
 }

@@ -430,3 +430,14 @@ func TestSQLClosedDB(t *testing.T) {
 		})
 	}
 }
+
+// migrationsAfter lists the versions an upgrade from version v applies.
+func migrationsAfter(tb testing.TB, v int) []int {
+	var out []int
+	for _, n := range allMigrations(tb) {
+		if n > v {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -62,6 +62,7 @@ type fault struct {
 	chatID     int64  // 0 = any
 	code       int
 	retryAfter int
+	stall      time.Duration // with code 0: answer normally, this much later
 }
 
 // Option configures a Server.
@@ -123,7 +124,16 @@ func (s *Server) Close() {
 func (s *Server) FailNext(method string, chatID int64, code, retryAfter int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, fault{strings.ToLower(method), chatID, code, retryAfter})
+	s.faults = append(s.faults, fault{method: strings.ToLower(method), chatID: chatID, code: code, retryAfter: retryAfter})
+}
+
+// StallNext makes the next call of method (for chatID, or any chat when 0)
+// take d before it is carried out and answered, as a slow or congested Bot
+// API would; the call then succeeds. It queues with FailNext's faults.
+func (s *Server) StallNext(method string, chatID int64, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, fault{method: strings.ToLower(method), chatID: chatID, stall: d})
 }
 
 // Block makes every later message or edit to chatID fail with 403, as when the
@@ -198,10 +208,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusBadRequest, "Bad Request: " + err.Error(), 0})
 		return
 	}
-	if e := s.takeFault(name, p); e != nil {
+	e, stall := s.takeFault(name, p)
+	if e != nil {
 		writeError(w, e)
 		return
 	}
+	time.Sleep(stall) // not cut short when the client gives up: the platform got the call
 	result, e := handle(s, r, p)
 	if e != nil {
 		writeError(w, e)
@@ -210,18 +222,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": result})
 }
 
-func (s *Server) takeFault(method string, p params) *apiError {
+func (s *Server) takeFault(method string, p params) (*apiError, time.Duration) {
 	chatID, _ := strconv.ParseInt(p["chat_id"], 10, 64)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
 		if f.method == method && (f.chatID == 0 || f.chatID == chatID) {
 			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			if f.code == 0 {
+				return nil, f.stall
+			}
 			s.faulted = append(s.faulted, s.now())
-			return &apiError{f.code, describe(f.code, f.retryAfter), f.retryAfter}
+			return &apiError{f.code, describe(f.code, f.retryAfter), f.retryAfter}, 0
 		}
 	}
-	return nil
+	return nil, 0
 }
 
 func describe(code, retryAfter int) string {

@@ -180,13 +180,18 @@ func (s *Server) Pending() int {
 // HTTP status. Telegram redelivers on any non-2xx status; the test decides
 // whether to.
 func (s *Server) Deliver(ctx context.Context, webhookURL, secret string, update Update) (int, error) {
+	status, _, err := s.deliver(ctx, webhookURL, secret, update)
+	return status, err
+}
+
+func (s *Server) deliver(ctx context.Context, webhookURL, secret string, update Update) (int, http.Header, error) {
 	body, err := json.Marshal(update)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if secret != "" {
@@ -194,23 +199,29 @@ func (s *Server) Deliver(ctx context.Context, webhookURL, secret string, update 
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header, nil
 }
 
 // DeliverWebhook delivers update to the webhook the bot registered with
 // setWebhook, with its secret.
 func (s *Server) DeliverWebhook(ctx context.Context, update Update) (int, error) {
+	status, _, err := s.DeliverWebhookHeader(ctx, update)
+	return status, err
+}
+
+// DeliverWebhookHeader is DeliverWebhook, also returning the answer's headers.
+func (s *Server) DeliverWebhookHeader(ctx context.Context, update Update) (int, http.Header, error) {
 	url, secret := s.Webhook()
 	if url == "" {
-		return 0, errors.New("telegramtest: no webhook set")
+		return 0, nil, errors.New("telegramtest: no webhook set")
 	}
-	status, err := s.Deliver(ctx, url, secret, update)
+	status, header, err := s.deliver(ctx, url, secret, update)
 	if err != nil {
-		return 0, fmt.Errorf("telegramtest: deliver update %d: %w", update.UpdateID, err)
+		return 0, nil, fmt.Errorf("telegramtest: deliver update %d: %w", update.UpdateID, err)
 	}
-	return status, nil
+	return status, header, nil
 }
