@@ -59,8 +59,10 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 	if out.Finished {
 		write.Finish = flows.ResponseCompleted
 	}
+	replay := false
 	switch _, err := s.records.ApplyStep(ctx, write); {
 	case errors.Is(err, flows.ErrApplied):
+		replay = true
 		// SQL has this update's effect (a step whose end was lost): its
 		// messages go out again, the rest is done.
 	case errors.Is(err, flows.ErrConflict):
@@ -93,7 +95,7 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 		}
 	}
 	if out.HandoffReady != nil {
-		s.notifyHandoff(ctx, st.ResponseID)
+		s.notifyHandoff(ctx, st.ResponseID, replay)
 	}
 	if out.Finished {
 		return flows.Delete(), nil

@@ -13,10 +13,16 @@ import (
 // notifyHandoff tells the agents about a response's handoff. A failure is
 // logged, not returned: the handoff row is durable and NotifyPendingHandoffs
 // retries it, while the customer's update is already fully applied.
-func (s *Service) notifyHandoff(ctx context.Context, responseID int64) {
+//
+// replay says the step is a redelivery whose SQL effect was already there:
+// agents who were told then are not told again.
+func (s *Service) notifyHandoff(ctx context.Context, responseID int64, replay bool) {
 	h, err := s.records.HandoffForResponse(ctx, responseID)
 	if err != nil {
 		s.log.Error("load handoff", "response_id", responseID, "err", err)
+		return
+	}
+	if replay && h.NotifiedAt != nil {
 		return
 	}
 	if err := s.sendNotice(ctx, h); err != nil {

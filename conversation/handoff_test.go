@@ -357,3 +357,26 @@ func TestSweepMarksABlockedCustomerUnreachable(t *testing.T) {
 		t.Errorf("sweep with the mark failing = %v, want the SQL error (retried)", err)
 	}
 }
+
+// The detractor's comment step reached SQL and told the agents, but its
+// turn did not end (Redis failed): the redelivery sends the customer's
+// messages again (at most one repeat) but does not tell the agents twice.
+func TestRedeliveredCommentDoesNotNotifyAgentsTwice(t *testing.T) {
+	h := newHarness(t)
+	h.detractor("42", "C-1")
+	h.states.Fail = failOn("End", errTransient, 1)
+	comment := flows.Update{Channel: tg, UpdateID: "u-comment", ChatID: "42", Text: "the box was crushed", Language: "en"}
+	if err := h.svc.HandleUpdate(h.ctx, comment); !errors.Is(err, errTransient) {
+		t.Fatalf("HandleUpdate = %v, want the End error", err)
+	}
+	h.clock.Advance(time.Minute)
+	if err := h.svc.HandleUpdate(h.ctx, comment); err != nil {
+		t.Fatal(err)
+	}
+	if notices := h.agents.got(); len(notices) != 1 {
+		t.Errorf("agents got %q, want one notice", notices)
+	}
+	if n := h.handoffText("42"); n < 1 || n > 2 {
+		t.Errorf("customer got the handoff message %d times, want 1 (2 at most: one repeat)", n)
+	}
+}

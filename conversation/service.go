@@ -239,6 +239,7 @@ func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID
 	}
 	if err := s.states.End(endCtx, turn, end); err != nil {
 		if !errors.Is(err, flows.ErrConflict) {
+			s.release(endCtx, turn) // if Redis is back already, the redelivery need not wait for the lease
 			return fmt.Errorf("%w: %w", errTurnNotEnded, err)
 		}
 		// The step outlived its lease; what it did is written all the same.

@@ -316,3 +316,139 @@ func TestRepromptLeavesOneLiveKeyboard(t *testing.T) {
 		return true
 	})
 }
+
+// TestMain lets a test run this binary as a cxbot process of its own
+// (CXBOT_TEST_CHILD=1), which it can then kill with SIGKILL.
+func TestMain(m *testing.M) {
+	if os.Getenv("CXBOT_TEST_CHILD") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// A replica killed (SIGKILL) in the middle of a step, after the answer was
+// committed and while its next message was on the wire: its chat is free
+// again within the lease, and the redelivered update, handled by another
+// replica, has the effect of one delivery: one answer, at most one repeated
+// message, one handoff.
+func TestReplicaKilledMidStep(t *testing.T) {
+	for _, st := range stacks(t)[1:] { // replicas need a shared Redis and database
+		t.Run(st.name, func(t *testing.T) {
+			tg := telegramtest.New(testBotToken, telegramtest.WithMaxPollWait(200*time.Millisecond))
+			t.Cleanup(tg.Close)
+			dbURL := st.databaseURL(t)
+			prefix := "cx-kill-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+			const lease = 2 * time.Second
+			b := start(t, st, options{webhook: true, tg: tg, dbURL: dbURL,
+				env: map[string]string{"CXBOT_CHAT_LEASE": lease.String(), "CXBOT_REDIS_PREFIX": prefix}})
+			bWebhook := b.base + "/telegram/webhook"
+
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			childAddr := ln.Addr().String()
+			ln.Close()
+			child := exec.Command(os.Args[0], "serve")
+			child.Env = append(os.Environ(), "CXBOT_TEST_CHILD=1",
+				"CXBOT_HTTP_ADDR="+childAddr, "CXBOT_PUBLIC_URL=http://"+childAddr,
+				"CXBOT_TELEGRAM_WEBHOOK_SECRET="+testSecret, "CXBOT_DATABASE_URL="+dbURL,
+				"CXBOT_REDIS_URL="+st.redisURL, "CXBOT_REDIS_PREFIX="+prefix, "CXBOT_CONFIG_DIR=../../configs",
+				"CXBOT_API_TOKEN="+testAPIToken, "CXBOT_LINK_SECRET=test-link-secret",
+				"CXBOT_TELEGRAM_TOKEN="+testBotToken, "CXBOT_TELEGRAM_API_URL="+tg.URL(),
+				"CXBOT_TELEGRAM_AGENT_CHAT="+strconv.Itoa(agentChat), "CXBOT_CHAT_LEASE="+lease.String(),
+				"CXBOT_DISPATCH_WORKERS=0")
+			childLog := &syncBuffer{}
+			child.Stdout, child.Stderr = childLog, childLog
+			if err := child.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_ = child.Process.Kill()
+				_ = child.Wait()
+				if t.Failed() {
+					t.Logf("killed replica's log:\n%s", childLog.String())
+				}
+			})
+			b.waitFor("the child replica", func() bool {
+				resp, err := http.Get("http://" + childAddr + "/healthz")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err == nil
+			})
+
+			const chat = 9500
+			b.invite("post_purchase_nps", "C-killed", chat, "en")
+			b.waitSent(chat, 1)
+			tap, err := tg.TapButton(chat, "3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg.StallNext("sendMessage", chat, 4*time.Second) // the follow-up question hangs on the wire
+			callsBefore := tg.Calls("sendMessage")
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				_, _ = tg.Deliver(ctx, "http://"+childAddr+"/telegram/webhook", testSecret, tap)
+			}()
+			b.waitFor("the killed replica's follow-up on the wire", func() bool { return tg.Calls("sendMessage") > callsBefore })
+			time.Sleep(300 * time.Millisecond) // the fake has read the call and is stalling it
+			if err := child.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killedAt := time.Now()
+
+			// Telegram redelivers to another replica.
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				code, err := tg.Deliver(ctx, bWebhook, testSecret, tap)
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if code == http.StatusOK {
+					break
+				}
+				if time.Since(killedAt) > 5*lease {
+					t.Fatalf("the killed replica's chat is still busy %v after the kill (lease %v): webhook answers %d", time.Since(killedAt), lease, code)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Logf("chat free and the update applied %v after the kill (lease %v)", time.Since(killedAt).Round(time.Millisecond), lease)
+
+			time.Sleep(4 * time.Second) // the killed replica's stalled message lands
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if code, err := tg.Deliver(ctx, bWebhook, testSecret, tg.TextUpdate(chat, "the box was crushed", "en")); err != nil || code != http.StatusOK {
+				t.Fatalf("comment: %d, %v", code, err)
+			}
+			followUps, handoffs := 0, 0
+			for _, m := range b.waitSent(chat, 3) {
+				switch {
+				case strings.Contains(m.Text, "what went wrong"):
+					followUps++
+				case strings.Contains(m.Text, "contact you"):
+					handoffs++
+				}
+			}
+			if followUps < 1 || followUps > 2 || handoffs != 1 {
+				t.Errorf("messages: %d follow-ups (want 1, at most one repeat), %d handoff messages (want 1)", followUps, handoffs)
+			}
+			customer, _ := b.app.db.CustomerByRef(context.Background(), "C-killed")
+			responses, _ := b.app.db.CustomerResponses(context.Background(), customer.ID, 5)
+			if len(responses) != 1 {
+				t.Fatalf("%d responses", len(responses))
+			}
+			if answers, _ := b.app.db.Answers(context.Background(), responses[0].ID); len(answers) != 2 {
+				t.Errorf("answers = %+v, want the score once and the comment", answers)
+			}
+			b.waitFor("the notice", func() bool { return len(tg.Sent(agentChat)) >= 1 })
+			time.Sleep(200 * time.Millisecond)
+			if n := len(tg.Sent(agentChat)); n != 1 {
+				t.Errorf("agents got %d notices, want 1", n)
+			}
+		})
+	}
+}
