@@ -127,7 +127,21 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
+// StopNode stops the i-th master (of Addrs) alone, as a crash would; Stop
+// still cleans up the others.
+func (c *Cluster) StopNode(i int) error {
+	if i < 0 || i >= len(c.nodes) {
+		return fmt.Errorf("rediscluster: no node %d of %d", i, len(c.nodes))
+	}
+	return c.nodes[i].stop()
+}
+
 func (n *node) stop() error {
+	select {
+	case <-n.exited:
+		return nil
+	default:
+	}
 	_ = n.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-n.exited:

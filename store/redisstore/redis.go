@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -41,80 +40,79 @@ type Store struct {
 
 // redisConn is what copies made by WithPrefix share.
 type redisConn struct {
-	client    *redis.Client
+	client    redis.UniversalClient
+	cluster   *redis.ClusterClient  // the same client, nil unless a cluster
 	mini      *embeddedredis.Server // nil unless embedded
 	logger    *slog.Logger
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// OpenRedis connects to the Redis at rawURL, or, when rawURL is "", starts an
-// embedded Redis-compatible server in this process and connects to it over
-// loopback TCP (the zero-config profile). It pings before returning so a
-// wrong URL fails at start-up rather than on the first customer message.
+// Open connects to the Redis at rawURL: one server (redis://, rediss://) or
+// a Redis Cluster (redis+cluster://host1:port1,host2:port2, see parseURL).
+// When rawURL is "", it starts an embedded Redis-compatible server in this
+// process and connects to it over loopback TCP (the zero-config profile).
+// It pings (every master of a cluster) before returning, so a wrong URL
+// fails at start-up rather than on the first customer message.
 func Open(ctx context.Context, rawURL string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var (
-		opts *redis.Options
-		mini *embeddedredis.Server
-		name string
-	)
-	if rawURL == "" {
+	conn := &redisConn{logger: logger}
+	var name string
+	switch {
+	case rawURL == "":
 		m, err := embeddedredis.Start()
 		if err != nil {
 			return nil, fmt.Errorf("%w: redis: %w", flows.ErrUnavailable, err)
 		}
-		mini = m
+		conn.mini = m
 		name = "embedded redis at " + m.Addr()
-		opts = &redis.Options{Addr: m.Addr()}
-	} else {
-		name = safeRedisURL(rawURL)
-		o, err := redis.ParseURL(rawURL)
+		conn.client = redis.NewClient(&redis.Options{Addr: m.Addr()})
+	default:
+		t, err := parseURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("%w: redis: url %s: %s", flows.ErrInvalid, name, safeParseError(err))
+			return nil, err
 		}
-		opts = o
+		name = t.name
+		if t.cluster != nil {
+			conn.cluster = redis.NewClusterClient(t.cluster)
+			conn.client = conn.cluster
+		} else {
+			conn.client = redis.NewClient(t.single)
+		}
 	}
 
-	conn := &redisConn{
-		client: redis.NewClient(opts),
-		mini:   mini,
-		logger: logger,
-	}
 	r := &Store{redisConn: conn, prefix: DefaultRedisPrefix, owner: true}
-	if err := conn.client.Ping(ctx).Err(); err != nil {
+	if err := r.ping(ctx); err != nil {
 		_ = r.Close()
 		return nil, fmt.Errorf("%w: redis: ping %s: %w", flows.ErrUnavailable, name, err)
 	}
-	logger.Info("redis connected", "redis", name, "embedded", mini != nil)
+	if conn.cluster == nil && conn.mini == nil && clusterNode(ctx, conn.client) {
+		_ = r.Close()
+		return nil, fmt.Errorf("%w: redis: %s is a Redis Cluster node: name the cluster as %s://host1:port1,host2:port2",
+			flows.ErrInvalid, name, clusterScheme)
+	}
+	logger.Info("redis connected", "redis", name, "embedded", conn.mini != nil, "cluster", conn.cluster != nil)
 	return r, nil
 }
 
-// safeRedisURL names a Redis URL in errors and logs without its password
-// (userinfo and query are dropped; the query may carry credentials too).
-func safeRedisURL(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparsable URL, not shown)"
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+// clusterNode reports whether the server says it runs in cluster mode,
+// where a single-server client would meet MOVED for most chats. A server
+// that does not answer INFO (some proxies) is taken as not a cluster.
+func clusterNode(ctx context.Context, c redis.UniversalClient) bool {
+	info, err := c.Info(ctx, "cluster").Result()
+	return err == nil && strings.Contains(info, "cluster_enabled:1")
 }
 
-// safeParseError drops the URL that *url.Error quotes, which would include
-// the password.
-func safeParseError(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
-}
+// Client returns the underlying client, for the few users (tests, an
+// operator's tooling) that need commands this type does not wrap: a
+// *redis.Client, or a *redis.ClusterClient on a cluster. On a cluster,
+// commands that take several keys must keep them in one hash slot.
+func (r *Store) Client() redis.UniversalClient { return r.client }
 
-// Client returns the underlying client, for the few users (rate limits, the
-// WeChat token cache) that need commands this type does not wrap.
-func (r *Store) Client() *redis.Client { return r.client }
+// Cluster reports whether the store runs on a Redis Cluster.
+func (r *Store) Cluster() bool { return r.cluster != nil }
 
 // Embedded reports whether this is the in-process server.
 func (r *Store) Embedded() bool { return r.mini != nil }
@@ -145,12 +143,26 @@ func (r *Store) Close() error {
 	return r.closeErr
 }
 
-// Ping checks that Redis answers, for the readiness probe.
+// Ping checks that Redis answers, for the readiness probe: on a cluster,
+// every master (each owns a share of the chats), so ready means that every
+// chat can be served.
 func (r *Store) Ping(ctx context.Context) error {
-	if err := r.client.Ping(ctx).Err(); err != nil {
+	if err := r.ping(ctx); err != nil {
 		return redisErr("ping", err)
 	}
 	return nil
+}
+
+func (r *Store) ping(ctx context.Context) error {
+	if r.cluster == nil {
+		return r.client.Ping(ctx).Err()
+	}
+	return r.cluster.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		if err := m.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("master %s: %w", m.Options().Addr, err)
+		}
+		return nil
+	})
 }
 
 // redisErr wraps err with op. Everything except a reply from the server

@@ -218,8 +218,10 @@ func (r *Store) PauseChannel(ctx context.Context, ch flows.Channel, d time.Durat
 }
 
 // ChannelPause returns how long sending on ch stays paused, 0 if it is not.
-// It is one round trip (GET and TIME pipelined), cheap enough to ask before
-// every send.
+// It is one round trip (GET and TIME in one MULTI), cheap enough to ask
+// before every send. The transaction keeps TIME on the server that holds
+// the key, whose clock PauseChannel used: on a cluster, a plain pipeline
+// would send the keyless TIME to any master.
 func (r *Store) ChannelPause(ctx context.Context, ch flows.Channel) (time.Duration, error) {
 	if ch == "" {
 		return 0, fmt.Errorf("%w: redis: channel pause: empty channel", flows.ErrInvalid)
@@ -228,7 +230,7 @@ func (r *Store) ChannelPause(ctx context.Context, ch flows.Channel) (time.Durati
 		get *redis.StringCmd
 		now *redis.TimeCmd
 	)
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		get = p.Get(ctx, r.pauseKey(ch))
 		now = p.Time(ctx)
 		return nil

@@ -19,10 +19,17 @@ import (
 // has no other process; the copy still talks to it as an embedded client.)
 func replica(t *testing.T, r *Store) *Store {
 	t.Helper()
-	opts := *r.client.Options()
-	c := redis.NewClient(&opts)
-	t.Cleanup(func() { c.Close() })
-	return &Store{redisConn: &redisConn{client: c, mini: r.mini, logger: r.logger}, prefix: r.prefix}
+	conn := &redisConn{mini: r.mini, logger: r.logger}
+	if r.cluster != nil {
+		opts := *r.cluster.Options()
+		conn.cluster = redis.NewClusterClient(&opts)
+		conn.client = conn.cluster
+	} else {
+		opts := *r.client.(*redis.Client).Options()
+		conn.client = redis.NewClient(&opts)
+	}
+	t.Cleanup(func() { conn.client.Close() })
+	return &Store{redisConn: conn, prefix: r.prefix}
 }
 
 func mustAllow(t *testing.T, r *Store, key string, l flows.Limit) (bool, time.Duration) {

@@ -19,10 +19,12 @@ import (
 	"github.com/cxbot/cxbot/flows"
 )
 
-// eachRedis runs fn on the embedded server and on the real Redis named by
-// CXBOT_TEST_REDIS_URL, each with a prefix of its own whose keys are removed
-// afterwards. Without that variable the real-Redis run is skipped, except in
-// CI, where a skipped backend would hide a failure.
+// eachRedis runs fn on the embedded server, on the real Redis named by
+// CXBOT_TEST_REDIS_URL and on a local 3-master Redis Cluster (see
+// sharedCluster), each with a prefix of its own whose keys are removed
+// afterwards. Without that variable, or without redis-server and redis-cli
+// for the cluster, those runs are skipped, except in CI, where a skipped
+// backend would hide a failure.
 func eachRedis(t *testing.T, fn func(t *testing.T, r *Store)) {
 	t.Helper()
 	t.Run("embedded", func(t *testing.T) {
@@ -32,6 +34,10 @@ func eachRedis(t *testing.T, fn func(t *testing.T, r *Store)) {
 	t.Run("real", func(t *testing.T) {
 		t.Parallel()
 		fn(t, openTestRedis(t, realRedisURL(t)))
+	})
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		fn(t, openTestRedis(t, sharedCluster(t).URL()))
 	})
 }
 
@@ -64,19 +70,8 @@ func openTestRedis(tb testing.TB, url string) *Store {
 	prefix := "cxtest:" + nonKeyChars.ReplaceAllString(tb.Name(), "_") + ":" + hex.EncodeToString(rnd[:]) + ":"
 	tb.Cleanup(func() {
 		defer base.Close()
-		iter := base.Client().Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			tb.Errorf("cleanup scan: %v", err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := base.Client().Del(ctx, keys...).Err(); err != nil {
-				tb.Errorf("cleanup del: %v", err)
-			}
+		if err := deleteKeys(ctx, base, prefix); err != nil {
+			tb.Errorf("cleanup of %s*: %v", prefix, err)
 		}
 	})
 	return base.WithPrefix(prefix)
