@@ -74,25 +74,41 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 	if err := s.ackTap(ctx, ch, u, out.Notice); err != nil {
 		return flows.TurnEnd{}, err
 	}
+	// Closing the answered keyboard and sending what follows do not wait on
+	// each other: the customer sees the next question one call sooner.
+	closed := make(chan error, 1)
 	if out.Closed != nil && out.Closed.MessageID != 0 {
-		if err := ch.CloseQuestion(ctx, u.ChatID, out.Closed.MessageID, out.Closed.Text); err != nil {
-			if errors.Is(err, bot.ErrBlocked) {
-				return flows.Keep(), s.deliveryError(ctx, u, err)
-			}
-			// The answer is stored; a keyboard left in place only allows a stale tap.
-			s.log.Warn("close answered question", "chat_id", u.ChatID, "err", err)
-		}
+		go func() {
+			callCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
+			defer cancel()
+			closed <- ch.CloseQuestion(callCtx, u.ChatID, out.Closed.MessageID, out.Closed.Text)
+		}()
+	} else {
+		closed <- nil
 	}
 	next := out.State
 	next.LastUpdateID = u.UpdateID
+	var sendErr error
 	for _, m := range out.Messages {
 		id, err := s.send(ctx, ch, u.ChatID, m)
 		if err != nil {
-			return flows.Keep(), s.deliveryError(ctx, u, err)
+			sendErr = err
+			break
 		}
 		if m.QuestionID != "" {
 			next.PromptMessageID = id
 		}
+	}
+	if err := <-closed; err != nil {
+		if errors.Is(err, bot.ErrBlocked) && sendErr == nil {
+			sendErr = err
+		} else {
+			// The answer is stored; a keyboard left in place only allows a stale tap.
+			s.log.Warn("close answered question", "chat_id", u.ChatID, "err", err)
+		}
+	}
+	if sendErr != nil {
+		return flows.Keep(), s.deliveryError(ctx, u, sendErr)
 	}
 	if out.HandoffReady != nil {
 		s.notifyHandoff(ctx, st.ResponseID, replay)
@@ -131,7 +147,9 @@ func (s *Service) ackTap(ctx context.Context, ch bot.Channel, u flows.Update, no
 	if u.TapID == "" {
 		return nil
 	}
-	if err := ch.AnswerTap(ctx, u.TapID, notice); err != nil {
+	callCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
+	defer cancel()
+	if err := ch.AnswerTap(callCtx, u.TapID, notice); err != nil {
 		// Taps expire on the platform side after a while; not worth a redelivery.
 		s.log.Warn("answer tap", "chat_id", u.ChatID, "err", err)
 	}

@@ -110,15 +110,29 @@ func New(cfg Config, logger *slog.Logger) (*Adapter, error) {
 		tgbot.WithSkipGetMe(),
 		tgbot.WithErrorsHandler(func(err error) { a.log.Error("telegram sdk error", "err", err) }),
 	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, tgbot.WithHTTPClient(cfg.PollTimeout, cfg.HTTPClient))
+	client := cfg.HTTPClient
+	if client == nil {
+		client = apiClient()
 	}
+	opts = append(opts, tgbot.WithHTTPClient(cfg.PollTimeout, client))
 	api, err := tgbot.New(cfg.Token, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("telegram: %w", err)
 	}
 	a.api = api
 	return a, nil
+}
+
+// apiClient is the HTTP client for Bot API calls when the caller gives none.
+// Go's default transport keeps 2 idle connections per host, so under
+// concurrency most calls would open a new connection (a TLS handshake in
+// production); every call carries its own deadline through its context.
+func apiClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 128
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: t}
 }
 
 func validSecret(s string) bool {
@@ -187,10 +201,16 @@ func (a *Adapter) CloseQuestion(ctx context.Context, chatID string, messageID in
 }
 
 // AnswerTap answers a callback query, with notice as a toast when not empty.
+// Inside a webhook call the answer rides on the webhook's reply instead of a
+// call of its own (it then reaches Telegram when the update is handled).
 // A query too old to answer counts as success: there is no spinner left to stop.
 func (a *Adapter) AnswerTap(ctx context.Context, tapID, notice string) error {
 	if tapID == "" {
 		return fmt.Errorf("telegram answerCallbackQuery: empty callback query id: %w", flows.ErrInvalid)
+	}
+	if reply := webhookReplyFrom(ctx); reply != nil &&
+		reply.take(answerCallbackMethod{Method: "answerCallbackQuery", CallbackQueryID: tapID, Text: notice}) {
+		return nil // goes back to Telegram in the webhook's answer
 	}
 	_, err := a.api.AnswerCallbackQuery(ctx, &tgbot.AnswerCallbackQueryParams{CallbackQueryID: tapID, Text: notice})
 	if err != nil {

@@ -1,12 +1,14 @@
 package telegram
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cxbot/cxbot/bot"
@@ -65,7 +67,10 @@ func (a *Adapter) WebhookHandler(h Handler) http.Handler {
 			writeStatus(w, http.StatusOK, "")
 			return
 		}
-		err = h.HandleUpdate(r.Context(), u)
+		// The answer to a tapped button rides on the webhook's own reply
+		// (one Bot API method may), saving a call on the customer's path.
+		reply := &webhookReply{}
+		err = h.HandleUpdate(withWebhookReply(r.Context(), reply), u)
 		var limited *bot.RateLimitedError
 		if errors.As(err, &limited) {
 			// Telegram ignores the header, but a proxy or a person reading
@@ -73,6 +78,10 @@ func (a *Adapter) WebhookHandler(h Handler) http.Handler {
 			w.Header().Set("Retry-After", strconv.Itoa(int(max(limited.RetryAfter.Round(time.Second), time.Second)/time.Second)))
 		}
 		switch {
+		case err == nil && reply.method != nil:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_ = json.NewEncoder(w).Encode(reply.method)
 		case err == nil:
 			writeStatus(w, http.StatusOK, "")
 		case errors.Is(err, flows.ErrUnavailable), limited != nil:
@@ -100,4 +109,39 @@ func writeStatus(w http.ResponseWriter, status int, problem string) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": problem})
+}
+
+// webhookReply holds the one Bot API method a webhook answer may carry.
+type webhookReply struct {
+	mu     sync.Mutex
+	method any // nil: none yet
+}
+
+// take claims the reply for method; false when it carries one already.
+func (r *webhookReply) take(method any) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.method != nil {
+		return false
+	}
+	r.method = method
+	return true
+}
+
+type webhookReplyKey struct{}
+
+func withWebhookReply(ctx context.Context, r *webhookReply) context.Context {
+	return context.WithValue(ctx, webhookReplyKey{}, r)
+}
+
+func webhookReplyFrom(ctx context.Context) *webhookReply {
+	r, _ := ctx.Value(webhookReplyKey{}).(*webhookReply)
+	return r
+}
+
+// answerCallbackMethod is answerCallbackQuery as a webhook answer.
+type answerCallbackMethod struct {
+	Method          string `json:"method"`
+	CallbackQueryID string `json:"callback_query_id"`
+	Text            string `json:"text,omitempty"`
 }

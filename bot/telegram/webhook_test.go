@@ -190,3 +190,45 @@ func TestWebhookIgnoresUnhandledUpdates(t *testing.T) {
 		t.Fatalf("handler called for ignored updates: %v", ids(calls))
 	}
 }
+
+// tapAnswerer answers every tap twice, as a step might: the first answer
+// rides on the webhook's reply, the second is a call of its own.
+type tapAnswerer struct{ a *Adapter }
+
+func (h tapAnswerer) HandleUpdate(ctx context.Context, u flows.Update) error {
+	if err := h.a.AnswerTap(ctx, u.TapID, "✓ 7"); err != nil {
+		return err
+	}
+	return h.a.AnswerTap(ctx, u.TapID, "again")
+}
+
+// A tap answered inside a webhook call goes back in the webhook's answer
+// ({"method":"answerCallbackQuery",…}); Telegram (the fake too) carries it
+// out when the webhook returns. Only one method fits, so a second answer is
+// a call of its own, made at once.
+func TestWebhookAnswerCarriesTheTapAnswer(t *testing.T) {
+	a, fake := setup(t, nil)
+	ctx := testCtx(t)
+	if _, err := a.Send(ctx, "42", flows.Message{Text: "Score?", Keyboard: [][]flows.Button{{{Label: "7", Data: "d7"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	url := webhookServer(t, a, tapAnswerer{a})
+	tap, err := fake.TapButton(42, "7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := fake.Deliver(ctx, url, "hook-secret_1", tap)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("webhook: %d %v", status, err)
+	}
+	if n := fake.WebhookAnswers(); n != 1 {
+		t.Errorf("methods in webhook answers: %d, want 1", n)
+	}
+	answers := fake.CallbackAnswers()
+	if len(answers) != 2 || answers[1].Text != "✓ 7" || answers[0].Text != "again" {
+		t.Errorf("callback answers: %+v, want the direct call first, then the webhook's", answers)
+	}
+	if n := fake.Calls("answerCallbackQuery"); n != 2 {
+		t.Errorf("answerCallbackQuery calls: %d, want 2 (one in the webhook answer, one direct)", n)
+	}
+}

@@ -84,29 +84,55 @@ func (db *DB) OpenResponseForChat(ctx context.Context, ch flows.Channel, externa
 // ApplyStep writes one conversation step in ONE transaction and reports
 // whether the answer was new. A handoff comment or status for a response
 // without a handoff is ErrNotFound and nothing of the step is written.
+//
+// It is on every answer's path, so it costs few round trips: the response
+// row is locked, checked (UpdateID) and written by one UPDATE … RETURNING;
+// the invitation moves with one UPDATE; a handoff is inserted with the
+// customer's ref and the invitation's context in one INSERT … SELECT.
 func (db *DB) ApplyStep(ctx context.Context, w flows.StepWrite) (answerInserted bool, err error) {
 	op := fmt.Sprintf("apply step to response %d", w.ResponseID)
 	if err := w.Validate(); err != nil {
 		return false, fmt.Errorf("%s: %w", op, err)
 	}
+	if w.OpenHandoff != nil && w.OpenHandoff.Status == "" {
+		h := *w.OpenHandoff
+		h.Status = flows.HandoffOpen
+		w.OpenHandoff = &h
+	}
 	at := db.at(w.At)
+	var state any = gorm.Expr("state")
+	if w.State != nil {
+		b, err := json.Marshal(w.State)
+		if err != nil {
+			return false, fmt.Errorf("%s: encode state: %w", op, err)
+		}
+		state = string(b)
+	}
 
 	err = db.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		// Lock the response (PostgreSQL) so steps of one response serialise
-		// even if two replicas ever handle the same chat.
-		var resp responseRow
-		if err := tx.Clauses(forUpdate()).Where("id = ?", w.ResponseID).Take(&resp).Error; err != nil {
-			return err
+		// The UPDATE locks the response (PostgreSQL) so steps of one
+		// response serialise even if two replicas ever handle the same
+		// chat, and refuses a step from a stale state (UpdateID set).
+		update := `UPDATE responses SET state = ?, last_update_id = ?,
+    completed_at = CASE WHEN ? AND status = ? THEN ? ELSE completed_at END,
+    status = CASE WHEN ? AND status = ? THEN ? ELSE status END
+WHERE id = ?`
+		finish := w.Finish != ""
+		args := []any{state, w.UpdateID, finish, string(flows.ResponseStarted), at,
+			finish, string(flows.ResponseStarted), string(coalesce(w.Finish, flows.ResponseStarted)), w.ResponseID}
+		if w.UpdateID == "" {
+			args[1] = gorm.Expr("last_update_id")
+		} else {
+			update += " AND last_update_id = ?"
+			args = append(args, w.ExpectUpdateID)
 		}
-		if w.UpdateID != "" {
-			switch resp.LastUpdateID {
-			case w.UpdateID:
-				return flows.ErrApplied
-			case w.ExpectUpdateID:
-			default:
-				return fmt.Errorf("%w: the response moved on to update %q, the caller's state is from %q",
-					flows.ErrConflict, resp.LastUpdateID, w.ExpectUpdateID)
-			}
+		var resp responseRow
+		res := tx.Raw(update+"\nRETURNING id, invitation_id, customer_id, survey_id, channel, external_id", args...).Scan(&resp)
+		if res.Error != nil {
+			return fmt.Errorf("update response: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return db.whyNoStep(tx, w)
 		}
 
 		if a := w.Answer; a != nil {
@@ -129,24 +155,35 @@ func (db *DB) ApplyStep(ctx context.Context, w flows.StepWrite) (answerInserted 
 				return fmt.Errorf("insert answer %s: %w", a.QuestionID, res.Error)
 			}
 			answerInserted = res.RowsAffected == 1
-			if answerInserted {
-				err := tx.Model(&invitationRow{}).
-					Where("id = ? AND status IN ?", resp.InvitationID, statusStrings(flows.InvitationsAnswerStarts())).
-					Updates(map[string]any{"status": string(flows.InvitationStarted), "updated_at": at}).Error
-				if err != nil {
-					return fmt.Errorf("mark invitation started: %w", err)
-				}
+		}
+
+		// The invitation moves with the customer: the first answer starts
+		// it (planned too: the answer may land before the send is
+		// recorded); finishing completes or expires one that reached the
+		// customer, while one still planned (a send to retry) or failed
+		// keeps its status.
+		var moveFrom []flows.InvitationStatus
+		moveTo := flows.InvitationStarted
+		switch {
+		case finish && answerInserted:
+			moveFrom, moveTo = append(flows.InvitationsAnswerStarts(), flows.InvitationStarted), flows.FinishedInvitation(w.Finish)
+		case finish:
+			moveFrom, moveTo = flows.RunningInvitationStatuses(), flows.FinishedInvitation(w.Finish)
+		case answerInserted:
+			moveFrom = flows.InvitationsAnswerStarts()
+		}
+		if len(moveFrom) > 0 {
+			err := tx.Model(&invitationRow{}).
+				Where("id = ? AND status IN ?", resp.InvitationID, statusStrings(moveFrom)).
+				Updates(map[string]any{"status": string(moveTo), "updated_at": at}).Error
+			if err != nil {
+				return fmt.Errorf("move invitation: %w", err)
 			}
 		}
 
-		if w.OpenHandoff != nil {
-			row, err := db.handoffRowFor(tx, resp, *w.OpenHandoff, at)
-			if err != nil {
-				return err
-			}
-			res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "response_id"}}, DoNothing: true}).Create(&row)
-			if res.Error != nil {
-				return fmt.Errorf("insert handoff: %w", res.Error)
+		if h := w.OpenHandoff; h != nil {
+			if err := insertHandoff(tx, resp, *h, at); err != nil {
+				return fmt.Errorf("insert handoff: %w", err)
 			}
 		}
 
@@ -168,37 +205,6 @@ func (db *DB) ApplyStep(ctx context.Context, w flows.StepWrite) (answerInserted 
 				return fmt.Errorf("update handoff: %w", gorm.ErrRecordNotFound)
 			}
 		}
-
-		respSet := map[string]any{}
-		if w.State != nil {
-			state, err := json.Marshal(w.State)
-			if err != nil {
-				return fmt.Errorf("encode state: %w", err)
-			}
-			respSet["state"] = string(state)
-		}
-		if w.UpdateID != "" {
-			respSet["last_update_id"] = w.UpdateID
-		}
-		finish := w.Finish != "" && resp.Status.Finish(w.Finish)
-		if finish {
-			respSet["status"], respSet["completed_at"] = string(w.Finish), at
-		}
-		if len(respSet) > 0 {
-			if err := tx.Model(&responseRow{}).Where("id = ?", resp.ID).Updates(respSet).Error; err != nil {
-				return fmt.Errorf("update response: %w", err)
-			}
-		}
-		if finish {
-			// Only an invitation that reached the customer moves on; one still
-			// planned (a send to retry) or failed keeps its status.
-			err = tx.Model(&invitationRow{}).
-				Where("id = ? AND status IN ?", resp.InvitationID, statusStrings(flows.RunningInvitationStatuses())).
-				Updates(map[string]any{"status": string(flows.FinishedInvitation(w.Finish)), "updated_at": at}).Error
-			if err != nil {
-				return fmt.Errorf("finish invitation: %w", err)
-			}
-		}
 		return nil
 	})
 	if errors.Is(err, flows.ErrApplied) {
@@ -210,46 +216,49 @@ func (db *DB) ApplyStep(ctx context.Context, w flows.StepWrite) (answerInserted 
 	return answerInserted, nil
 }
 
-// handoffRowFor builds the handoff row of a step, completing what the
-// caller left zero from the response and, only if still missing, from the
-// customer (ref) and the invitation (event context).
-func (db *DB) handoffRowFor(tx *gorm.DB, resp responseRow, h flows.Handoff, at time.Time) (handoffRow, error) {
-	row := handoffRow{
-		ResponseID:  resp.ID,
-		CustomerID:  coalesce(h.CustomerID, resp.CustomerID),
-		CustomerRef: h.CustomerRef,
-		SurveyID:    coalesce(h.SurveyID, resp.SurveyID),
-		QuestionID:  h.QuestionID,
-		Kind:        string(h.Kind),
-		Score:       h.Score,
-		Class:       string(h.Class),
-		Comment:     h.Comment,
-		Channel:     coalesce(string(h.Channel), resp.Channel),
-		ExternalID:  coalesce(h.ExternalID, resp.ExternalID),
-		Context:     contextJSON(h.Context),
-		Status:      coalesce(h.Status, flows.HandoffOpen),
-		NotifiedAt:  sqlTimePtr(h.NotifiedAt),
-		CreatedAt:   orTime(h.CreatedAt, at),
-		UpdatedAt:   at,
+// whyNoStep tells why ApplyStep's UPDATE matched no response: there is
+// none (ErrNotFound), the step's update was applied before (ErrApplied), or
+// the caller's state is stale (ErrConflict). Only a redelivery or a race
+// takes this path.
+func (db *DB) whyNoStep(tx *gorm.DB, w flows.StepWrite) error {
+	var resp responseRow
+	if err := tx.Select("last_update_id").Where("id = ?", w.ResponseID).Take(&resp).Error; err != nil {
+		return err
 	}
-	if !row.Status.Valid() {
-		return handoffRow{}, fmt.Errorf("open handoff: %w: unknown status %q", flows.ErrInvalid, row.Status)
+	if resp.LastUpdateID == w.UpdateID {
+		return flows.ErrApplied
 	}
-	if row.CustomerRef == "" {
-		var c customerRow
-		if err := tx.Select("ref").Where("id = ?", row.CustomerID).Take(&c).Error; err != nil {
-			return handoffRow{}, fmt.Errorf("customer of handoff: %w", err)
-		}
-		row.CustomerRef = c.Ref
+	return fmt.Errorf("%w: the response moved on to update %q, the caller's state is from %q",
+		flows.ErrConflict, resp.LastUpdateID, w.ExpectUpdateID)
+}
+
+// insertHandoff inserts a step's handoff unless the response has one,
+// completing what the caller left zero from the response and, in the same
+// statement, the customer's ref and the invitation's event context.
+func insertHandoff(tx *gorm.DB, resp responseRow, h flows.Handoff, at time.Time) error {
+	if !h.Status.Valid() {
+		return fmt.Errorf("%w: unknown status %q", flows.ErrInvalid, h.Status)
 	}
-	if h.Context == nil {
-		var inv invitationRow
-		if err := tx.Select("context").Where("id = ?", resp.InvitationID).Take(&inv).Error; err != nil {
-			return handoffRow{}, fmt.Errorf("invitation of handoff: %w", err)
-		}
-		row.Context = coalesce(inv.Context, "{}")
+	eventContext := any(gorm.Expr("COALESCE(NULLIF(i.context, ''), '{}')"))
+	if h.Context != nil {
+		eventContext = contextJSON(h.Context)
 	}
-	return row, nil
+	customerRef := any(gorm.Expr("c.ref"))
+	if h.CustomerRef != "" {
+		customerRef = h.CustomerRef
+	}
+	// "WHERE" before ON CONFLICT also keeps SQLite's parser from reading
+	// the conflict clause as part of a join.
+	return tx.Exec(`INSERT INTO handoffs (response_id, customer_id, customer_ref, survey_id, question_id, kind, score, class,
+    comment, channel, external_id, context, status, notified_at, created_at, updated_at)
+SELECT ?, c.id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+FROM invitations i JOIN customers c ON c.id = ?
+WHERE i.id = ?
+ON CONFLICT (response_id) DO NOTHING`,
+		resp.ID, customerRef, coalesce(h.SurveyID, resp.SurveyID), h.QuestionID, string(h.Kind), h.Score, string(h.Class),
+		h.Comment, coalesce(string(h.Channel), resp.Channel), coalesce(h.ExternalID, resp.ExternalID), eventContext,
+		string(h.Status), sqlTimePtr(h.NotifiedAt), orTime(h.CreatedAt, at), at,
+		coalesce(h.CustomerID, resp.CustomerID), resp.InvitationID).Error
 }
 
 // Answers returns a response's answers in the order they were given.

@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 	gormlogger "gorm.io/gorm/logger"
 
 	"github.com/cxbot/cxbot/flows"
@@ -169,11 +168,6 @@ func (db *DB) at(t time.Time) time.Time {
 	}
 	return sqlTime(t)
 }
-
-// forUpdate locks the selected rows on PostgreSQL. SQLite has no row locks
-// (its write transaction already excludes other writers) and GORM's SQLite
-// dialect drops the clause, so it is safe to add on both.
-func forUpdate() clause.Expression { return clause.Locking{Strength: clause.LockingStrengthUpdate} }
 
 // sqlTime normalises a timestamp for storage: UTC, so that SQLite's text
 // timestamps compare correctly as strings; microseconds, because that is

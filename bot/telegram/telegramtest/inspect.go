@@ -157,3 +157,11 @@ func (s *Server) Faulted() []time.Time {
 	defer s.mu.Unlock()
 	return append([]time.Time(nil), s.faulted...)
 }
+
+// WebhookAnswers counts the Bot API methods the bot sent back in webhook
+// answers (also counted in Calls under their own names).
+func (s *Server) WebhookAnswers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.webhookAnswers
+}

@@ -54,6 +54,7 @@ type Server struct {
 	blocked       map[int64]bool
 
 	webhookURL, webhookSecret string
+	webhookAnswers            int // methods carried out from webhook answers
 	allowedUpdates            []string
 }
 

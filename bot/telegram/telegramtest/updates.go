@@ -202,8 +202,43 @@ func (s *Server) deliver(ctx context.Context, webhookURL, secret string, update 
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 == 2 {
+		s.runWebhookAnswer(answer)
+	}
 	return resp.StatusCode, resp.Header, nil
+}
+
+// runWebhookAnswer carries out the Bot API method a webhook may answer
+// with, as Telegram does ({"method":"answerCallbackQuery",…}). Like
+// Telegram, it reports nothing back: a failing method is only counted.
+func (s *Server) runWebhookAnswer(body []byte) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return
+	}
+	var method string
+	if json.Unmarshal(m["method"], &method) != nil || method == "" {
+		return
+	}
+	p := params{}
+	for k, raw := range m {
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			p[k] = str
+		} else {
+			p[k] = string(raw)
+		}
+	}
+	name := strings.ToLower(method)
+	s.mu.Lock()
+	s.calls[name]++
+	s.webhookAnswers++
+	s.notifyLocked()
+	s.mu.Unlock()
+	if handle, ok := methods[name]; ok {
+		_, _ = handle(s, nil, p)
+	}
 }
 
 // DeliverWebhook delivers update to the webhook the bot registered with
