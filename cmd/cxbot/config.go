@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/store/redisstore"
 )
 
 // config is every CXBOT_* setting. Environment first; defaults make
@@ -85,9 +86,9 @@ func settings() []setting {
 			return nil
 		}},
 		{"CXBOT_DATABASE_URL", "cxbot.db", "postgres://… for PostgreSQL, otherwise a SQLite file path", true, str(func(c *config) *string { return &c.DatabaseURL })},
-		{"CXBOT_REDIS_URL", "", "redis://… ; empty starts an embedded Redis-compatible server", true, func(c *config, v string) error {
-			if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
-				return fmt.Errorf("must start with redis:// or rediss://")
+		{"CXBOT_REDIS_URL", "", "redis://… for one server, redis+cluster://host1:port1,host2:port2 for a Redis Cluster; empty starts an embedded Redis-compatible server", true, func(c *config, v string) error {
+			if err := redisstore.CheckURL(v); err != nil {
+				return shownError{err} // it quotes no credentials
 			}
 			c.RedisURL = v
 			return nil
@@ -95,6 +96,9 @@ func settings() []setting {
 		{"CXBOT_REDIS_PREFIX", "cx:", "prefix of every Redis key, to share one Redis between environments", false, func(c *config, v string) error {
 			if strings.ContainsAny(v, " \t\r\n") {
 				return fmt.Errorf("%q must not contain white space", v)
+			}
+			if strings.ContainsAny(v, "{}") {
+				return fmt.Errorf("%q must not contain { or }: each chat's keys carry a Redis Cluster hash tag of their own", v)
 			}
 			c.RedisPrefix = v
 			return nil
@@ -180,6 +184,10 @@ func settings() []setting {
 	}
 }
 
+// shownError is a secret setting's error that quotes nothing of the value,
+// so loadConfig may show it.
+type shownError struct{ error }
+
 // loadConfig reads the settings from getenv and checks them together; the
 // error names every bad setting, never a secret's value.
 func loadConfig(getenv func(string) string) (config, error) {
@@ -191,7 +199,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			v, ok = s.def, false
 		}
 		if err := s.apply(&c, v); err != nil {
-			if s.secret && ok {
+			if s.secret && ok && !errors.As(err, new(shownError)) {
 				err = errors.New("invalid value")
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
