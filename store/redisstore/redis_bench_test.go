@@ -15,12 +15,9 @@ import (
 // end (save it, mark the update seen, unlock), two round trips. "serial" is one update at a time on one chat; "parallel" spreads
 // updates over many chats from GOMAXPROCS goroutines.
 func BenchmarkRedisStateRoundTrip(b *testing.B) {
-	for _, backend := range []string{"embedded", "real"} {
+	for _, backend := range []string{"embedded", "real", "cluster"} {
 		b.Run(backend, func(b *testing.B) {
-			url := ""
-			if backend == "real" {
-				url = realRedisURL(b)
-			}
+			url := benchURL(b, backend)
 			b.Run("serial", func(b *testing.B) {
 				r := openTestRedis(b, url)
 				ctx := context.Background()
@@ -66,4 +63,18 @@ func roundTrip(ctx context.Context, r *Store, chatID, updateID string) error {
 	}
 	st.Attempts++
 	return r.End(ctx, t, flows.TurnEnd{Change: flows.SaveState, State: st, StateTTL: time.Hour, SeenTTL: time.Minute})
+}
+
+// benchURL is the Redis URL of a benchmark's backend: "" for the embedded
+// server, CXBOT_TEST_REDIS_URL for "real", the shared test cluster for
+// "cluster" (each skipped when missing, as in eachRedis).
+func benchURL(b *testing.B, backend string) string {
+	b.Helper()
+	switch backend {
+	case "real":
+		return realRedisURL(b)
+	case "cluster":
+		return sharedCluster(b).URL()
+	}
+	return ""
 }

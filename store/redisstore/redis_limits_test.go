@@ -470,12 +470,9 @@ func TestRedisLimitsServerReplyErrorIsNotUnavailable(t *testing.T) {
 // enough that most calls are admitted, so most calls write.
 func BenchmarkRedisAllow(b *testing.B) {
 	l := flows.Limit{Count: 1_000_000, Per: time.Second, Burst: 1000}
-	for _, backend := range []string{"embedded", "real"} {
+	for _, backend := range []string{"embedded", "real", "cluster"} {
 		b.Run(backend, func(b *testing.B) {
-			url := ""
-			if backend == "real" {
-				url = realRedisURL(b)
-			}
+			url := benchURL(b, backend)
 			b.Run("serial", func(b *testing.B) {
 				r := openTestRedis(b, url)
 				ctx := context.Background()
