@@ -24,6 +24,7 @@ Usage:
   cxbot events import FILE.csv  load touchpoint events from a CSV file
   cxbot waves               list survey waves and their counts
   cxbot demo [--customers N] run the whole loop on this machine, no services needed
+  cxbot bench [--customers N] measure the answer path against a bare echo bot
   cxbot version             print the version
 
 Run "cxbot <command> --help" for a command's flags and settings.
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdWaves(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "cxbot", version())
 	case "help", "-h", "--help":

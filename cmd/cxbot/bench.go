@@ -1,0 +1,1509 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	_ "github.com/glebarez/go-sqlite" // database/sql driver "sqlite", for the integrity check
+	tgbot "github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for the schema and the integrity check
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cxbot/cxbot/bot/telegram/telegramtest"
+	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/store/sqlstore"
+)
+
+const benchSummary = `Measures the answer path end to end. Simulated customers answer a survey
+through cxbot's real webhook (the same wiring as serve, in webhook mode)
+against an in-process fake Telegram Bot API served over HTTP: each customer
+is invited (not timed), then taps a score, waits for the follow-up question,
+types a comment and waits for the reply (for a detractor, the handoff
+message; the agents' notice is timed too). Then a bare go-telegram/bot echo
+bot answers the same updates behind the same kind of webhook, with no Redis
+and no SQL: the framework's ceiling. Before printing anything, the run checks
+that SQL holds every answer and handoff exactly once and that every customer
+got each message once; if not, it exits 1 without figures.
+
+Stores are the configured ones: CXBOT_DATABASE_URL=postgres://… gets a fresh
+schema, dropped afterwards; any other value (SQLite, the default) gets a
+temporary file, never the configured one. CXBOT_REDIS_URL is used under a
+fresh key prefix whose keys are deleted afterwards; unset, the embedded
+server. Background jobs (wave sync, handoff sweep, dispatch) are held off so
+that the round trips counted are the answer path's.`
+
+// benchToken is the bot token of the fake Bot API; nothing leaves the process.
+const benchToken = "424242:BENCH-token"
+
+// benchAgentChat is the agents' chat on the fake.
+const benchAgentChat = -100_4242
+
+// benchStepTimeout bounds each wait for a reply: a reply that never comes
+// fails the run instead of hanging it.
+const benchStepTimeout = 30 * time.Second
+
+type benchOptions struct {
+	customers   int
+	concurrency int
+	score       int
+	survey      string
+	skipEcho    bool
+	jsonOut     bool
+	cpuProfile  string
+	logLevel    string
+}
+
+func cmdBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", benchSummary, stderr)
+	var o benchOptions
+	fs.IntVar(&o.customers, "customers", 2000, "simulated customers, each answering two updates (a tap, then a comment)")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "customers in flight at once")
+	fs.IntVar(&o.score, "score", 2, "the score every customer taps (2 is an NPS detractor, handed to agents)")
+	fs.StringVar(&o.survey, "survey", "post_purchase_nps", "survey id (from CXBOT_CONFIG_DIR/surveys); its first question must be a score followed by a text question")
+	fs.BoolVar(&o.skipEcho, "skip-echo", false, "do not run the echo bot baseline")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the figures as JSON instead of a table")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of cxbot's timed phase to FILE, and of the echo bot's to FILE.echo (go tool pprof FILE)")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "cxbot's log level during the run (its logs go to stderr)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	case o.customers < 1:
+		return errors.New("bench: --customers must be at least 1")
+	case o.concurrency < 1:
+		return errors.New("bench: --concurrency must be at least 1")
+	}
+	o.concurrency = min(o.concurrency, o.customers)
+	rep, err := runBench(ctx, o, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	rep.print(stdout)
+	return nil
+}
+
+// benchReport is what a run measured. Per-update figures divide by the
+// updates of the timed phase (two per customer).
+type benchReport struct {
+	Customers   int    `json:"customers"`
+	Concurrency int    `json:"concurrency"`
+	Survey      string `json:"survey"`
+	Score       int    `json:"score"`
+	Class       string `json:"class"`
+	Database    string `json:"database"`
+	Redis       string `json:"redis"`
+	GoMaxProcs  int    `json:"gomaxprocs"`
+	GoVersion   string `json:"go_version"`
+	Integrity   string `json:"integrity"`
+
+	Cxbot *benchFigures `json:"cxbot"`
+	Echo  *benchFigures `json:"echo,omitempty"`
+	// RatioToEcho is cxbot's answers/s over the echo bot's.
+	RatioToEcho float64 `json:"ratio_to_echo,omitempty"`
+}
+
+type benchFigures struct {
+	Updates int `json:"updates"`
+	// Answers: cxbot, answers stored in SQL; the echo bot, updates it
+	// replied to (it stores nothing).
+	Answers          int     `json:"answers"`
+	Seconds          float64 `json:"seconds"` // the timed phase: taps, then comments
+	AnswersPerSecond float64 `json:"answers_per_second"`
+
+	// UpdateToReply: from posting the tap to the fake receiving the
+	// sendMessage of the reply (cxbot: the follow-up question).
+	UpdateToReply benchLatency `json:"update_to_reply"`
+	// CommentToReply: from posting the comment to the fake receiving the
+	// reply (cxbot: the handoff message for a detractor, else the thanks).
+	CommentToReply benchLatency `json:"comment_to_reply"`
+	// CommentToNotice: from posting the comment to the agents' notice.
+	CommentToNotice *benchLatency `json:"comment_to_agent_notice,omitempty"`
+
+	// Redis bytes and keys per open conversation, measured after the taps
+	// and before the comments (every customer mid-survey).
+	RedisBytesPerConversation *float64 `json:"redis_bytes_per_conversation,omitempty"`
+	RedisKeysPerConversation  *float64 `json:"redis_keys_per_conversation,omitempty"`
+	RedisMeasure              string   `json:"redis_measure,omitempty"`
+
+	// Process memory (the whole bench process: cxbot or the echo bot, the
+	// fake Bot API and the customers): heap in use and Go's total from the
+	// runtime after a GC with every conversation open, peak RSS (VmHWM)
+	// over this bot's run.
+	HeapInuseMiB float64 `json:"heap_inuse_mib"`
+	SysMiB       float64 `json:"sys_mib"`
+	PeakRSSMiB   float64 `json:"peak_rss_mib"`
+	PeakRSSNote  string  `json:"peak_rss_note,omitempty"`
+
+	// Round trips per update: Redis (one per command or pipeline) and SQL
+	// (statements and BEGIN/COMMIT/ROLLBACK), cxbot only.
+	RedisRoundTrips *float64           `json:"redis_round_trips_per_update,omitempty"`
+	SQLRoundTrips   *float64           `json:"sql_round_trips_per_update,omitempty"`
+	SQLByKind       map[string]float64 `json:"sql_round_trips_by_kind,omitempty"`
+	// Bot API calls per update, all methods, webhook answers included.
+	BotAPICalls    float64            `json:"bot_api_calls_per_update"`
+	BotAPIByMethod map[string]float64 `json:"bot_api_calls_by_method"`
+	WebhookAnswers float64            `json:"bot_api_calls_in_webhook_answers_per_update"`
+	// CPUCores is the process's CPU time over the timed phase's wall time
+	// (1.0 = one core busy), fake and customers included.
+	CPUCores float64 `json:"cpu_cores"`
+}
+
+type benchLatency struct {
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+}
+
+func latencyOf(ds []time.Duration) benchLatency {
+	if len(ds) == 0 {
+		return benchLatency{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	at := func(p float64) float64 { // nearest rank
+		i := int(float64(len(s))*p+0.9999999) - 1
+		return float64(s[min(max(i, 0), len(s)-1)]) / float64(time.Millisecond)
+	}
+	return benchLatency{P50ms: at(0.50), P99ms: at(0.99)}
+}
+
+// benchExpect is what one customer's two updates must lead to, worked out
+// with the survey's own state machine before anything runs.
+type benchExpect struct {
+	class    flows.Class
+	label    string // the button tapped
+	question string // the follow-up question's text
+	final    string // the reply to the comment
+	answers  int    // answers stored per customer
+	handoff  bool
+}
+
+func expectFor(s *flows.Survey, score int) (benchExpect, error) {
+	first := s.First()
+	if first == nil || !first.Kind.IsScale() {
+		return benchExpect{}, fmt.Errorf("bench: survey %s does not start with a score question", s.ID)
+	}
+	if lo, hi, _ := first.Kind.Scale(); score < lo || score > hi {
+		return benchExpect{}, fmt.Errorf("bench: --score %d is outside %s's %d–%d", score, first.Kind, lo, hi)
+	}
+	now := time.Now()
+	st, _ := flows.Start(s, "en", 1, 1, now)
+	label := strconv.Itoa(score)
+	tap := flows.Step(s, st, flows.Input{Tap: &flows.Tap{ResponseID: 1, QuestionID: first.ID, Value: label}}, now)
+	next, ok := s.Question(tap.State.QuestionID)
+	if tap.Finished || !ok || next.Kind != flows.KindText || len(tap.Messages) == 0 {
+		return benchExpect{}, fmt.Errorf("bench: in survey %s a score of %d is not followed by a text question (a promoter is thanked at once); choose a score that asks for a comment", s.ID, score)
+	}
+	comment := flows.Step(s, tap.State, flows.Input{Text: "The parcel came a week late."}, now)
+	if !comment.Finished || len(comment.Messages) == 0 {
+		return benchExpect{}, fmt.Errorf("bench: in survey %s the comment after a score of %d does not end the survey", s.ID, score)
+	}
+	e := benchExpect{
+		class: s.Classify(first.Kind, score), label: label,
+		question: tap.Messages[len(tap.Messages)-1].Text,
+		final:    comment.Messages[len(comment.Messages)-1].Text,
+		handoff:  comment.HandoffReady != nil,
+	}
+	for _, a := range []*flows.Answer{tap.Answer, comment.Answer} {
+		if a != nil {
+			e.answers++
+		}
+	}
+	return e, nil
+}
+
+func runBench(ctx context.Context, o benchOptions, getenv func(string) string, stderr io.Writer) (_ *benchReport, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Each bot is measured on a heap without the other's garbage.
+	runtime.GC()
+
+	api, err := startBenchAPI(benchAgentChat)
+	if err != nil {
+		return nil, err
+	}
+	defer api.close()
+	client := benchClient(o.concurrency)
+	defer client.CloseIdleConnections()
+
+	cx, err := startBenchCxbot(ctx, o, getenv, api, stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, cx.stop()) }()
+
+	survey, ok := cx.app.surveys[o.survey]
+	if !ok {
+		return nil, fmt.Errorf("bench: no survey %q in %s", o.survey, filepath.Join(cx.app.cfg.ConfigDir, "surveys"))
+	}
+	expect, err := expectFor(survey, o.score)
+	if err != nil {
+		return nil, err
+	}
+	rep := &benchReport{
+		Customers: o.customers, Concurrency: o.concurrency, Survey: o.survey, Score: o.score, Class: string(expect.class),
+		Database: cx.dbName, Redis: cx.redisName, GoMaxProcs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
+	}
+	fmt.Fprintf(stderr, "bench: cxbot, %d customers, %d at a time…\n", o.customers, o.concurrency)
+	rep.Cxbot, rep.Integrity, err = measureCxbot(ctx, o, cx, api, client, expect)
+	if err != nil {
+		return nil, err
+	}
+	if err := cx.stop(); err != nil {
+		return nil, err
+	}
+	if !o.skipEcho {
+		runtime.GC()
+		fmt.Fprintf(stderr, "bench: echo bot, %d customers, %d at a time…\n", o.customers, o.concurrency)
+		if rep.Echo, err = benchEcho(ctx, o, api, client); err != nil {
+			return nil, err
+		}
+		if rep.Echo.AnswersPerSecond > 0 {
+			rep.RatioToEcho = rep.Cxbot.AnswersPerSecond / rep.Echo.AnswersPerSecond
+		}
+	}
+	return rep, nil
+}
+
+// benchClient is the simulated customers' (and Telegram's) HTTP client: it
+// keeps a connection per customer in flight alive, so the bench measures
+// the bot, not connection set-up.
+func benchClient(concurrency int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4 * concurrency
+	t.MaxIdleConnsPerHost = 2 * concurrency
+	t.DisableCompression = true
+	return &http.Client{Transport: t, Timeout: benchStepTimeout}
+}
+
+// ---- the fake Bot API, observed ----
+
+// benchAPI is the fake Bot API on a loopback listener, with a look at each
+// call as it arrives: counts by method, and every sendMessage routed, with
+// its arrival time, to the chat's inbox.
+type benchAPI struct {
+	fake      *telegramtest.Server
+	url       string
+	srv       *http.Server
+	agentChat int64
+
+	mu    sync.RWMutex
+	chats map[int64]*benchInbox
+
+	calls          sync.Map // lower-case method → *atomic.Int64
+	webhookAnswers atomic.Int64
+	strays         atomic.Int64 // sendMessage to a chat nobody waits on, or an unreadable notice
+}
+
+// benchInbox is what one chat received.
+type benchInbox struct {
+	msgs    chan benchMsg // sendMessage to the chat
+	notices chan benchMsg // agents' notices about the chat
+	sent    atomic.Int32
+	noticed atomic.Int32
+}
+
+type benchMsg struct {
+	at        time.Time // when the call reached the fake
+	text      string
+	messageID int
+	keyboard  [][]telegramtest.InlineKeyboardButton
+}
+
+func startBenchAPI(agentChat int64) (*benchAPI, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bench: fake Bot API: %w", err)
+	}
+	a := &benchAPI{
+		fake:      telegramtest.NewHandler(benchToken),
+		url:       "http://" + ln.Addr().String(),
+		agentChat: agentChat,
+		chats:     map[int64]*benchInbox{},
+	}
+	a.srv = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)}
+	go func() { _ = a.srv.Serve(ln) }()
+	return a, nil
+}
+
+func (a *benchAPI) close() { _ = a.srv.Close() }
+
+func (a *benchAPI) inbox(chat int64) *benchInbox {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	in := &benchInbox{msgs: make(chan benchMsg, 8), notices: make(chan benchMsg, 4)}
+	a.chats[chat] = in
+	return in
+}
+
+var noticeChat = regexp.MustCompile(` chat (-?\d+)\)`)
+
+func (a *benchAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
+	method := strings.ToLower(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:])
+	c, ok := a.calls.Load(method)
+	if !ok {
+		c, _ = a.calls.LoadOrStore(method, new(atomic.Int64))
+	}
+	c.(*atomic.Int64).Add(1)
+	if method != "sendmessage" {
+		a.fake.ServeHTTP(w, r)
+		return
+	}
+	tee := &teeWriter{ResponseWriter: w}
+	a.fake.ServeHTTP(tee, r)
+	var resp struct {
+		OK     bool                 `json:"ok"`
+		Result telegramtest.Message `json:"result"`
+	}
+	if json.Unmarshal(tee.body.Bytes(), &resp) != nil || !resp.OK {
+		return // a refused call: the bot sees the error
+	}
+	m := benchMsg{at: at, text: resp.Result.Text, messageID: resp.Result.MessageID}
+	if k := resp.Result.ReplyMarkup; k != nil {
+		m.keyboard = k.InlineKeyboard
+	}
+	chat := resp.Result.Chat.ID
+	notice := chat == a.agentChat
+	if notice {
+		chat = 0
+		if sub := noticeChat.FindStringSubmatch(m.text); sub != nil {
+			chat, _ = strconv.ParseInt(sub[1], 10, 64)
+		}
+	}
+	a.mu.RLock()
+	in := a.chats[chat]
+	a.mu.RUnlock()
+	switch {
+	case in == nil:
+		a.strays.Add(1)
+	case notice:
+		in.noticed.Add(1)
+		select {
+		case in.notices <- m:
+		default: // more than expected: the counts fail the run
+		}
+	default:
+		in.sent.Add(1)
+		select {
+		case in.msgs <- m:
+		default:
+		}
+	}
+}
+
+type teeWriter struct {
+	http.ResponseWriter
+	body bytes.Buffer
+}
+
+func (t *teeWriter) Write(p []byte) (int, error) {
+	t.body.Write(p)
+	return t.ResponseWriter.Write(p)
+}
+
+// callCounts is how many calls each method got so far.
+func (a *benchAPI) callCounts() map[string]int64 {
+	out := map[string]int64{}
+	a.calls.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+// runWebhookAnswer carries out the Bot API method a webhook answer may carry
+// ({"method":"answerCallbackQuery",…}), as Telegram does: over HTTP to the
+// fake, so it is counted and timed like any other call.
+func (a *benchAPI) runWebhookAnswer(ctx context.Context, client *http.Client, body []byte) error {
+	var m struct {
+		Method string `json:"method"`
+	}
+	if len(bytes.TrimSpace(body)) == 0 || json.Unmarshal(body, &m) != nil || m.Method == "" {
+		return nil
+	}
+	a.webhookAnswers.Add(1)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url+"/bot"+benchToken+"/"+m.Method, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook answer %s: %w", m.Method, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("webhook answer %s: the Bot API refused it: %d %s", m.Method, resp.StatusCode, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// post delivers an update to a webhook as Telegram does and carries out the
+// method its answer may carry. Anything but 200 is an error: Telegram would
+// redeliver, and a bench run must not need that.
+func (a *benchAPI) post(ctx context.Context, client *http.Client, webhook, secret string, u telegramtest.Update) error {
+	body, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhook, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Telegram-Bot-Api-Secret-Token", secret)
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("update %d: %w", u.UpdateID, err)
+	}
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("update %d: read the answer: %w", u.UpdateID, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("update %d: the webhook answered %d %s", u.UpdateID, resp.StatusCode, bytes.TrimSpace(answer))
+	}
+	return a.runWebhookAnswer(ctx, client, answer)
+}
+
+func waitMsg(ctx context.Context, ch <-chan benchMsg, chat int64, what string) (benchMsg, error) {
+	t := time.NewTimer(benchStepTimeout)
+	defer t.Stop()
+	select {
+	case m := <-ch:
+		return m, nil
+	case <-t.C:
+		return benchMsg{}, fmt.Errorf("chat %d: no %s within %s", chat, what, benchStepTimeout)
+	case <-ctx.Done():
+		return benchMsg{}, context.Cause(ctx)
+	}
+}
+
+// runPhase runs step for customers 0…n-1, workers at a time, and returns
+// its wall time. The first error stops it.
+func runPhase(ctx context.Context, n, workers int, step func(ctx context.Context, i int) error) (time.Duration, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := step(ctx, i); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if ctx.Err() != nil {
+		return elapsed, context.Cause(ctx)
+	}
+	return elapsed, nil
+}
+
+// ---- counters ----
+
+// redisRoundTrips counts go-redis calls: one per command, one per pipeline
+// or transaction (MULTI…EXEC), whatever it holds.
+type redisRoundTrips struct{ n atomic.Int64 }
+
+func (c *redisRoundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *redisRoundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *redisRoundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// sqlRoundTrips counts what sqlstore.DB.OnStatement reports, by kind.
+type sqlRoundTrips struct{ n [4]atomic.Int64 }
+
+func (c *sqlRoundTrips) add(s sqlstore.Statement) {
+	if int(s) >= 0 && int(s) < len(c.n) {
+		c.n[s].Add(1)
+	}
+}
+
+// benchSnapshot is every counter at one moment; phases are differences.
+type benchSnapshot struct {
+	redis   int64
+	sql     [4]int64
+	calls   map[string]int64
+	answers int64 // webhook answers carried out
+	cpu     time.Duration
+}
+
+func (b *benchSnapshot) sub(a benchSnapshot) benchSnapshot {
+	d := benchSnapshot{redis: b.redis - a.redis, answers: b.answers - a.answers, cpu: b.cpu - a.cpu, calls: map[string]int64{}}
+	for i := range d.sql {
+		d.sql[i] = b.sql[i] - a.sql[i]
+	}
+	for k, v := range b.calls {
+		d.calls[k] = v - a.calls[k]
+	}
+	return d
+}
+
+func (b *benchSnapshot) add(o benchSnapshot) {
+	b.redis += o.redis
+	b.answers += o.answers
+	b.cpu += o.cpu
+	for i := range b.sql {
+		b.sql[i] += o.sql[i]
+	}
+	if b.calls == nil {
+		b.calls = map[string]int64{}
+	}
+	for k, v := range o.calls {
+		b.calls[k] += v
+	}
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// methodNames spells the Bot API methods as the API documents them.
+var methodNames = map[string]string{
+	"sendmessage": "sendMessage", "answercallbackquery": "answerCallbackQuery",
+	"editmessagetext": "editMessageText", "editmessagereplymarkup": "editMessageReplyMarkup",
+	"setwebhook": "setWebhook", "deletewebhook": "deleteWebhook", "getme": "getMe",
+}
+
+// fill sets the per-update figures from the timed phase's counters.
+func (f *benchFigures) fill(d benchSnapshot, wall time.Duration, withStores bool) {
+	per := func(n int64) float64 { return float64(n) / float64(f.Updates) }
+	f.Seconds = wall.Seconds()
+	f.AnswersPerSecond = float64(f.Answers) / wall.Seconds()
+	f.CPUCores = d.cpu.Seconds() / wall.Seconds()
+	f.BotAPIByMethod = map[string]float64{}
+	var calls int64
+	for k, v := range d.calls {
+		if v == 0 {
+			continue
+		}
+		name := methodNames[k]
+		if name == "" {
+			name = k
+		}
+		f.BotAPIByMethod[name] = per(v)
+		calls += v
+	}
+	f.BotAPICalls = per(calls)
+	f.WebhookAnswers = per(d.answers)
+	if withStores {
+		r := per(d.redis)
+		f.RedisRoundTrips = &r
+		var total int64
+		f.SQLByKind = map[string]float64{}
+		for i, n := range d.sql {
+			total += n
+			f.SQLByKind[sqlstore.Statement(i).String()] = per(n)
+		}
+		s := per(total)
+		f.SQLRoundTrips = &s
+	}
+}
+
+// startProfile starts a CPU profile into path ("" = none) and returns what
+// stops it, safe to call twice.
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: --cpuprofile: %w", err)
+	}
+	return sync.OnceFunc(func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}), nil
+}
+
+// ---- memory ----
+
+// resetPeakRSS starts VmHWM again from the current RSS (Linux 4.0+); false
+// when the kernel does not allow it.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// peakRSS is VmHWM from /proc/self/status, in bytes (0 when unknown).
+func peakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+const mib = 1 << 20
+
+// heapFigures reads the runtime's memory after a GC.
+func (f *benchFigures) heapFigures() {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	f.HeapInuseMiB = float64(ms.HeapInuse) / mib
+	f.SysMiB = float64(ms.Sys) / mib
+}
+
+func (f *benchFigures) peakFigures(reset bool) {
+	f.PeakRSSMiB = float64(peakRSS()) / mib
+	if !reset {
+		f.PeakRSSNote = "the process's peak so far (VmHWM could not be reset)"
+	}
+}
+
+// ---- cxbot ----
+
+// benchCxbot is the cxbot under test: the app as serve wires it, in
+// webhook mode, on stores of its own.
+type benchCxbot struct {
+	app       *app
+	base      string // its HTTP address
+	apiToken  string
+	webhook   string
+	secret    string
+	dbURL     string
+	dbName    string
+	redisName string
+	redisRT   *redisRoundTrips
+	sqlRT     *sqlRoundTrips
+	stop      func() error // stops it and removes its data; safe to call twice
+}
+
+func startBenchCxbot(ctx context.Context, o benchOptions, getenv func(string) string, api *benchAPI, stderr io.Writer) (_ *benchCxbot, err error) {
+	var cleanups []func() error
+	cleanup := func() error {
+		var errs []error
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			errs = append(errs, cleanups[i]())
+		}
+		cleanups = nil
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, cleanup())
+		}
+	}()
+	run := strings.ToLower(rand.Text()[:10])
+	cx := &benchCxbot{apiToken: rand.Text(), secret: rand.Text(), redisRT: &redisRoundTrips{}, sqlRT: &sqlRoundTrips{}}
+
+	configured := strings.TrimSpace(getenv("CXBOT_DATABASE_URL"))
+	if strings.HasPrefix(configured, "postgres://") || strings.HasPrefix(configured, "postgresql://") {
+		schema := "cxbot_bench_" + run
+		u, drop, err := benchSchema(ctx, configured, schema)
+		if err != nil {
+			return nil, err
+		}
+		cleanups = append(cleanups, drop)
+		cx.dbURL, cx.dbName = u, "PostgreSQL "+safeDatabaseURL(configured)+", fresh schema "+schema+" (dropped after)"
+	} else {
+		dir, err := os.MkdirTemp("", "cxbot-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: temporary SQLite file: %w", err)
+		}
+		cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
+		cx.dbURL = filepath.Join(dir, "cxbot.db")
+		cx.dbName = "SQLite, temporary file " + cx.dbURL + " (removed after)"
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	cx.base = "http://" + ln.Addr().String()
+	prefix := "cxbot-bench-" + run + ":"
+	overrides := map[string]string{
+		"CXBOT_DATABASE_URL":            cx.dbURL,
+		"CXBOT_REDIS_PREFIX":            prefix,
+		"CXBOT_API_TOKEN":               cx.apiToken,
+		"CXBOT_LINK_SECRET":             rand.Text(),
+		"CXBOT_LOG_LEVEL":               o.logLevel,
+		"CXBOT_TELEGRAM_TOKEN":          benchToken,
+		"CXBOT_TELEGRAM_API_URL":        api.url,
+		"CXBOT_TELEGRAM_AGENT_CHAT":     strconv.FormatInt(api.agentChat, 10),
+		"CXBOT_PUBLIC_URL":              cx.base,
+		"CXBOT_TELEGRAM_WEBHOOK_SECRET": cx.secret,
+		// Invitations are the set-up, not the measure: no broadcast limit.
+		"CXBOT_TELEGRAM_RATE":           "100000/s",
+		"CXBOT_TELEGRAM_PAID_BROADCAST": "false",
+		// Nothing else uses the stores while the answer path is counted.
+		"CXBOT_DISPATCH_WORKERS": "0",
+		"CXBOT_WAVE_SYNC":        "@every 24h",
+		"CXBOT_HANDOFF_SWEEP":    "@every 24h",
+		"CXBOT_WECHAT_APP_ID":    "", "CXBOT_WECHAT_APP_SECRET": "", "CXBOT_WECHAT_TOKEN": "", "CXBOT_WECHAT_AES_KEY": "",
+	}
+	env := func(k string) string {
+		if v, ok := overrides[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+	cfg, err := loadConfig(env)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	a, err := newApp(ctx, cfg, log, true)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	cx.app = a
+	cx.redisName = "embedded server"
+	if cfg.RedisURL != "" {
+		cx.redisName = safeDatabaseURL(cfg.RedisURL)
+	}
+	cx.redisName += ", fresh key prefix " + prefix + " (deleted after)"
+	// Hooks go in before anything runs concurrently (see OnStatement).
+	var rc redis.UniversalClient = a.redis.Client()
+	rc.AddHook(cx.redisRT)
+	a.db.OnStatement(cx.sqlRT.add)
+
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- a.run(runCtx, ln) }()
+	cleanups = append(cleanups, func() error {
+		stopRun()
+		runErr := <-done
+		// The keys go while the connection is still open.
+		delCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, _, delErr := redisKeys(delCtx, rc, a.states.Prefix(), true)
+		if delErr != nil {
+			delErr = fmt.Errorf("bench: delete the run's Redis keys under %s: %w", a.states.Prefix(), delErr)
+		}
+		a.close()
+		return errors.Join(runErr, delErr)
+	})
+
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err = api.fake.WaitFor(wctx, func() bool { u, _ := api.fake.Webhook(); return u != "" })
+	select {
+	case runErr := <-done: // it stopped at once: say why
+		done <- runErr
+		return nil, fmt.Errorf("bench: cxbot stopped: %w", runErr)
+	default:
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bench: cxbot did not register its webhook: %w", err)
+	}
+	cx.webhook, _ = api.fake.Webhook()
+	cx.stop = sync.OnceValue(cleanup)
+	return cx, nil
+}
+
+// safeDatabaseURL names a database or Redis URL without its password and query.
+func safeDatabaseURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// benchSchema creates schema in the PostgreSQL database at base and returns
+// a URL whose connections use it, and a func that drops it.
+func benchSchema(ctx context.Context, base, schema string) (string, func() error, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, errors.New("CXBOT_DATABASE_URL: not a URL")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, fmt.Errorf("CXBOT_DATABASE_URL: %w", err)
+	}
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("bench: create schema %s in %s: %w", schema, safeDatabaseURL(base), err)
+	}
+	drop := func() error {
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			return fmt.Errorf("bench: drop schema %s: %w", schema, err)
+		}
+		return nil
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
+}
+
+// redisKeys sums MEMORY USAGE over the keys under prefix (on every master of
+// a cluster), or deletes them.
+func redisKeys(ctx context.Context, c redis.UniversalClient, prefix string, del bool) (used, keys int64, err error) {
+	var mu sync.Mutex
+	node := func(ctx context.Context, n redis.Cmdable) error {
+		var cursor uint64
+		for {
+			batch, next, err := n.Scan(ctx, cursor, globEscape(prefix)+"*", 1000).Result()
+			if err != nil {
+				return err
+			}
+			if len(batch) > 0 {
+				pipe := n.Pipeline()
+				usage := make([]*redis.IntCmd, len(batch))
+				for i, k := range batch {
+					if del {
+						pipe.Unlink(ctx, k) // one key each: a cluster refuses keys of several slots
+					} else {
+						usage[i] = pipe.MemoryUsage(ctx, k)
+					}
+				}
+				if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+					return err
+				}
+				mu.Lock()
+				for _, u := range usage {
+					if u != nil {
+						used += u.Val() // 0 for a key that expired meanwhile
+					}
+				}
+				keys += int64(len(batch))
+				mu.Unlock()
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
+		}
+	}
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return node(ctx, n) })
+	} else {
+		err = node(ctx, c)
+	}
+	return used, keys, err
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (cx *benchCxbot) snapshot(api *benchAPI) benchSnapshot {
+	s := benchSnapshot{redis: cx.redisRT.n.Load(), calls: api.callCounts(), answers: api.webhookAnswers.Load(), cpu: processCPU()}
+	for i := range s.sql {
+		s.sql[i] = cx.sqlRT.n[i].Load()
+	}
+	return s
+}
+
+// invite asks cxbot's API to invite one customer now.
+func (cx *benchCxbot) invite(ctx context.Context, client *http.Client, survey, ref string, chat int64) error {
+	body, _ := json.Marshal(map[string]any{
+		"survey": survey, "customer_ref": ref, "telegram_chat_id": chat, "language": "en",
+		"context": map[string]string{"order_id": "ord-" + ref},
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cx.base+"/api/v1/invitations", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+cx.apiToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("invite %s: %w", ref, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("invite %s: %d %s", ref, resp.StatusCode, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+type benchCustomer struct {
+	chat    int64
+	ref     string
+	comment string
+	inbox   *benchInbox
+	tap     telegramtest.Update
+	// measured
+	toReply, toFinal, toNotice time.Duration
+}
+
+func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *benchAPI, client *http.Client, expect benchExpect) (*benchFigures, []*benchCustomer, error) {
+	run := strings.ToLower(rand.Text()[:6])
+	cs := make([]*benchCustomer, o.customers)
+	for i := range cs {
+		chat := int64(1_000_000 + i)
+		cs[i] = &benchCustomer{
+			chat: chat, ref: fmt.Sprintf("bench-%s-%d", run, i), inbox: api.inbox(chat),
+			comment: fmt.Sprintf("Order %d came a week late and the box was crushed.", i),
+		}
+	}
+
+	// Set-up, not timed: every customer gets the invitation and its keyboard.
+	_, err := runPhase(ctx, len(cs), o.concurrency, func(ctx context.Context, i int) error {
+		c := cs[i]
+		if err := cx.invite(ctx, client, o.survey, c.ref, c.chat); err != nil {
+			return err
+		}
+		m, err := waitMsg(ctx, c.inbox.msgs, c.chat, "invitation")
+		if err != nil {
+			return err
+		}
+		for _, row := range m.keyboard {
+			for _, b := range row {
+				if b.Text == expect.label {
+					c.tap = api.fake.TapUpdate(c.chat, m.messageID, b.CallbackData)
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("chat %d: the invitation has no button %q: %q", c.chat, expect.label, m.text)
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: invitations: %w", err)
+	}
+
+	f := &benchFigures{Updates: 2 * len(cs)}
+	reset := resetPeakRSS()
+	stopProfile, err := startProfile(o.cpuProfile)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer stopProfile()
+
+	// Timed: every customer taps the score and waits for the next question.
+	before := cx.snapshot(api)
+	tapWall, err := runPhase(ctx, len(cs), o.concurrency, func(ctx context.Context, i int) error {
+		c := cs[i]
+		start := time.Now()
+		if err := api.post(ctx, client, cx.webhook, cx.secret, c.tap); err != nil {
+			return fmt.Errorf("chat %d: tap: %w", c.chat, err)
+		}
+		m, err := waitMsg(ctx, c.inbox.msgs, c.chat, "follow-up question")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(m.text, expect.question) {
+			return fmt.Errorf("chat %d: after the tap got %q, want the question %q", c.chat, m.text, expect.question)
+		}
+		c.toReply = m.at.Sub(start)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: taps: %w", err)
+	}
+	total := cx.snapshot(api)
+	total = total.sub(before)
+
+	// Not timed: what every open conversation costs.
+	used, keys, err := redisKeys(ctx, cx.app.redis.Client(), cx.app.states.Prefix(), false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: Redis memory: %w", err)
+	}
+	bpc, kpc := float64(used)/float64(len(cs)), float64(keys)/float64(len(cs))
+	f.RedisBytesPerConversation, f.RedisKeysPerConversation = &bpc, &kpc
+	f.RedisMeasure = "MEMORY USAGE summed over the keys under the run's prefix (SCAN), over the customers"
+	if cx.app.redis.Embedded() {
+		f.RedisMeasure = "MEMORY USAGE as the embedded server (miniredis) estimates it: the Go size of each value, key names not counted; Redis counts more"
+	}
+	f.heapFigures()
+
+	// Timed: every customer comments and waits for the reply (and agents
+	// for their notice).
+	before = cx.snapshot(api)
+	commentWall, err := runPhase(ctx, len(cs), o.concurrency, func(ctx context.Context, i int) error {
+		c := cs[i]
+		u := api.fake.TextUpdate(c.chat, c.comment, "en")
+		start := time.Now()
+		if err := api.post(ctx, client, cx.webhook, cx.secret, u); err != nil {
+			return fmt.Errorf("chat %d: comment: %w", c.chat, err)
+		}
+		m, err := waitMsg(ctx, c.inbox.msgs, c.chat, "reply to the comment")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(m.text, expect.final) {
+			return fmt.Errorf("chat %d: after the comment got %q, want %q", c.chat, m.text, expect.final)
+		}
+		c.toFinal = m.at.Sub(start)
+		if expect.handoff {
+			n, err := waitMsg(ctx, c.inbox.notices, c.chat, "agents' notice")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(n.text, c.comment) {
+				return fmt.Errorf("chat %d: the agents' notice %q does not quote the comment", c.chat, n.text)
+			}
+			c.toNotice = n.at.Sub(start)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: comments: %w", err)
+	}
+	after := cx.snapshot(api)
+	total.add(after.sub(before))
+	stopProfile()
+	f.peakFigures(reset)
+
+	var reply, final, notice []time.Duration
+	for _, c := range cs {
+		reply, final = append(reply, c.toReply), append(final, c.toFinal)
+		if expect.handoff {
+			notice = append(notice, c.toNotice)
+		}
+	}
+	f.UpdateToReply, f.CommentToReply = latencyOf(reply), latencyOf(final)
+	if expect.handoff {
+		l := latencyOf(notice)
+		f.CommentToNotice = &l
+	}
+	f.Answers = expect.answers * len(cs)
+	f.fill(total, tapWall+commentWall, true)
+	return f, cs, nil
+}
+
+// measureCxbot runs cxbot's phase and checks, before any figure is reported,
+// that nothing was lost or doubled.
+func measureCxbot(ctx context.Context, o benchOptions, cx *benchCxbot, api *benchAPI, client *http.Client, expect benchExpect) (*benchFigures, string, error) {
+	f, cs, err := benchCxbotRun(ctx, o, cx, api, client, expect)
+	if err != nil {
+		return nil, "", err
+	}
+	integrity, err := cx.check(ctx, api, cs, expect)
+	if err != nil {
+		return nil, "", fmt.Errorf("bench: INTEGRITY CHECK FAILED, no figures reported:\n%w", err)
+	}
+	return f, integrity, nil
+}
+
+// check compares what SQL holds and what the fake received with what every
+// customer should have caused, exactly once.
+func (cx *benchCxbot) check(ctx context.Context, api *benchAPI, cs []*benchCustomer, expect benchExpect) (string, error) {
+	// Anything still on its way (a doubled message) lands before counting.
+	time.Sleep(200 * time.Millisecond)
+	var problems []string
+	problem := func(format string, args ...any) {
+		if len(problems) < 20 {
+			problems = append(problems, fmt.Sprintf(format, args...))
+		} else if len(problems) == 20 {
+			problems = append(problems, "…")
+		}
+	}
+	handoffs := 0
+	if expect.handoff {
+		handoffs = 1
+	}
+	for _, c := range cs {
+		if n := c.inbox.sent.Load(); n != 3 {
+			problem("chat %d received %d messages, want 3 (invitation, question, reply)", c.chat, n)
+		}
+		if n := c.inbox.noticed.Load(); int(n) != handoffs {
+			problem("agents got %d notices about chat %d, want %d", n, c.chat, handoffs)
+		}
+	}
+	if n := api.strays.Load(); n > 0 {
+		problem("%d messages went to chats no customer is in", n)
+	}
+
+	driver := "sqlite"
+	if strings.HasPrefix(cx.dbURL, "postgres") {
+		driver = "pgx"
+	}
+	db, err := sql.Open(driver, cx.dbURL)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	type row struct {
+		responses, answers, handoffs, notified int
+		status, comment                        string
+	}
+	got := map[string]*row{}
+	rows, err := db.QueryContext(ctx, `SELECT r.external_id, r.status,
+		(SELECT COUNT(*) FROM answers a WHERE a.response_id = r.id),
+		(SELECT COUNT(*) FROM handoffs h WHERE h.response_id = r.id),
+		(SELECT COUNT(*) FROM handoffs h WHERE h.response_id = r.id AND h.notified_at IS NOT NULL),
+		COALESCE((SELECT MAX(h.comment) FROM handoffs h WHERE h.response_id = r.id), '')
+		FROM responses r`)
+	if err != nil {
+		return "", fmt.Errorf("bench: read back: %w", err)
+	}
+	for rows.Next() {
+		var chat string
+		var r row
+		if err := rows.Scan(&chat, &r.status, &r.answers, &r.handoffs, &r.notified, &r.comment); err != nil {
+			rows.Close()
+			return "", fmt.Errorf("bench: read back: %w", err)
+		}
+		if prev, ok := got[chat]; ok {
+			prev.responses++
+			continue
+		}
+		r.responses = 1
+		got[chat] = &r
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("bench: read back: %w", err)
+	}
+	var totalAnswers, totalHandoffs int
+	for _, q := range []struct {
+		sql string
+		n   *int
+	}{{"SELECT COUNT(*) FROM answers", &totalAnswers}, {"SELECT COUNT(*) FROM handoffs", &totalHandoffs}} {
+		if err := db.QueryRowContext(ctx, q.sql).Scan(q.n); err != nil {
+			return "", fmt.Errorf("bench: read back: %w", err)
+		}
+	}
+	for _, c := range cs {
+		r := got[strconv.FormatInt(c.chat, 10)]
+		switch {
+		case r == nil:
+			problem("chat %d: no response in SQL", c.chat)
+		case r.responses != 1:
+			problem("chat %d: %d responses in SQL, want 1", c.chat, r.responses)
+		case r.answers != expect.answers:
+			problem("chat %d: %d answers in SQL, want %d", c.chat, r.answers, expect.answers)
+		case r.status != string(flows.ResponseCompleted):
+			problem("chat %d: response %s, want %s", c.chat, r.status, flows.ResponseCompleted)
+		case r.handoffs != handoffs:
+			problem("chat %d: %d handoffs in SQL, want %d", c.chat, r.handoffs, handoffs)
+		case handoffs == 1 && (r.comment != c.comment || r.notified != 1):
+			problem("chat %d: handoff comment %q (notified: %d), want %q, notified", c.chat, r.comment, r.notified, c.comment)
+		}
+	}
+	if want := expect.answers * len(cs); totalAnswers != want {
+		problem("SQL holds %d answers in all, want %d", totalAnswers, want)
+	}
+	if want := handoffs * len(cs); totalHandoffs != want {
+		problem("SQL holds %d handoffs in all, want %d", totalHandoffs, want)
+	}
+	if len(problems) > 0 {
+		return "", errors.New("  " + strings.Join(problems, "\n  "))
+	}
+	summary := fmt.Sprintf("OK: SQL holds %d answers (%d per customer)", totalAnswers, expect.answers)
+	if handoffs == 1 {
+		summary += fmt.Sprintf(" and %d handoffs (one each, with its comment, agents told)", totalHandoffs)
+	}
+	summary += "; every customer got each message once"
+	if handoffs == 1 {
+		summary += ", agents one notice per customer"
+	}
+	return summary, nil
+}
+
+// ---- the echo bot ----
+
+// benchEcho runs a bare go-telegram/bot bot through the same kind of webhook
+// path against the same fake: an http.Handler that decodes the update and
+// runs the SDK's handler before answering 200; the handler answers a tap
+// (answerCallbackQuery) and replies to every update with one sendMessage.
+// Its Bot API client keeps connections alive like the customers' client.
+func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.Client) (*benchFigures, error) {
+	var failures atomic.Int64
+	var firstErr atomic.Value
+	fail := func(err error) {
+		if err != nil && failures.Add(1) == 1 {
+			firstErr.Store(err)
+		}
+	}
+	b, err := tgbot.New(benchToken,
+		tgbot.WithServerURL(api.url), tgbot.WithSkipGetMe(), tgbot.WithNotAsyncHandlers(),
+		tgbot.WithHTTPClient(time.Minute, benchClient(o.concurrency)),
+		tgbot.WithErrorsHandler(fail),
+		tgbot.WithDefaultHandler(func(ctx context.Context, b *tgbot.Bot, u *models.Update) {
+			switch {
+			case u.CallbackQuery != nil:
+				q := u.CallbackQuery
+				_, err := b.AnswerCallbackQuery(ctx, &tgbot.AnswerCallbackQueryParams{CallbackQueryID: q.ID})
+				fail(err)
+				chat := q.From.ID
+				if m := q.Message.Message; m != nil {
+					chat = m.Chat.ID
+				}
+				_, err = b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: chat, Text: "You tapped " + q.Data})
+				fail(err)
+			case u.Message != nil:
+				_, err := b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: u.Message.Chat.ID, Text: "You said: " + u.Message.Text})
+				fail(err)
+			}
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("bench: echo bot: %w", err)
+	}
+	secret := rand.Text()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Telegram-Bot-Api-Secret-Token") != secret {
+			http.Error(w, "wrong secret", http.StatusUnauthorized)
+			return
+		}
+		var u models.Update
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&u); err != nil {
+			http.Error(w, "malformed update", http.StatusBadRequest)
+			return
+		}
+		b.ProcessUpdate(r.Context(), &u)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`+"\n")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	webhook := "http://" + ln.Addr().String() + "/telegram/webhook"
+
+	cs := make([]*benchCustomer, o.customers)
+	for i := range cs {
+		chat := int64(5_000_000 + i)
+		cs[i] = &benchCustomer{chat: chat, inbox: api.inbox(chat), comment: fmt.Sprintf("Order %d came a week late.", i)}
+		cs[i].tap = api.fake.TapUpdate(chat, 0, fmt.Sprintf("a:%d:nps:%d", i+1, o.score))
+	}
+	snap := func() benchSnapshot {
+		return benchSnapshot{calls: api.callCounts(), answers: api.webhookAnswers.Load(), cpu: processCPU()}
+	}
+	f := &benchFigures{Updates: 2 * len(cs)}
+	reset := resetPeakRSS()
+	profile := ""
+	if o.cpuProfile != "" {
+		profile = o.cpuProfile + ".echo"
+	}
+	stopProfile, err := startProfile(profile)
+	if err != nil {
+		return nil, err
+	}
+	defer stopProfile()
+	before := snap()
+	tapWall, err := runPhase(ctx, len(cs), o.concurrency, func(ctx context.Context, i int) error {
+		c := cs[i]
+		start := time.Now()
+		if err := api.post(ctx, client, webhook, secret, c.tap); err != nil {
+			return fmt.Errorf("chat %d: tap: %w", c.chat, err)
+		}
+		m, err := waitMsg(ctx, c.inbox.msgs, c.chat, "echo")
+		c.toReply = m.at.Sub(start)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: echo taps: %w", err)
+	}
+	total := snap()
+	total = total.sub(before)
+	f.heapFigures()
+	before = snap()
+	commentWall, err := runPhase(ctx, len(cs), o.concurrency, func(ctx context.Context, i int) error {
+		c := cs[i]
+		u := api.fake.TextUpdate(c.chat, c.comment, "en")
+		start := time.Now()
+		if err := api.post(ctx, client, webhook, secret, u); err != nil {
+			return fmt.Errorf("chat %d: comment: %w", c.chat, err)
+		}
+		m, err := waitMsg(ctx, c.inbox.msgs, c.chat, "echo")
+		c.toFinal = m.at.Sub(start)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: echo comments: %w", err)
+	}
+	after := snap()
+	total.add(after.sub(before))
+	stopProfile()
+	f.peakFigures(reset)
+	if n := failures.Load(); n > 0 {
+		return nil, fmt.Errorf("bench: the echo bot failed %d Bot API calls, first: %v", n, firstErr.Load())
+	}
+	time.Sleep(100 * time.Millisecond)
+	for _, c := range cs {
+		if n := c.inbox.sent.Load(); n != 2 {
+			return nil, fmt.Errorf("bench: echo: chat %d received %d messages, want 2", c.chat, n)
+		}
+	}
+	var reply, final []time.Duration
+	for _, c := range cs {
+		reply, final = append(reply, c.toReply), append(final, c.toFinal)
+	}
+	f.UpdateToReply, f.CommentToReply = latencyOf(reply), latencyOf(final)
+	f.Answers = f.Updates
+	f.fill(total, tapWall+commentWall, false)
+	return f, nil
+}
+
+// ---- output ----
+
+func (r *benchReport) print(w io.Writer) {
+	fmt.Fprintf(w, "cxbot bench: %d customers, %d at a time; survey %s, score %d (%s): tap, follow-up question, comment, reply\n",
+		r.Customers, r.Concurrency, r.Survey, r.Score, r.Class)
+	fmt.Fprintf(w, "SQL:   %s\nRedis: %s\n", r.Database, r.Redis)
+	fmt.Fprintf(w, "%s, GOMAXPROCS %d\n", r.GoVersion, r.GoMaxProcs)
+	fmt.Fprintf(w, "integrity: %s\n\n", r.Integrity)
+
+	c, e := r.Cxbot, r.Echo
+	tw := tabwriter.NewWriter(w, 2, 4, 3, ' ', 0)
+	fmt.Fprint(tw, "\tcxbot")
+	if e != nil {
+		fmt.Fprint(tw, "\techo bot")
+	}
+	fmt.Fprintln(tw)
+	line := func(name string, cx string, echo string) {
+		fmt.Fprintf(tw, "%s\t%s", name, cx)
+		if e != nil {
+			fmt.Fprintf(tw, "\t%s", echo)
+		}
+		fmt.Fprintln(tw)
+	}
+	pair := func(l benchLatency) string { return fmt.Sprintf("%.1f / %.1f ms", l.P50ms, l.P99ms) }
+	echo := func(fn func(*benchFigures) string) string {
+		if e == nil {
+			return ""
+		}
+		return fn(e)
+	}
+	na := "-"
+	line("answers/s", fmt.Sprintf("%.0f", c.AnswersPerSecond), echo(func(e *benchFigures) string { return fmt.Sprintf("%.0f (replies/s)", e.AnswersPerSecond) }))
+	line("timed phase", fmt.Sprintf("%.2f s, %d updates", c.Seconds, c.Updates), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f s, %d updates", e.Seconds, e.Updates) }))
+	line("update-to-reply p50 / p99", pair(c.UpdateToReply), echo(func(e *benchFigures) string { return pair(e.UpdateToReply) }))
+	final := "comment-to-reply p50 / p99"
+	if c.CommentToNotice != nil {
+		final = "detractor-to-handoff p50 / p99"
+	}
+	line(final, pair(c.CommentToReply), echo(func(e *benchFigures) string { return pair(e.CommentToReply) + " (its reply)" }))
+	if c.CommentToNotice != nil {
+		line("  to agents' notice p50 / p99", pair(*c.CommentToNotice), na)
+	}
+	if c.RedisBytesPerConversation != nil {
+		line("Redis per open conversation", fmt.Sprintf("%.0f B in %.1f keys", *c.RedisBytesPerConversation, *c.RedisKeysPerConversation), na)
+	}
+	line(fmt.Sprintf("heap in use / Go sys, %d open", r.Customers), fmt.Sprintf("%.1f / %.1f MiB", c.HeapInuseMiB, c.SysMiB),
+		echo(func(e *benchFigures) string { return fmt.Sprintf("%.1f / %.1f MiB", e.HeapInuseMiB, e.SysMiB) }))
+	line("peak RSS", fmt.Sprintf("%.1f MiB", c.PeakRSSMiB), echo(func(e *benchFigures) string { return fmt.Sprintf("%.1f MiB", e.PeakRSSMiB) }))
+	if c.RedisRoundTrips != nil {
+		line("Redis round trips / update", fmt.Sprintf("%.2f", *c.RedisRoundTrips), na)
+	}
+	if c.SQLRoundTrips != nil {
+		k := c.SQLByKind
+		parts := fmt.Sprintf("%.2f = %.2f statements + %.2f BEGIN + %.2f COMMIT", *c.SQLRoundTrips, k["sql"], k["begin"], k["commit"])
+		if k["rollback"] > 0 {
+			parts += fmt.Sprintf(" + %.2f ROLLBACK", k["rollback"])
+		}
+		line("SQL round trips / update", parts, na)
+	}
+	line("Bot API calls / update", fmt.Sprintf("%.2f", c.BotAPICalls), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f", e.BotAPICalls) }))
+	methods := map[string]bool{}
+	for m := range c.BotAPIByMethod {
+		methods[m] = true
+	}
+	if e != nil {
+		for m := range e.BotAPIByMethod {
+			methods[m] = true
+		}
+	}
+	names := make([]string, 0, len(methods))
+	for m := range methods {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	for _, m := range names {
+		line("  "+m, fmt.Sprintf("%.2f", c.BotAPIByMethod[m]), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f", e.BotAPIByMethod[m]) }))
+	}
+	if c.WebhookAnswers > 0 || (e != nil && e.WebhookAnswers > 0) {
+		line("  of which in webhook answers", fmt.Sprintf("%.2f", c.WebhookAnswers), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f", e.WebhookAnswers) }))
+	}
+	line("process CPU, cores busy", fmt.Sprintf("%.2f", c.CPUCores), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f", e.CPUCores) }))
+	if e != nil {
+		line("cxbot / echo answers/s", fmt.Sprintf("%.2f", r.RatioToEcho), "")
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, `
+answers/s: answers stored in SQL per second of the timed phase (the echo bot stores nothing: replies/s).
+update-to-reply: from posting the tap to the fake Bot API receiving the next question's sendMessage;
+detractor-to-handoff: from posting the comment to the handoff message (for other scores, the reply);
+to agents' notice: from posting the comment to the notice in the agents' chat.`)
+	if c.RedisMeasure != "" {
+		fmt.Fprintf(w, "Redis per open conversation: after the taps, before the comments; %s.\n", c.RedisMeasure)
+	}
+	fmt.Fprintln(w, `Memory is the whole bench process (the bot, the fake Bot API, the customers): heap after a GC with
+every conversation open, peak RSS over the bot's run (VmHWM). Round trips: Redis one per command or
+pipeline; SQL one per statement, BEGIN, COMMIT or ROLLBACK. CPU includes the fake and the customers.`)
+	if c.PeakRSSNote != "" {
+		fmt.Fprintf(w, "peak RSS: %s.\n", c.PeakRSSNote)
+	}
+}

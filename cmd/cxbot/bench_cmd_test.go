@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchEnv runs the bench on the embedded defaults, whatever the machine's
+// environment says.
+var benchEnv = envOf(map[string]string{"CXBOT_CONFIG_DIR": "../../configs"})
+
+func runBenchCommand(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errs bytes.Buffer
+	if code := run(ctx, append([]string{"bench"}, args...), benchEnv, &out, &errs); code != 0 {
+		t.Fatalf("cxbot bench %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out.String(), errs.String())
+	}
+	return out.String()
+}
+
+func TestBenchCommand(t *testing.T) {
+	out := runBenchCommand(t, "--customers", "20", "--concurrency", "4")
+	for _, want := range []string{
+		"integrity: OK: SQL holds 40 answers (2 per customer) and 20 handoffs",
+		"every customer got each message once",
+		"answers/s", "update-to-reply p50 / p99", "detractor-to-handoff p50 / p99", "to agents' notice p50 / p99",
+		"Redis per open conversation", "peak RSS", "Redis round trips / update", "SQL round trips / update",
+		"Bot API calls / update", "sendMessage", "cxbot / echo answers/s", "echo bot",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestBenchCommandJSON(t *testing.T) {
+	out := runBenchCommand(t, "--customers", "10", "--concurrency", "3", "--skip-echo", "--json")
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	c := rep.Cxbot
+	switch {
+	case !strings.HasPrefix(rep.Integrity, "OK"):
+		t.Errorf("integrity %q", rep.Integrity)
+	case rep.Echo != nil || rep.RatioToEcho != 0:
+		t.Errorf("--skip-echo ran the echo bot: %+v", rep.Echo)
+	case c == nil || c.Answers != 20 || c.Updates != 20 || c.AnswersPerSecond <= 0:
+		t.Errorf("cxbot figures %+v", c)
+	case c.UpdateToReply.P50ms <= 0 || c.UpdateToReply.P99ms < c.UpdateToReply.P50ms || c.CommentToNotice == nil:
+		t.Errorf("latencies %+v, notice %v", c.UpdateToReply, c.CommentToNotice)
+	case c.RedisRoundTrips == nil || *c.RedisRoundTrips <= 0 || c.SQLRoundTrips == nil || *c.SQLRoundTrips <= 0:
+		t.Errorf("round trips: Redis %v, SQL %v", c.RedisRoundTrips, c.SQLRoundTrips)
+	case c.SQLByKind["begin"] <= 0 || c.BotAPICalls < 2 || c.BotAPIByMethod["sendMessage"] < 1:
+		t.Errorf("SQL %v, Bot API %v %v", c.SQLByKind, c.BotAPICalls, c.BotAPIByMethod)
+	case c.RedisBytesPerConversation == nil || *c.RedisBytesPerConversation <= 0 || c.HeapInuseMiB <= 0:
+		t.Errorf("memory: Redis %v, heap %v", c.RedisBytesPerConversation, c.HeapInuseMiB)
+	}
+}
+
+func TestBenchCommandRefusesAScoreWithoutFollowUp(t *testing.T) {
+	var out, errs bytes.Buffer
+	code := run(context.Background(), []string{"bench", "--customers", "1", "--score", "10"}, benchEnv, &out, &errs)
+	if code != 1 || !strings.Contains(errs.String(), "not followed by a text question") {
+		t.Fatalf("exit %d, stderr %s", code, errs.String())
+	}
+}
+
+// The integrity check must catch a lost answer and a doubled message, or
+// the figures of a broken run would be reported.
+func TestBenchIntegrityCheckCatchesLossAndDoubles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	o := benchOptions{customers: 3, concurrency: 3, score: 2, survey: "post_purchase_nps", logLevel: "error"}
+	api, err := startBenchAPI(benchAgentChat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.close()
+	client := benchClient(o.concurrency)
+	var logs bytes.Buffer
+	cx, err := startBenchCxbot(ctx, o, benchEnv, api, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := cx.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	expect, err := expectFor(cx.app.surveys[o.survey], o.score)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cs, err := benchCxbotRun(ctx, o, cx, api, client, expect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cx.check(ctx, api, cs, expect); err != nil {
+		t.Fatalf("a clean run failed the check: %v", err)
+	}
+
+	// The fake receives a message cxbot did not mean to send twice…
+	body := strings.NewReader(fmt.Sprintf(`{"chat_id":%d,"text":"again"}`, cs[0].chat))
+	resp, err := http.Post(api.url+"/bot"+benchToken+"/sendMessage", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// …and SQL loses an answer.
+	db, err := sql.Open("sqlite", cx.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM answers WHERE id = (SELECT MIN(id) FROM answers)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cx.check(ctx, api, cs, expect)
+	if err == nil {
+		t.Fatal("the check passed a run that lost an answer and doubled a message")
+	}
+	for _, want := range []string{
+		fmt.Sprintf("chat %d received 4 messages, want 3", cs[0].chat),
+		"answers in SQL, want 2",
+		"SQL holds 5 answers in all, want 6",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the check's error lacks %q:\n%v", want, err)
+		}
+	}
+}
