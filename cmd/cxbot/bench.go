@@ -127,7 +127,11 @@ type benchReport struct {
 	Redis       string `json:"redis"`
 	GoMaxProcs  int    `json:"gomaxprocs"`
 	GoVersion   string `json:"go_version"`
-	Integrity   string `json:"integrity"`
+	NumCPU      int    `json:"num_cpu"`
+	// LoadAverage is the machine's 1-minute load average as the run began:
+	// other processes busy on the machine skew the figures.
+	LoadAverage float64 `json:"load_average"`
+	Integrity   string  `json:"integrity"`
 
 	Cxbot *benchFigures `json:"cxbot"`
 	Echo  *benchFigures `json:"echo,omitempty"`
@@ -179,6 +183,9 @@ type benchFigures struct {
 	// CPUCores is the process's CPU time over the timed phase's wall time
 	// (1.0 = one core busy), fake and customers included.
 	CPUCores float64 `json:"cpu_cores"`
+	// MachineCPUCores is the same for the whole machine (/proc/stat): the
+	// process plus PostgreSQL, Redis, and whatever else runs.
+	MachineCPUCores float64 `json:"machine_cpu_cores"`
 }
 
 type benchLatency struct {
@@ -275,6 +282,7 @@ func runBench(ctx context.Context, o benchOptions, getenv func(string) string, s
 	rep := &benchReport{
 		Customers: o.customers, Concurrency: o.concurrency, Survey: o.survey, Score: o.score, Class: string(expect.class),
 		Database: cx.dbName, Redis: cx.redisName, GoMaxProcs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
+		NumCPU: runtime.NumCPU(), LoadAverage: loadAverage(),
 	}
 	fmt.Fprintf(stderr, "bench: cxbot, %d customers, %d at a time…\n", o.customers, o.concurrency)
 	rep.Cxbot, rep.Integrity, err = measureCxbot(ctx, o, cx, api, client, expect)
@@ -582,10 +590,11 @@ type benchSnapshot struct {
 	calls   map[string]int64
 	answers int64 // webhook answers carried out
 	cpu     time.Duration
+	machine time.Duration // busy CPU time of the whole machine
 }
 
 func (b *benchSnapshot) sub(a benchSnapshot) benchSnapshot {
-	d := benchSnapshot{redis: b.redis - a.redis, answers: b.answers - a.answers, cpu: b.cpu - a.cpu, calls: map[string]int64{}}
+	d := benchSnapshot{redis: b.redis - a.redis, answers: b.answers - a.answers, cpu: b.cpu - a.cpu, machine: b.machine - a.machine, calls: map[string]int64{}}
 	for i := range d.sql {
 		d.sql[i] = b.sql[i] - a.sql[i]
 	}
@@ -599,6 +608,7 @@ func (b *benchSnapshot) add(o benchSnapshot) {
 	b.redis += o.redis
 	b.answers += o.answers
 	b.cpu += o.cpu
+	b.machine += o.machine
 	for i := range b.sql {
 		b.sql[i] += o.sql[i]
 	}
@@ -608,6 +618,29 @@ func (b *benchSnapshot) add(o benchSnapshot) {
 	for k, v := range o.calls {
 		b.calls[k] += v
 	}
+}
+
+// machineCPU is the CPU time all the machine's CPUs spent busy since boot,
+// from /proc/stat (0 when unknown).
+func machineCPU() time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range fields[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 func processCPU() time.Duration {
@@ -631,6 +664,7 @@ func (f *benchFigures) fill(d benchSnapshot, wall time.Duration, withStores bool
 	f.Seconds = wall.Seconds()
 	f.AnswersPerSecond = float64(f.Answers) / wall.Seconds()
 	f.CPUCores = d.cpu.Seconds() / wall.Seconds()
+	f.MachineCPUCores = d.machine.Seconds() / wall.Seconds()
 	f.BotAPIByMethod = map[string]float64{}
 	var calls int64
 	for k, v := range d.calls {
@@ -678,6 +712,16 @@ func startProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}), nil
+}
+
+// loadAverage is the machine's 1-minute load average (0 when unknown).
+func loadAverage() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(data) + " 0")[0], 64)
+	return f
 }
 
 // ---- memory ----
@@ -963,7 +1007,7 @@ func globEscape(s string) string {
 }
 
 func (cx *benchCxbot) snapshot(api *benchAPI) benchSnapshot {
-	s := benchSnapshot{redis: cx.redisRT.n.Load(), calls: api.callCounts(), answers: api.webhookAnswers.Load(), cpu: processCPU()}
+	s := benchSnapshot{redis: cx.redisRT.n.Load(), calls: api.callCounts(), answers: api.webhookAnswers.Load(), cpu: processCPU(), machine: machineCPU()}
 	for i := range s.sql {
 		s.sql[i] = cx.sqlRT.n[i].Load()
 	}
@@ -1338,7 +1382,7 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 		cs[i].tap = api.fake.TapUpdate(chat, 0, fmt.Sprintf("a:%d:nps:%d", i+1, o.score))
 	}
 	snap := func() benchSnapshot {
-		return benchSnapshot{calls: api.callCounts(), answers: api.webhookAnswers.Load(), cpu: processCPU()}
+		return benchSnapshot{calls: api.callCounts(), answers: api.webhookAnswers.Load(), cpu: processCPU(), machine: machineCPU()}
 	}
 	f := &benchFigures{Updates: 2 * len(cs)}
 	reset := resetPeakRSS()
@@ -1412,7 +1456,8 @@ func (r *benchReport) print(w io.Writer) {
 	fmt.Fprintf(w, "cxbot bench: %d customers, %d at a time; survey %s, score %d (%s): tap, follow-up question, comment, reply\n",
 		r.Customers, r.Concurrency, r.Survey, r.Score, r.Class)
 	fmt.Fprintf(w, "SQL:   %s\nRedis: %s\n", r.Database, r.Redis)
-	fmt.Fprintf(w, "%s, GOMAXPROCS %d\n", r.GoVersion, r.GoMaxProcs)
+	fmt.Fprintf(w, "%s, GOMAXPROCS %d, %d CPUs, load average %.2f as the run began (other work on the machine skews the figures)\n",
+		r.GoVersion, r.GoMaxProcs, r.NumCPU, r.LoadAverage)
 	fmt.Fprintf(w, "integrity: %s\n\n", r.Integrity)
 
 	c, e := r.Cxbot, r.Echo
@@ -1487,6 +1532,7 @@ func (r *benchReport) print(w io.Writer) {
 		line("  of which in webhook answers", fmt.Sprintf("%.2f", c.WebhookAnswers), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f", e.WebhookAnswers) }))
 	}
 	line("process CPU, cores busy", fmt.Sprintf("%.2f", c.CPUCores), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f", e.CPUCores) }))
+	line("machine CPU, cores busy", fmt.Sprintf("%.2f", c.MachineCPUCores), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f", e.MachineCPUCores) }))
 	if e != nil {
 		line("cxbot / echo answers/s", fmt.Sprintf("%.2f", r.RatioToEcho), "")
 	}
@@ -1502,7 +1548,8 @@ to agents' notice: from posting the comment to the notice in the agents' chat.`)
 	}
 	fmt.Fprintln(w, `Memory is the whole bench process (the bot, the fake Bot API, the customers): heap after a GC with
 every conversation open, peak RSS over the bot's run (VmHWM). Round trips: Redis one per command or
-pipeline; SQL one per statement, BEGIN, COMMIT or ROLLBACK. CPU includes the fake and the customers.`)
+pipeline; SQL one per statement, BEGIN, COMMIT or ROLLBACK. Process CPU includes the fake and the
+customers; machine CPU adds PostgreSQL, Redis and anything else running.`)
 	if c.PeakRSSNote != "" {
 		fmt.Fprintf(w, "peak RSS: %s.\n", c.PeakRSSNote)
 	}
