@@ -74,17 +74,22 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 	if err := s.ackTap(ctx, ch, u, out.Notice); err != nil {
 		return flows.TurnEnd{}, err
 	}
-	// Closing the answered keyboard and sending what follows do not wait on
-	// each other: the customer sees the next question one call sooner.
+	// The answered keyboard closes once what follows is on its way, beside
+	// the rest of the step: the customer sees the next question one call
+	// sooner, and a step that cannot send (a long 429) leaves the keyboard
+	// in place for the redelivery.
 	closed := make(chan error, 1)
-	if out.Closed != nil && out.Closed.MessageID != 0 {
+	closing := false
+	closeAnswered := func() {
+		if closing || out.Closed == nil || out.Closed.MessageID == 0 {
+			return
+		}
+		closing = true
 		go func() {
 			callCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
 			defer cancel()
 			closed <- ch.CloseQuestion(callCtx, u.ChatID, out.Closed.MessageID, out.Closed.Text)
 		}()
-	} else {
-		closed <- nil
 	}
 	next := out.State
 	next.LastUpdateID = u.UpdateID
@@ -95,16 +100,22 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 			sendErr = err
 			break
 		}
+		closeAnswered()
 		if m.QuestionID != "" {
 			next.PromptMessageID = id
 		}
 	}
-	if err := <-closed; err != nil {
-		if errors.Is(err, bot.ErrBlocked) && sendErr == nil {
-			sendErr = err
-		} else {
-			// The answer is stored; a keyboard left in place only allows a stale tap.
-			s.log.Warn("close answered question", "chat_id", u.ChatID, "err", err)
+	if len(out.Messages) == 0 {
+		closeAnswered()
+	}
+	if closing {
+		if err := <-closed; err != nil {
+			if errors.Is(err, bot.ErrBlocked) && sendErr == nil {
+				sendErr = err
+			} else {
+				// The answer is stored; a keyboard left in place only allows a stale tap.
+				s.log.Warn("close answered question", "chat_id", u.ChatID, "err", err)
+			}
 		}
 	}
 	if sendErr != nil {

@@ -82,7 +82,8 @@ type Config struct {
 	// LeaseTTL (default 10s) is how long a chat stays locked after its
 	// holder crashed; a running step renews its lease every third of it.
 	LeaseTTL time.Duration
-	// SendTimeout (default 10s) bounds each call to the platform.
+	// SendTimeout (default 10s, at most half the lease) bounds each call to
+	// the platform.
 	SendTimeout time.Duration
 	// ReplyWait (default 2s) is the longest a reply waits when the platform
 	// answers 429 with retry_after; a longer wait gives the update back (503)
@@ -133,6 +134,9 @@ func New(cfg Config) (*Service, error) {
 		replyWait:       orDefault(cfg.ReplyWait, 2*time.Second),
 		commentWait:     orDefault(cfg.CommentWait, 10*time.Minute),
 	}
+	// Every platform call stays well under the lease, so a step whose
+	// renewal fails is never stuck in a call past its exclusion.
+	s.sendTimeout = min(s.sendTimeout, s.leaseTTL/2)
 	for _, ch := range cfg.Channels {
 		s.channels[ch.Name()] = ch
 	}

@@ -95,7 +95,14 @@ func TestLeaseRenewal(t *testing.T) {
 	t.Run("renewed", func(t *testing.T) {
 		h := newHarness(t, short)
 		h.invite("42", "C-1")
-		h.tg.Fail = slowSend(100 * time.Millisecond)
+		// A slow database, three leases long (platform calls are bounded
+		// by half a lease, so they cannot be what takes so long).
+		h.records.Fail = func(method string) error {
+			if method == "ApplyStep" {
+				time.Sleep(100 * time.Millisecond)
+			}
+			return nil
+		}
 		if err := h.say("42", "7"); err != nil {
 			t.Fatal(err)
 		}
@@ -141,5 +148,33 @@ func TestSendTimeoutBoundsEachCall(t *testing.T) {
 	}
 	if time.Since(start) > time.Second {
 		t.Errorf("a hanging send held the step for %s", time.Since(start))
+	}
+}
+
+// A reply the platform holds back for long gives the update back (503) and
+// leaves the answered keyboard in place: until the redelivery the customer
+// still has the question to tap, not a closed prompt with nothing after it.
+func TestLongRateLimitKeepsTheKeyboard(t *testing.T) {
+	h := newHarness(t)
+	h.invite("42", "C-1")
+	h.tg.Fail = func(c chCall) error {
+		if c.Op == "Send" {
+			return &bot.RateLimitedError{RetryAfter: time.Minute}
+		}
+		return nil
+	}
+	tap := h.tap("42", "7")
+	if err := h.svc.HandleUpdate(h.ctx, tap); !errors.Is(err, flows.ErrUnavailable) {
+		t.Fatalf("HandleUpdate = %v, want ErrUnavailable", err)
+	}
+	if closed := h.tg.succeeded("CloseQuestion"); len(closed) != 0 {
+		t.Errorf("closed %+v although nothing followed", closed)
+	}
+	h.tg.Fail = nil
+	if err := h.svc.HandleUpdate(h.ctx, tap); err != nil { // the platform redelivers
+		t.Fatal(err)
+	}
+	if closed := h.tg.succeeded("CloseQuestion"); len(closed) != 1 {
+		t.Errorf("after the redelivery: closed %+v, want the answered prompt", closed)
 	}
 }

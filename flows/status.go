@@ -12,6 +12,7 @@ import "slices"
 //	planned ─▶ sent ─▶ started ─▶ completed
 //	   │         │        └──────▶ expired
 //	   │         └───────────────▶ expired
+//	   ├──▶ started, completed (the first answer landed before the send was recorded)
 //	   ├──▶ failed ──▶ planned (an API retry)
 //	   ├──▶ skipped
 //	   └──▶ expired
@@ -175,4 +176,29 @@ func HandoffStatusesMovableTo(next HandoffStatus) []HandoffStatus {
 		}
 	}
 	return out
+}
+
+// InvitationAfterStep says how a conversation step moves its invitation:
+// the first answer starts it (planned too: the answer may land before the
+// send is recorded); finishing completes or expires one that reached the
+// customer, or, with the step's answer, one the answer just started. A
+// planned (a send to retry) or failed invitation that was not answered
+// keeps its status. ok is false when the step does not move it.
+func InvitationAfterStep(answered bool, finish ResponseStatus) (from []InvitationStatus, to InvitationStatus, ok bool) {
+	switch {
+	case finish.Final() && answered:
+		return append(InvitationsAnswerStarts(), InvitationStarted), FinishedInvitation(finish), true
+	case finish.Final():
+		return RunningInvitationStatuses(), FinishedInvitation(finish), true
+	case answered:
+		return InvitationsAnswerStarts(), InvitationStarted, true
+	}
+	return nil, "", false
+}
+
+// HandoffNoticed says how telling the agents moves a handoff: one still
+// awaiting the customer's comment becomes open (it went out without the
+// comment); one already open, claimed or resolved keeps its status.
+func HandoffNoticed() (from []HandoffStatus, to HandoffStatus) {
+	return []HandoffStatus{HandoffAwaitingComment}, HandoffOpen
 }

@@ -37,15 +37,15 @@ func importRules() []rule {
 		forbid:   []string{in("store/...")},
 		why:      "only cmd/cxbot wires storage; the layers above it declare the small interfaces they use and take flows types",
 	}, {
+		packages: []string{in("...")},
+		besides:  []string{in("bot/..."), in("store/..."), in("cmd/..."), in("internal/rediscluster")},
+		forbid:   technologies(),
+		why:      "SDK types stop in the channel adapters and storage types in the stores: the use cases (conversation, scheduler) and the HTTP and CSV adapters see only flows and the small interfaces they declare",
+	}, {
 		packages: []string{in("flows")},
-		forbid: []string{
-			"github.com/go-telegram/bot/...", "github.com/silenceper/wechat/...",
-			"github.com/redis/go-redis/...", "github.com/go-redis/redis/...", "github.com/alicebob/miniredis/...",
-			"gorm.io/...", "github.com/jackc/pgx/...", "github.com/glebarez/...", "modernc.org/sqlite/...",
-			in("..."),
-		},
-		allow: []string{in("flows/...")},
-		why:   "flows is the domain at the centre: channel-agnostic, no SDK, no storage, no other cxbot package",
+		forbid:   append(technologies(), in("...")),
+		allow:    []string{in("flows/...")},
+		why:      "flows is the domain at the centre: channel-agnostic, no SDK, no storage, no other cxbot package",
 	}, {
 		packages: []string{in("bot/...")},
 		forbid:   []string{in("store/..."), in("conversation"), in("scheduler"), in("httpapi"), in("eventcsv")},
@@ -60,6 +60,16 @@ func importRules() []rule {
 		forbid:   []string{in("httpapi"), in("conversation"), in("scheduler"), in("bot/...")},
 		why:      "the CSV adapter stands beside the HTTP one and shares its validation through flows",
 	}}
+}
+
+// technologies are the SDKs, clients and drivers that only adapters and
+// stores may use.
+func technologies() []string {
+	return []string{
+		"github.com/go-telegram/bot/...", "github.com/silenceper/wechat/...",
+		"github.com/redis/go-redis/...", "github.com/go-redis/redis/...", "github.com/alicebob/miniredis/...",
+		"gorm.io/...", "github.com/jackc/pgx/...", "github.com/glebarez/...", "modernc.org/sqlite/...",
+	}
 }
 
 func matches(pkg string, patterns []string) bool {
@@ -203,6 +213,10 @@ func TestViolationsNameTheChain(t *testing.T) {
 		"flows → internal/change → store/sqlstore",     // nor on storage, even indirectly
 		"internal/change → store/sqlstore",             // nothing but cmd wires storage
 		"scheduler → internal/change → store/sqlstore", // whichever way it comes
+		// and no technology reaches the domain or a use case, even through storage
+		"flows → internal/change → store/sqlstore → gorm.io/gorm",
+		"internal/change → store/sqlstore → gorm.io/gorm",
+		"scheduler → internal/change → store/sqlstore → gorm.io/gorm",
 	}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {

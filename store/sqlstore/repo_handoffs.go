@@ -29,8 +29,9 @@ func (db *DB) HandoffForResponse(ctx context.Context, responseID int64) (flows.H
 func (db *DB) MarkHandoffNotified(ctx context.Context, id int64, at time.Time) error {
 	op := fmt.Sprintf("mark handoff %d notified", id)
 	at = db.at(at)
+	noticedFrom, noticedTo := flows.HandoffNoticed()
 	res := db.conn(ctx).Model(&handoffRow{}).Where("id = ?", id).Updates(map[string]any{
-		"status":      gorm.Expr("CASE WHEN status = ? THEN ? ELSE status END", string(flows.HandoffAwaitingComment), string(flows.HandoffOpen)),
+		"status":      gorm.Expr("CASE WHEN status IN ? THEN ? ELSE status END", statusStrings(noticedFrom), string(noticedTo)),
 		"notified_at": at,
 		"updated_at":  at,
 	})

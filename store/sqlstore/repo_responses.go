@@ -157,25 +157,11 @@ WHERE id = ?`
 			answerInserted = res.RowsAffected == 1
 		}
 
-		// The invitation moves with the customer: the first answer starts
-		// it (planned too: the answer may land before the send is
-		// recorded); finishing completes or expires one that reached the
-		// customer, while one still planned (a send to retry) or failed
-		// keeps its status.
-		var moveFrom []flows.InvitationStatus
-		moveTo := flows.InvitationStarted
-		switch {
-		case finish && answerInserted:
-			moveFrom, moveTo = append(flows.InvitationsAnswerStarts(), flows.InvitationStarted), flows.FinishedInvitation(w.Finish)
-		case finish:
-			moveFrom, moveTo = flows.RunningInvitationStatuses(), flows.FinishedInvitation(w.Finish)
-		case answerInserted:
-			moveFrom = flows.InvitationsAnswerStarts()
-		}
-		if len(moveFrom) > 0 {
+		// The invitation moves with the customer (flows.InvitationAfterStep).
+		if from, to, ok := flows.InvitationAfterStep(answerInserted, w.Finish); ok {
 			err := tx.Model(&invitationRow{}).
-				Where("id = ? AND status IN ?", resp.InvitationID, statusStrings(moveFrom)).
-				Updates(map[string]any{"status": string(moveTo), "updated_at": at}).Error
+				Where("id = ? AND status IN ?", resp.InvitationID, statusStrings(from)).
+				Updates(map[string]any{"status": string(to), "updated_at": at}).Error
 			if err != nil {
 				return fmt.Errorf("move invitation: %w", err)
 			}
