@@ -180,12 +180,36 @@ type benchFigures struct {
 	BotAPICalls    float64            `json:"bot_api_calls_per_update"`
 	BotAPIByMethod map[string]float64 `json:"bot_api_calls_by_method"`
 	WebhookAnswers float64            `json:"bot_api_calls_in_webhook_answers_per_update"`
+	// Taps and Comments are the round trips and calls per update of each
+	// half of the timed phase: a tap (the score) and a comment (for a
+	// detractor, the handoff).
+	Taps     *benchPerUpdate `json:"per_tap"`
+	Comments *benchPerUpdate `json:"per_comment"`
 	// CPUCores is the process's CPU time over the timed phase's wall time
 	// (1.0 = one core busy), fake and customers included.
 	CPUCores float64 `json:"cpu_cores"`
 	// MachineCPUCores is the same for the whole machine (/proc/stat): the
 	// process plus PostgreSQL, Redis, and whatever else runs.
 	MachineCPUCores float64 `json:"machine_cpu_cores"`
+}
+
+type benchPerUpdate struct {
+	RedisRoundTrips *float64 `json:"redis_round_trips,omitempty"`
+	SQLRoundTrips   *float64 `json:"sql_round_trips,omitempty"`
+	BotAPICalls     float64  `json:"bot_api_calls"`
+}
+
+func perUpdate(d benchSnapshot, updates int, withStores bool) *benchPerUpdate {
+	per := func(n int64) float64 { return float64(n) / float64(updates) }
+	p := &benchPerUpdate{}
+	for _, n := range d.calls {
+		p.BotAPICalls += per(n)
+	}
+	if withStores {
+		r, s := per(d.redis), per(d.sql[0]+d.sql[1]+d.sql[2]+d.sql[3])
+		p.RedisRoundTrips, p.SQLRoundTrips = &r, &s
+	}
+	return p
 }
 
 type benchLatency struct {
@@ -1114,6 +1138,7 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 	}
 	total := cx.snapshot(api)
 	total = total.sub(before)
+	f.Taps = perUpdate(total, len(cs), true)
 
 	// Not timed: what every open conversation costs.
 	used, keys, err := redisKeys(ctx, cx.app.redis.Client(), cx.app.states.Prefix(), false)
@@ -1162,7 +1187,9 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 		return nil, nil, fmt.Errorf("bench: comments: %w", err)
 	}
 	after := cx.snapshot(api)
-	total.add(after.sub(before))
+	comments := after.sub(before)
+	f.Comments = perUpdate(comments, len(cs), true)
+	total.add(comments)
 	stopProfile()
 	f.peakFigures(reset)
 
@@ -1411,6 +1438,7 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 	}
 	total := snap()
 	total = total.sub(before)
+	f.Taps = perUpdate(total, len(cs), false)
 	f.heapFigures()
 	before = snap()
 	commentWall, err := runPhase(ctx, len(cs), o.concurrency, func(ctx context.Context, i int) error {
@@ -1428,7 +1456,9 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 		return nil, fmt.Errorf("bench: echo comments: %w", err)
 	}
 	after := snap()
-	total.add(after.sub(before))
+	comments := after.sub(before)
+	f.Comments = perUpdate(comments, len(cs), false)
+	total.add(comments)
 	stopProfile()
 	f.peakFigures(reset)
 	if n := failures.Load(); n > 0 {
@@ -1499,18 +1529,25 @@ func (r *benchReport) print(w io.Writer) {
 	line(fmt.Sprintf("heap in use / Go sys, %d open", r.Customers), fmt.Sprintf("%.1f / %.1f MiB", c.HeapInuseMiB, c.SysMiB),
 		echo(func(e *benchFigures) string { return fmt.Sprintf("%.1f / %.1f MiB", e.HeapInuseMiB, e.SysMiB) }))
 	line("peak RSS", fmt.Sprintf("%.1f MiB", c.PeakRSSMiB), echo(func(e *benchFigures) string { return fmt.Sprintf("%.1f MiB", e.PeakRSSMiB) }))
+	split := func(total float64, tap, comment *float64) string {
+		return fmt.Sprintf("%.2f (tap %.2f, comment %.2f)", total, *tap, *comment)
+	}
 	if c.RedisRoundTrips != nil {
-		line("Redis round trips / update", fmt.Sprintf("%.2f", *c.RedisRoundTrips), na)
+		line("Redis round trips / update", split(*c.RedisRoundTrips, c.Taps.RedisRoundTrips, c.Comments.RedisRoundTrips), na)
 	}
 	if c.SQLRoundTrips != nil {
 		k := c.SQLByKind
-		parts := fmt.Sprintf("%.2f = %.2f statements + %.2f BEGIN + %.2f COMMIT", *c.SQLRoundTrips, k["sql"], k["begin"], k["commit"])
+		line("SQL round trips / update", split(*c.SQLRoundTrips, c.Taps.SQLRoundTrips, c.Comments.SQLRoundTrips), na)
+		parts := fmt.Sprintf("%.2f statements + %.2f BEGIN + %.2f COMMIT", k["sql"], k["begin"], k["commit"])
 		if k["rollback"] > 0 {
 			parts += fmt.Sprintf(" + %.2f ROLLBACK", k["rollback"])
 		}
-		line("SQL round trips / update", parts, na)
+		line("  of which", parts, na)
 	}
-	line("Bot API calls / update", fmt.Sprintf("%.2f", c.BotAPICalls), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f", e.BotAPICalls) }))
+	line("Bot API calls / update", split(c.BotAPICalls, &c.Taps.BotAPICalls, &c.Comments.BotAPICalls),
+		echo(func(e *benchFigures) string {
+			return split(e.BotAPICalls, &e.Taps.BotAPICalls, &e.Comments.BotAPICalls)
+		}))
 	methods := map[string]bool{}
 	for m := range c.BotAPIByMethod {
 		methods[m] = true
