@@ -196,6 +196,9 @@ func TestRedisForgettingLosesNoAnswer(t *testing.T) {
 // lease is renewed while the slow step runs, so the other replica waits and
 // then finds the update applied. One answer, one of each message, one notice.
 func TestSlowStepOnTwoReplicasHasOneEffect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing-heavy (leases of a second or two): runs in the full suite, not under -race -short")
+	}
 	for _, st := range stacks(t)[1:] { // replicas need a shared Redis and database
 		t.Run(st.name, func(t *testing.T) {
 			tg := telegramtest.New(testBotToken, telegramtest.WithMaxPollWait(200*time.Millisecond))
@@ -333,6 +336,9 @@ func TestMain(m *testing.M) {
 // replica, has the effect of one delivery: one answer, at most one repeated
 // message, one handoff.
 func TestReplicaKilledMidStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing-heavy (leases of a second or two): runs in the full suite, not under -race -short")
+	}
 	for _, st := range stacks(t)[1:] { // replicas need a shared Redis and database
 		t.Run(st.name, func(t *testing.T) {
 			tg := telegramtest.New(testBotToken, telegramtest.WithMaxPollWait(200*time.Millisecond))
