@@ -50,6 +50,9 @@ type dialect struct {
 	// read first and only those that change owner are written: an upsert
 	// costs SQLite a statement journal of every page it touches.
 	upsertChats bool
+	// stepAtOnce makes ApplyStep one statement of data-modifying CTEs
+	// (applyStepAtOnce) instead of a transaction of several.
+	stepAtOnce bool
 }
 
 // postgresDialect is for production: many replicas on one server.
@@ -76,6 +79,7 @@ WHERE table_schema = current_schema() AND table_name = ? AND table_type = 'BASE 
 		skipLocked:          "FOR UPDATE SKIP LOCKED",
 		occurredAtUnindexed: "(e.occurred_at + INTERVAL '0 seconds')",
 		upsertChats:         true,
+		stepAtOnce:          true,
 	}
 }
 

@@ -85,10 +85,12 @@ func (db *DB) OpenResponseForChat(ctx context.Context, ch flows.Channel, externa
 // whether the answer was new. A handoff comment or status for a response
 // without a handoff is ErrNotFound and nothing of the step is written.
 //
-// It is on every answer's path, so it costs few round trips: the response
-// row is locked, checked (UpdateID) and written by one UPDATE … RETURNING;
-// the invitation moves with one UPDATE; a handoff is inserted with the
-// customer's ref and the invitation's context in one INSERT … SELECT.
+// It is on every answer's path, so it costs few round trips. On PostgreSQL
+// the whole step is one statement (applyStepAtOnce). Elsewhere it is a
+// transaction: the response row is locked, checked (UpdateID) and written
+// by one UPDATE … RETURNING; the invitation moves with one UPDATE; a handoff
+// is inserted with the customer's ref and the invitation's context in one
+// INSERT … SELECT.
 func (db *DB) ApplyStep(ctx context.Context, w flows.StepWrite) (answerInserted bool, err error) {
 	op := fmt.Sprintf("apply step to response %d", w.ResponseID)
 	if err := w.Validate(); err != nil {
@@ -109,6 +111,22 @@ func (db *DB) ApplyStep(ctx context.Context, w flows.StepWrite) (answerInserted 
 		state = string(b)
 	}
 
+	if db.dialect.stepAtOnce && (w.OpenHandoff == nil || (w.HandoffComment == nil && w.HandoffStatus == "")) {
+		answerInserted, err = db.applyStepAtOnce(ctx, w, state, at)
+	} else {
+		answerInserted, err = db.applyStepInTransaction(ctx, w, state, at)
+	}
+	if errors.Is(err, flows.ErrApplied) {
+		return false, fmt.Errorf("%s: %w", op, err)
+	}
+	if err != nil {
+		return false, sqlErr(op, err)
+	}
+	return answerInserted, nil
+}
+
+// applyStepInTransaction is ApplyStep as a transaction of a few statements.
+func (db *DB) applyStepInTransaction(ctx context.Context, w flows.StepWrite, state any, at time.Time) (answerInserted bool, err error) {
 	err = db.conn(ctx).Transaction(func(tx *gorm.DB) error {
 		// The UPDATE locks the response (PostgreSQL) so steps of one
 		// response serialise even if two replicas ever handle the same
@@ -193,13 +211,7 @@ WHERE id = ?`
 		}
 		return nil
 	})
-	if errors.Is(err, flows.ErrApplied) {
-		return false, fmt.Errorf("%s: %w", op, err)
-	}
-	if err != nil {
-		return false, sqlErr(op, err)
-	}
-	return answerInserted, nil
+	return answerInserted, err
 }
 
 // whyNoStep tells why ApplyStep's UPDATE matched no response: there is
