@@ -29,6 +29,10 @@ func (s *Service) HandleUpdate(ctx context.Context, u flows.Update) error {
 	if u.ChatID == "" {
 		return fmt.Errorf("%w: update %s has no chat", flows.ErrInvalid, u.UpdateID)
 	}
+	// What the customer wrote is cleaned, not refused: a NUL byte (which
+	// PostgreSQL cannot store) is dropped and invalid UTF-8 replaced, so one
+	// odd character never makes the platform redeliver an update for ever.
+	u.Text = cleanText(u.Text)
 	return s.inTurn(ctx, u.Channel, u.ChatID, u.UpdateID, func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) {
 		return s.apply(ctx, u, turn)
 	})
@@ -201,4 +205,12 @@ func (s *Service) stop(ctx context.Context, ch bot.Channel, u flows.Update, turn
 	}
 	s.log.Info("customer opted out", "channel", u.Channel, "chat_id", u.ChatID, "customer_ref", customer.Ref)
 	return end, s.reply(ctx, ch, u, flows.SystemText("stopped", u.Language))
+}
+
+// cleanText drops NUL bytes and replaces invalid UTF-8 in customer text.
+func cleanText(text string) string {
+	if strings.IndexByte(text, 0) >= 0 {
+		text = strings.ReplaceAll(text, "\x00", "")
+	}
+	return strings.ToValidUTF8(text, "\uFFFD")
 }

@@ -458,3 +458,32 @@ func TestReplicaKilledMidStep(t *testing.T) {
 		})
 	}
 }
+
+// A customer text with a NUL byte (which PostgreSQL cannot store) is
+// cleaned, not refused: the webhook answers 200 once, the comment is kept
+// without the NUL, and the platform has nothing to redeliver for ever.
+func TestTextWithNULIsCleaned(t *testing.T) {
+	for _, st := range stacks(t) {
+		t.Run(st.name, func(t *testing.T) {
+			h := start(t, st, options{webhook: true})
+			const chat = 9600
+			h.invite("post_purchase_nps", "C-nul", chat, "en")
+			h.waitSent(chat, 1)
+			h.tap(chat, "2")
+			h.waitSent(chat, 2)
+			u := h.tg.TextUpdate(chat, "box\x00 crushed \xff", "en")
+			if code := h.deliver(u); code != http.StatusOK {
+				t.Fatalf("webhook answered %d for a text with a NUL byte", code)
+			}
+			if sent := h.waitSent(chat, 3); !strings.Contains(sent[2].Text, "contact you") {
+				t.Errorf("after the comment: %q", sent[2].Text)
+			}
+			customer, _ := h.app.db.CustomerByRef(context.Background(), "C-nul")
+			responses, _ := h.app.db.CustomerResponses(context.Background(), customer.ID, 1)
+			answers, _ := h.app.db.Answers(context.Background(), responses[0].ID)
+			if len(answers) != 2 || answers[1].Text != "box crushed \uFFFD" {
+				t.Errorf("answers = %+v, want the comment without its NUL", answers)
+			}
+		})
+	}
+}

@@ -209,9 +209,20 @@ func sqlErr(op string, err error) error {
 		return fmt.Errorf("%s: %w: %v", op, flows.ErrNotFound, err)
 	case sqlUnavailable(err):
 		return fmt.Errorf("%s: %w: %v", op, flows.ErrUnavailable, err)
+	case sqlDataException(err):
+		// The value itself is unacceptable (a NUL byte in text, a number out
+		// of range): retrying cannot help, so the caller must not retry.
+		return fmt.Errorf("%s: %w: %v", op, flows.ErrInvalid, err)
 	default:
 		return fmt.Errorf("%s: %w", op, err)
 	}
+}
+
+// sqlDataException reports PostgreSQL's class 22 (data exception): the
+// statement was fine, a value in it is not.
+func sqlDataException(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
 }
 
 // sqlUnavailable reports errors that say the database cannot be reached or

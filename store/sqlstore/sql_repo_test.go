@@ -800,3 +800,21 @@ func TestSQLApplyStepKeepsTheConversation(t *testing.T) {
 		}
 	})
 }
+
+// A value the database refuses (PostgreSQL: a NUL byte in text) is
+// ErrInvalid, so a caller acknowledges the poison update instead of
+// retrying it for ever; SQLite stores it.
+func TestSQLRefusedValueIsInvalid(t *testing.T) {
+	eachSQL(t, func(t *testing.T, db *DB) {
+		ctx := sqlTestCtx(t)
+		_, r := newTestResponse(t, db, "C-nul", "delivery")
+		_, err := db.ApplyStep(ctx, flows.StepWrite{ResponseID: r.ID,
+			Answer: &flows.Answer{QuestionID: "comment", Kind: flows.KindText, Text: "a\x00b"}})
+		if db.Dialect() == DialectPostgres && !errors.Is(err, flows.ErrInvalid) {
+			t.Fatalf("NUL in text on PostgreSQL: err = %v, want ErrInvalid", err)
+		}
+		if db.Dialect() == DialectSQLite && err != nil {
+			t.Fatalf("NUL in text on SQLite: %v", err)
+		}
+	})
+}
