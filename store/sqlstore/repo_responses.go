@@ -131,26 +131,14 @@ func (db *DB) applyStepInTransaction(ctx context.Context, w flows.StepWrite, sta
 		// The UPDATE locks the response (PostgreSQL) so steps of one
 		// response serialise even if two replicas ever handle the same
 		// chat, and refuses a step from a stale state (UpdateID set).
-		update := `UPDATE responses SET state = ?, last_update_id = ?,
-    completed_at = CASE WHEN ? AND status = ? THEN ? ELSE completed_at END,
-    status = CASE WHEN ? AND status = ? THEN ? ELSE status END
-WHERE id = ?`
-		finish := w.Finish != ""
-		args := []any{state, w.UpdateID, finish, string(flows.ResponseStarted), at,
-			finish, string(flows.ResponseStarted), string(coalesce(w.Finish, flows.ResponseStarted)), w.ResponseID}
-		if w.UpdateID == "" {
-			args[1] = gorm.Expr("last_update_id")
-		} else {
-			update += " AND last_update_id = ?"
-			args = append(args, w.ExpectUpdateID)
-		}
+		update, args := responseStepUpdate(w, state, at)
 		var resp responseRow
-		res := tx.Raw(update+"\nRETURNING id, invitation_id, customer_id, survey_id, channel, external_id", args...).Scan(&resp)
+		res := tx.Raw(update+"\n"+stepReturning, args...).Scan(&resp)
 		if res.Error != nil {
 			return fmt.Errorf("update response: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
-			return db.whyNoStep(tx, w)
+			return whyNoStep(tx, w, false)
 		}
 
 		if a := w.Answer; a != nil {
@@ -214,14 +202,47 @@ WHERE id = ?`
 	return answerInserted, err
 }
 
-// whyNoStep tells why ApplyStep's UPDATE matched no response: there is
-// none (ErrNotFound), the step's update was applied before (ErrApplied), or
-// the caller's state is stale (ErrConflict). Only a redelivery or a race
-// takes this path.
-func (db *DB) whyNoStep(tx *gorm.DB, w flows.StepWrite) error {
+// stepReturning is what a step reads back from the response row it updates.
+const stepReturning = "RETURNING id, invitation_id, customer_id, survey_id, channel, external_id"
+
+// responseStepUpdate is the UPDATE of the response row that begins every
+// step, without RETURNING: it writes the state and the update id, finishes
+// a started response, and, with UpdateID set, matches only when the row's
+// last update is ExpectUpdateID. Matching no row is explained by whyNoStep.
+func responseStepUpdate(w flows.StepWrite, state any, at time.Time) (string, []any) {
+	update := `UPDATE responses SET state = ?, last_update_id = ?,
+    completed_at = CASE WHEN ? AND status = ? THEN ? ELSE completed_at END,
+    status = CASE WHEN ? AND status = ? THEN ? ELSE status END
+WHERE id = ?`
+	finish := w.Finish != ""
+	args := []any{state, w.UpdateID, finish, string(flows.ResponseStarted), at,
+		finish, string(flows.ResponseStarted), string(coalesce(w.Finish, flows.ResponseStarted)), w.ResponseID}
+	if w.UpdateID == "" {
+		args[1] = gorm.Expr("last_update_id")
+	} else {
+		update += " AND last_update_id = ?"
+		args = append(args, w.ExpectUpdateID)
+	}
+	return update, args
+}
+
+// whyNoStep tells why a step's response UPDATE matched no row: there is no
+// such response, or (checkHandoff) no handoff to change (ErrNotFound); the
+// step's update was applied before (ErrApplied); or the caller's state is
+// stale (ErrConflict). Only a redelivery or a race takes this path.
+func whyNoStep(g *gorm.DB, w flows.StepWrite, checkHandoff bool) error {
 	var resp responseRow
-	if err := tx.Select("last_update_id").Where("id = ?", w.ResponseID).Take(&resp).Error; err != nil {
+	if err := g.Select("last_update_id").Where("id = ?", w.ResponseID).Take(&resp).Error; err != nil {
 		return err
+	}
+	if checkHandoff {
+		var n int64
+		if err := g.Model(&handoffRow{}).Where("response_id = ?", w.ResponseID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("update handoff: %w", gorm.ErrRecordNotFound)
+		}
 	}
 	if resp.LastUpdateID == w.UpdateID {
 		return flows.ErrApplied
@@ -230,20 +251,30 @@ func (db *DB) whyNoStep(tx *gorm.DB, w flows.StepWrite) error {
 		flows.ErrConflict, resp.LastUpdateID, w.ExpectUpdateID)
 }
 
+// handoffSources are the customer ref and event context a new handoff
+// takes: the caller's when given, otherwise the customer's ref (c.ref) and
+// the invitation's context (i.context) read by the inserting statement.
+func handoffSources(h flows.Handoff) (customerRef, eventContext any, err error) {
+	if !h.Status.Valid() {
+		return nil, nil, fmt.Errorf("%w: unknown status %q", flows.ErrInvalid, h.Status)
+	}
+	customerRef, eventContext = gorm.Expr("c.ref"), gorm.Expr("COALESCE(NULLIF(i.context, ''), '{}')")
+	if h.CustomerRef != "" {
+		customerRef = h.CustomerRef
+	}
+	if h.Context != nil {
+		eventContext = contextJSON(h.Context)
+	}
+	return customerRef, eventContext, nil
+}
+
 // insertHandoff inserts a step's handoff unless the response has one,
 // completing what the caller left zero from the response and, in the same
 // statement, the customer's ref and the invitation's event context.
 func insertHandoff(tx *gorm.DB, resp responseRow, h flows.Handoff, at time.Time) error {
-	if !h.Status.Valid() {
-		return fmt.Errorf("%w: unknown status %q", flows.ErrInvalid, h.Status)
-	}
-	eventContext := any(gorm.Expr("COALESCE(NULLIF(i.context, ''), '{}')"))
-	if h.Context != nil {
-		eventContext = contextJSON(h.Context)
-	}
-	customerRef := any(gorm.Expr("c.ref"))
-	if h.CustomerRef != "" {
-		customerRef = h.CustomerRef
+	customerRef, eventContext, err := handoffSources(h)
+	if err != nil {
+		return err
 	}
 	// "WHERE" before ON CONFLICT also keeps SQLite's parser from reading
 	// the conflict clause as part of a join.

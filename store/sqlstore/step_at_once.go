@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/cxbot/cxbot/flows"
 )
 
@@ -18,31 +16,16 @@ import (
 // BEGIN and COMMIT and every statement but one: one round trip per step
 // instead of six, on the path every answer takes.
 func (db *DB) applyStepAtOnce(ctx context.Context, w flows.StepWrite, state any, at time.Time) (bool, error) {
-	finish := w.Finish != ""
-	var (
-		sql  strings.Builder
-		args []any
-	)
-	sql.WriteString(`WITH r AS (
-    UPDATE responses SET state = ?, last_update_id = ?,
-        completed_at = CASE WHEN ? AND status = ? THEN ? ELSE completed_at END,
-        status = CASE WHEN ? AND status = ? THEN ? ELSE status END
-    WHERE id = ?`)
-	args = append(args, state, w.UpdateID, finish, string(flows.ResponseStarted), at,
-		finish, string(flows.ResponseStarted), string(coalesce(w.Finish, flows.ResponseStarted)), w.ResponseID)
-	if w.UpdateID == "" {
-		args[1] = gorm.Expr("last_update_id")
-	} else {
-		sql.WriteString(" AND last_update_id = ?")
-		args = append(args, w.ExpectUpdateID)
-	}
+	update, args := responseStepUpdate(w, state, at)
+	var sql strings.Builder
+	sql.WriteString("WITH r AS (\n" + update)
 	updatesHandoff := w.HandoffComment != nil || w.HandoffStatus != ""
 	if updatesHandoff {
 		// A handoff to change that does not exist refuses the whole step.
 		sql.WriteString(" AND EXISTS (SELECT 1 FROM handoffs WHERE response_id = ?)")
 		args = append(args, w.ResponseID)
 	}
-	sql.WriteString("\n    RETURNING id, invitation_id, customer_id, survey_id, channel, external_id\n)")
+	sql.WriteString("\n" + stepReturning + "\n)")
 
 	answered := "false"
 	if a := w.Answer; a != nil {
@@ -81,16 +64,9 @@ func (db *DB) applyStepAtOnce(ctx context.Context, w flows.StepWrite, state any,
 	}
 
 	if h := w.OpenHandoff; h != nil {
-		if !h.Status.Valid() {
-			return false, fmt.Errorf("insert handoff: %w: unknown status %q", flows.ErrInvalid, h.Status)
-		}
-		eventContext := any(gorm.Expr("COALESCE(NULLIF(i.context, ''), '{}')"))
-		if h.Context != nil {
-			eventContext = contextJSON(h.Context)
-		}
-		customerRef := any(gorm.Expr("c.ref"))
-		if h.CustomerRef != "" {
-			customerRef = h.CustomerRef
+		customerRef, eventContext, err := handoffSources(*h)
+		if err != nil {
+			return false, fmt.Errorf("insert handoff: %w", err)
 		}
 		sql.WriteString(`, h AS (
     INSERT INTO handoffs (response_id, customer_id, customer_ref, survey_id, question_id, kind, score, class,
@@ -131,27 +107,7 @@ func (db *DB) applyStepAtOnce(ctx context.Context, w flows.StepWrite, state any,
 		return false, err
 	}
 	if out.Responses == 0 {
-		return false, db.whyNoStepAtOnce(ctx, w, updatesHandoff)
+		return false, whyNoStep(db.conn(ctx), w, updatesHandoff)
 	}
 	return out.Answered, nil
-}
-
-// whyNoStepAtOnce is whyNoStep for the one-statement step, which also
-// refuses a handoff change without a handoff.
-func (db *DB) whyNoStepAtOnce(ctx context.Context, w flows.StepWrite, updatesHandoff bool) error {
-	g := db.conn(ctx)
-	var resp responseRow
-	if err := g.Select("last_update_id").Where("id = ?", w.ResponseID).Take(&resp).Error; err != nil {
-		return err
-	}
-	if updatesHandoff {
-		var n int64
-		if err := g.Model(&handoffRow{}).Where("response_id = ?", w.ResponseID).Count(&n).Error; err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("update handoff: %w", gorm.ErrRecordNotFound)
-		}
-	}
-	return db.whyNoStep(g, w)
 }
