@@ -86,7 +86,7 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 		}
 		closing = true
 		go func() {
-			callCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
+			callCtx, cancel := s.call(ctx)
 			defer cancel()
 			closed <- ch.CloseQuestion(callCtx, u.ChatID, out.Closed.MessageID, out.Closed.Text)
 		}()
@@ -158,7 +158,7 @@ func (s *Service) ackTap(ctx context.Context, ch bot.Channel, u flows.Update, no
 	if u.TapID == "" {
 		return nil
 	}
-	callCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
+	callCtx, cancel := s.call(ctx)
 	defer cancel()
 	if err := ch.AnswerTap(callCtx, u.TapID, notice); err != nil {
 		// Taps expire on the platform side after a while; not worth a redelivery.

@@ -200,7 +200,7 @@ func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID
 	}
 	if turn.Seen {
 		if turn.Recalled { // SQL knew the update: remember it again
-			endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			endCtx, cancel := afterStep(ctx)
 			defer cancel()
 			if err := s.states.End(endCtx, turn, flows.TurnEnd{SeenTTL: s.dedupeTTL}); err != nil {
 				s.log.Warn("mark recalled update seen", "chat_id", chatID, "err", err)
@@ -216,9 +216,7 @@ func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID
 	if cause := context.Cause(stepCtx); err != nil && errors.Is(cause, errLeaseLost) {
 		err = fmt.Errorf("%w: %w", flows.ErrUnavailable, cause)
 	}
-	// A fresh context: the turn must end even when ctx did, or the chat
-	// stays locked until its lease runs out.
-	endCtx, endCancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	endCtx, endCancel := afterStep(ctx)
 	defer endCancel()
 	if errors.Is(err, errStaleState) {
 		// Another step moved the conversation on in SQL: forget the cached
@@ -252,10 +250,23 @@ func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID
 	return nil
 }
 
+// afterStep is the context a turn ends in: fresh, because the turn must
+// end even when the step's context did (or the chat stays locked until its
+// lease runs out), and short, because it is one Redis round trip.
+func afterStep(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+}
+
+// call is the context of one platform call within a step: bounded by
+// SendTimeout, well under the lease.
+func (s *Service) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.sendTimeout)
+}
+
 // release gives the chat back unchanged; a failure only delays the next
 // step until the lease runs out.
 func (s *Service) release(ctx context.Context, turn flows.Turn) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	ctx, cancel := afterStep(ctx)
 	defer cancel()
 	if err := s.states.Release(ctx, turn); err != nil {
 		s.log.Warn("release chat", "chat_id", turn.ChatID, "err", err)
@@ -345,7 +356,7 @@ func (s *Service) renewLease(ctx context.Context, turn flows.Turn, cancel contex
 // the webhook answers 503 and the platform redelivers later.
 func (s *Service) send(ctx context.Context, ch bot.Channel, chatID string, m flows.Message) (int, error) {
 	for try := 0; ; try++ {
-		callCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
+		callCtx, cancel := s.call(ctx)
 		id, err := ch.Send(callCtx, chatID, m)
 		cancel()
 		var limited *bot.RateLimitedError

@@ -70,12 +70,6 @@ func ExpirableInvitationStatuses() []InvitationStatus {
 	return []InvitationStatus{InvitationPlanned, InvitationSent, InvitationStarted}
 }
 
-// Delivered reports whether the message of an invitation in status s is
-// known to have reached the customer's chat.
-func (s InvitationStatus) Delivered() bool {
-	return s == InvitationSent || s == InvitationStarted || s == InvitationCompleted
-}
-
 // Reusable reports whether a repeated request for the same wave, customer
 // and event may try the invitation again instead of returning it: only a
 // failed send is tried again.

@@ -66,8 +66,8 @@ func TestInvitationStatusRules(t *testing.T) {
 	if InvitationStatus("bogus").Valid() || !InvitationFailed.Reusable() || InvitationSent.Reusable() {
 		t.Error("Valid/Reusable disagree with the lifecycle")
 	}
-	if !InvitationSent.Delivered() || InvitationPlanned.Delivered() || !InvitationStarted.Running() || InvitationCompleted.Expirable() {
-		t.Error("Delivered/Running/Expirable disagree with the lifecycle")
+	if !InvitationStarted.Running() || InvitationCompleted.Expirable() {
+		t.Error("Running/Expirable disagree with the lifecycle")
 	}
 	if !ResponseStarted.Finish(ResponseCompleted) || ResponseCompleted.Finish(ResponseExpired) || ResponseStarted.Finish(ResponseStarted) {
 		t.Error("ResponseStatus.Finish disagrees with the lifecycle")

@@ -26,13 +26,13 @@ func limitBurst(l flows.Limit) int {
 }
 
 func checkLimit(op string, l flows.Limit) error {
-	if l.Count < 1 || l.Per <= 0 || l.Burst < 0 {
-		return fmt.Errorf("%w: redis: %s: limit %d per %s burst %d: count must be at least 1, per positive, burst not negative",
-			flows.ErrInvalid, op, l.Count, l.Per, l.Burst)
+	if err := l.Validate(); err != nil {
+		return fmt.Errorf("redis: %s: %w", op, err)
 	}
-	// Burst × interval beyond ten years is surely a configuration mistake;
-	// the bound keeps every number the script computes (a timestamp plus
-	// that span, in microseconds) an integer that a Lua double holds exactly.
+	// flows bounds burst × interval at ten years; checked again here in the
+	// script's own unit (whole microseconds, rounded up), because the bound
+	// keeps every number the script computes (a timestamp plus that span)
+	// an integer that a Lua double holds exactly.
 	if limitInterval(l) > maxLimitSpan/int64(limitBurst(l)) {
 		return fmt.Errorf("%w: redis: %s: limit %d per %s burst %d spans more than ten years",
 			flows.ErrInvalid, op, l.Count, l.Per, l.Burst)
