@@ -77,8 +77,9 @@ func sharedRedis(t testing.TB, st stack) string {
 
 // maxPerSecond is the most messages the fake received in any one-second window.
 // The limiter admits at most rate + burst (2) per window; requests admitted a
-// few milliseconds apart can arrive closer together, so tests allow a little
-// transit jitter on top (peakAllowed).
+// few milliseconds apart can arrive closer together, so tests allow up to
+// 100 ms of transit jitter on top (peakAllowed): on a loaded 2-core CI
+// machine one send can sit that long between admission and the fake.
 func maxPerSecond(sent []telegramtest.SentMessage) int {
 	times := make([]time.Time, len(sent))
 	for i, m := range sent {
@@ -216,7 +217,9 @@ func TestWaveHonoursRetryAfterAndRateLimit(t *testing.T) {
 	}
 }
 
-func peakAllowed(limit int) int { return limit + max(2, limit/50) }
+// peakAllowed is rate + burst per second, plus the sends 100 ms of transit
+// jitter can squeeze into the window.
+func peakAllowed(limit int) int { return limit + 2 + max(1, limit/10) }
 
 func merged(a, b map[string]string) map[string]string {
 	out := map[string]string{}
