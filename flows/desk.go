@@ -135,11 +135,12 @@ type CaseMessage struct {
 
 // HandoffQuery filters the desk's list of cases.
 type HandoffQuery struct {
-	Status   HandoffStatus // "" = all
-	AgentID  int64         // 0 = any owner
-	From, To time.Time     // created in [From, To); zero = unbounded
-	Limit    int
-	BeforeID int64 // cursor: cases with a smaller id (newest first)
+	Status     HandoffStatus // "" = all
+	AgentID    int64         // 0 = any owner
+	ResponseID int64         // 0 = any
+	From, To   time.Time     // created in [From, To); zero = unbounded
+	Limit      int
+	BeforeID   int64 // cursor: cases with a smaller id (newest first)
 }
 
 // DeskUpdate is something a person did in an agents' chat: wrote (text or
@@ -413,4 +414,32 @@ type OutboxEvent struct {
 	SubjectID int64 // the response or handoff it is about
 	Payload   []byte
 	CreatedAt time.Time
+}
+
+// PastScore is one score a customer gave before, for the agents' notice.
+type PastScore struct {
+	SurveyID   string
+	Kind       Kind
+	Score      int
+	Class      Class
+	AnsweredAt time.Time
+}
+
+// Resolution is how a case is closed.
+type Resolution struct {
+	Outcome CaseOutcome
+	Note    string
+	By      string // agent name, "customer" or "api"
+	At      time.Time
+}
+
+// Validate checks a resolution before it is stored.
+func (r Resolution) Validate() error {
+	switch {
+	case !r.Outcome.Valid():
+		return fmt.Errorf("%w: outcome must be one of resolved, no_answer, not_actionable, got %q", ErrInvalid, r.Outcome)
+	case len([]rune(r.Note)) > 2000:
+		return fmt.Errorf("%w: note is longer than 2000 characters", ErrInvalid)
+	}
+	return nil
 }

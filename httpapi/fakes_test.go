@@ -44,9 +44,8 @@ func (f *fakeConversations) Surveys() map[string]*flows.Survey {
 }
 
 type fakeReports struct {
-	t              *testing.T
-	NPSReportFn    func(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error)
-	ListHandoffsFn func(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error)
+	t           *testing.T
+	NPSReportFn func(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error)
 }
 
 func (f *fakeReports) NPSReport(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error) {
@@ -57,12 +56,82 @@ func (f *fakeReports) NPSReport(ctx context.Context, surveyID string, from, to *
 	return f.NPSReportFn(ctx, surveyID, from, to)
 }
 
-func (f *fakeReports) ListHandoffs(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error) {
-	if f.ListHandoffsFn == nil {
-		f.t.Error("unexpected call to Reports.ListHandoffs")
-		return nil, nil
+type fakeDesk struct {
+	t         *testing.T
+	CasesFn   func(ctx context.Context, q flows.HandoffQuery) ([]flows.Handoff, error)
+	CaseFn    func(ctx context.Context, id int64) (flows.Handoff, []flows.CaseMessage, error)
+	ClaimFn   func(ctx context.Context, id, agentID int64) (flows.Handoff, error)
+	ReplyFn   func(ctx context.Context, id, agentID int64, text string) (flows.CaseMessage, error)
+	ResolveFn func(ctx context.Context, id, agentID int64, outcome flows.CaseOutcome, note string) (flows.Handoff, error)
+}
+
+func unexpected[T any](t *testing.T, what string) T {
+	t.Error("unexpected call to " + what)
+	var zero T
+	return zero
+}
+
+func (f *fakeDesk) Cases(ctx context.Context, q flows.HandoffQuery) ([]flows.Handoff, error) {
+	if f.CasesFn == nil {
+		return unexpected[[]flows.Handoff](f.t, "Desk.Cases"), nil
 	}
-	return f.ListHandoffsFn(ctx, status, limit)
+	return f.CasesFn(ctx, q)
+}
+
+func (f *fakeDesk) Case(ctx context.Context, id int64) (flows.Handoff, []flows.CaseMessage, error) {
+	if f.CaseFn == nil {
+		return unexpected[flows.Handoff](f.t, "Desk.Case"), nil, nil
+	}
+	return f.CaseFn(ctx, id)
+}
+
+func (f *fakeDesk) ClaimAs(ctx context.Context, id, agentID int64) (flows.Handoff, error) {
+	if f.ClaimFn == nil {
+		return unexpected[flows.Handoff](f.t, "Desk.ClaimAs"), nil
+	}
+	return f.ClaimFn(ctx, id, agentID)
+}
+
+func (f *fakeDesk) ReplyAs(ctx context.Context, id, agentID int64, text string) (flows.CaseMessage, error) {
+	if f.ReplyFn == nil {
+		return unexpected[flows.CaseMessage](f.t, "Desk.ReplyAs"), nil
+	}
+	return f.ReplyFn(ctx, id, agentID, text)
+}
+
+func (f *fakeDesk) ResolveAs(ctx context.Context, id, agentID int64, outcome flows.CaseOutcome, note string) (flows.Handoff, error) {
+	if f.ResolveFn == nil {
+		return unexpected[flows.Handoff](f.t, "Desk.ResolveAs"), nil
+	}
+	return f.ResolveFn(ctx, id, agentID, outcome, note)
+}
+
+type fakeAgentsAPI struct {
+	t        *testing.T
+	AddFn    func(ctx context.Context, a flows.Agent) (flows.Agent, error)
+	ListFn   func(ctx context.Context) ([]flows.Agent, error)
+	RemoveFn func(ctx context.Context, telegramUserID int64) error
+}
+
+func (f *fakeAgentsAPI) AddAgent(ctx context.Context, a flows.Agent) (flows.Agent, error) {
+	if f.AddFn == nil {
+		return unexpected[flows.Agent](f.t, "Agents.AddAgent"), nil
+	}
+	return f.AddFn(ctx, a)
+}
+
+func (f *fakeAgentsAPI) Agents(ctx context.Context) ([]flows.Agent, error) {
+	if f.ListFn == nil {
+		return unexpected[[]flows.Agent](f.t, "Agents.Agents"), nil
+	}
+	return f.ListFn(ctx)
+}
+
+func (f *fakeAgentsAPI) RemoveAgent(ctx context.Context, telegramUserID int64) error {
+	if f.RemoveFn == nil {
+		return unexpected[error](f.t, "Agents.RemoveAgent")
+	}
+	return f.RemoveFn(ctx, telegramUserID)
 }
 
 type fakeLinks struct {
@@ -150,6 +219,8 @@ type fakeAPI struct {
 	links   *fakeLinks
 	events  *fakeEvents
 	waves   *fakeWaves
+	desk    *fakeDesk
+	agents  *fakeAgentsAPI
 	logs    *logBuffer
 }
 
@@ -159,10 +230,11 @@ func newFakeAPI(t *testing.T, edit ...func(*Config)) *fakeAPI {
 	t.Helper()
 	a := &fakeAPI{
 		t: t, convs: &fakeConversations{t: t}, reports: &fakeReports{t: t}, links: &fakeLinks{t: t},
-		events: &fakeEvents{t: t}, waves: &fakeWaves{t: t}, logs: &logBuffer{},
+		events: &fakeEvents{t: t}, waves: &fakeWaves{t: t}, desk: &fakeDesk{t: t}, agents: &fakeAgentsAPI{t: t}, logs: &logBuffer{},
 	}
 	cfg := Config{
 		Token: testToken, Conversations: a.convs, Reports: a.reports, Links: a.links, Events: a.events, Waves: a.waves,
+		Desk: a.desk, Agents: a.agents,
 		Logger: slog.New(slog.NewTextHandler(a.logs, nil)),
 	}
 	for _, e := range edit {

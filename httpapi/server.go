@@ -33,7 +33,6 @@ type Conversations interface {
 // Reports reads results from SQL.
 type Reports interface {
 	NPSReport(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error)
-	ListHandoffs(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error)
 }
 
 // LinkTokens signs deep links to customer references.
@@ -55,6 +54,8 @@ type Config struct {
 	Links         LinkTokens
 	Events        EventSaver
 	Waves         WaveAdmin
+	Desk          Desk   // the handoff desk; nil answers 503
+	Agents        Agents // the desk's agents
 	Checks        []Check
 	Logger        *slog.Logger
 }
@@ -92,6 +93,13 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/reports/nps", s.auth(s.npsReport)},
 		{"GET /api/v1/surveys", s.auth(s.listSurveys)},
 		{"GET /api/v1/handoffs", s.auth(s.listHandoffs)},
+		{"GET /api/v1/handoffs/{id}", s.auth(s.getHandoff)},
+		{"POST /api/v1/handoffs/{id}/claim", s.auth(s.claimHandoff)},
+		{"POST /api/v1/handoffs/{id}/reply", s.auth(s.replyHandoff)},
+		{"POST /api/v1/handoffs/{id}/resolve", s.auth(s.resolveHandoff)},
+		{"GET /api/v1/agents", s.auth(s.listAgents)},
+		{"POST /api/v1/agents", s.auth(s.addAgent)},
+		{"DELETE /api/v1/agents/{telegram_user_id}", s.auth(s.removeAgent)},
 		{"POST /api/v1/links", s.auth(s.createLink)},
 		{"POST /api/v1/events", s.auth(s.postEvents)},
 		{"GET /api/v1/waves", s.auth(s.listWaves)},

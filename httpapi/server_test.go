@@ -22,6 +22,10 @@ func requestFor(pattern string) (method, path string) {
 	if !ok {
 		method, path = http.MethodGet, pattern+"no-such-route"
 	}
+	if strings.HasPrefix(path, "/api/v1/handoffs/") {
+		path = strings.ReplaceAll(path, "{id}", "1")
+	}
+	path = strings.ReplaceAll(path, "{telegram_user_id}", "77")
 	return method, strings.ReplaceAll(path, "{id}", "w-1")
 }
 

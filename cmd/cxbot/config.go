@@ -39,6 +39,19 @@ type config struct {
 	ChatLease       time.Duration
 	HandoffSweep    string
 
+	// The handoff desk.
+	AgentLanguage      string
+	SupervisorChat     int64
+	HandoffRoutes      []flows.Route
+	ClaimSLA           time.Duration
+	EscalateAfter      time.Duration
+	DeskHours          string
+	DeskTimeZone       string
+	FollowUpDelay      time.Duration
+	ReopenWindow       time.Duration
+	DeskSweep          string
+	WeChatDeskTemplate string
+
 	WeChatAppID     string
 	WeChatAppSecret string
 	WeChatToken     string
@@ -159,6 +172,37 @@ func settings() []setting {
 		{"CXBOT_HANDOFF_COMMENT_WAIT", "10m", "a detractor's handoff goes out without a comment after this", false, dur(func(c *config) *time.Duration { return &c.CommentWait })},
 		{"CXBOT_CHAT_LEASE", "10s", "how long a chat stays locked after the replica holding it crashed (a running step renews it)", false, dur(func(c *config) *time.Duration { return &c.ChatLease })},
 		{"CXBOT_HANDOFF_SWEEP", "@every 30s", "cron spec of the job that retries handoff notices", false, str(func(c *config) *string { return &c.HandoffSweep })},
+		{"CXBOT_AGENT_LANGUAGE", "zh-CN", "the language the desk speaks to agents in: zh-CN or en", false, func(c *config, v string) error {
+			if v != "zh-CN" && v != "en" {
+				return fmt.Errorf("%q is not zh-CN or en", v)
+			}
+			c.AgentLanguage = v
+			return nil
+		}},
+		{"CXBOT_TELEGRAM_SUPERVISOR_CHAT", "", "Telegram chat id of the supervisors: cases unclaimed for CXBOT_HANDOFF_ESCALATE_AFTER go there; empty = no escalation", false, func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n == 0 {
+				return fmt.Errorf("%q is not a Telegram chat id", v)
+			}
+			c.SupervisorChat = n
+			return nil
+		}},
+		{"CXBOT_HANDOFF_ROUTES", "", "route cases by event attribute to other agents' chats: attribute=glob:chat_id, comma-separated, first match wins (e.g. store=SH-*:-1001234567890)", false, func(c *config, v string) error {
+			routes, err := flows.ParseRoutes(v)
+			c.HandoffRoutes = routes
+			return err
+		}},
+		{"CXBOT_HANDOFF_CLAIM_SLA", "15m", "an unclaimed case is announced again after this much working time", false, dur(func(c *config) *time.Duration { return &c.ClaimSLA })},
+		{"CXBOT_HANDOFF_ESCALATE_AFTER", "60m", "an unclaimed case goes to the supervisors' chat after this much working time", false, dur(func(c *config) *time.Duration { return &c.EscalateAfter })},
+		{"CXBOT_DESK_HOURS", "always", "when the desk is staffed, for the SLA clocks: always, or days and hours such as Mon-Fri 09:00-18:00", false, str(func(c *config) *string { return &c.DeskHours })},
+		{"CXBOT_DESK_TIME_ZONE", "Asia/Shanghai", "time zone of CXBOT_DESK_HOURS (IANA name)", false, str(func(c *config) *string { return &c.DeskTimeZone })},
+		{"CXBOT_HANDOFF_FOLLOWUP_DELAY", "24h", "how long after a case is resolved the customer is asked whether it was fixed", false, dur(func(c *config) *time.Duration { return &c.FollowUpDelay })},
+		{"CXBOT_HANDOFF_REOPEN_WINDOW", "168h", "a customer who writes within this time of a resolution reopens the case", false, dur(func(c *config) *time.Duration { return &c.ReopenWindow })},
+		{"CXBOT_DESK_SWEEP", "@every 1m", "cron spec of the desk's job: SLA reminders, escalations, follow-up questions", false, str(func(c *config) *string { return &c.DeskSweep })},
+		{"CXBOT_WECHAT_DESK_TEMPLATE", "", "the WeChat template agents are told to use when a customer is outside the 48-hour window (shown to them; not sent by cxbot)", false, str(func(c *config) *string { return &c.WeChatDeskTemplate })},
 		{"CXBOT_REPLICA_NAME", "", "this replica's name in invitation claims and logs; empty = host name and process id", false, str(func(c *config) *string { return &c.ReplicaName })},
 		{"CXBOT_DISPATCH_WORKERS", "2", "invitation dispatch workers in this replica (0 = this replica does not send waves)", false, func(c *config, v string) error {
 			n, err := strconv.Atoi(v)
@@ -204,6 +248,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
 		}
+	}
+	if _, err := flows.ParseWorkingHours(c.DeskHours, c.DeskTimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("CXBOT_DESK_HOURS: %w", err))
+	}
+	if c.EscalateAfter < c.ClaimSLA {
+		errs = append(errs, errors.New("CXBOT_HANDOFF_ESCALATE_AFTER: must not be shorter than CXBOT_HANDOFF_CLAIM_SLA"))
 	}
 	if c.PublicURL != "" && c.TelegramToken != "" && c.TelegramWebhookSecret == "" {
 		errs = append(errs, errors.New("CXBOT_TELEGRAM_WEBHOOK_SECRET: required in webhook mode (CXBOT_PUBLIC_URL is set)"))
