@@ -104,9 +104,10 @@ func (h Handoff) Reopenable(now time.Time, window time.Duration) bool {
 // back: a CSAT of 4 or 5 ("satisfied" or better).
 func RecoveredBy(score int) bool { return score >= 4 }
 
-// RecoveryQuestionID marks the taps of the "did we fix it?" follow-up; the
+// RecoveryQuestionID marks the taps of the "did we fix it?" follow-up (a
+// question id surveys must not use); the
 // tap's response id is the handoff's response.
-const RecoveryQuestionID = "_recovery"
+const RecoveryQuestionID = "cxbot-recovery"
 
 // MessageAuthor is who wrote a message of a case's thread.
 type MessageAuthor string
