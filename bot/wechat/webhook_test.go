@@ -301,6 +301,7 @@ func TestWebhookConvertsPushes(t *testing.T) {
 			subscribeScene := in.Subscribe("o-new", "Lk3-TOKEN_x")
 			scan := in.Scan(openID, "Lk3-TOKEN_x")
 			unsubscribe := in.Unsubscribe(openID)
+			image := in.Image(openID, "media-1")
 			cases := []struct {
 				name string
 				in   wechattest.Request
@@ -317,7 +318,7 @@ func TestWebhookConvertsPushes(t *testing.T) {
 				{"subscribe by QR code", subscribeScene, &flows.Update{Channel: wc, UpdateID: "evt:o-new:" + ct + ":subscribe", ChatID: "o-new", UserID: "o-new", Text: "/start Lk3-TOKEN_x", ReceivedAt: at}},
 				{"follower scans a QR code", scan, &flows.Update{Channel: wc, UpdateID: "evt:" + openID + ":" + ct + ":scan", ChatID: openID, UserID: openID, Text: "/start Lk3-TOKEN_x", ReceivedAt: at}},
 				{"unsubscribe", unsubscribe, &flows.Update{Channel: wc, UpdateID: "evt:" + openID + ":" + ct + ":unsubscribe", ChatID: openID, UserID: openID, Blocked: true, ReceivedAt: at}},
-				{"image", in.Image(openID, "media-1"), nil},
+				{"image", image, &flows.Update{Channel: wc, UpdateID: msgID(image), ChatID: openID, UserID: openID, PhotoID: "http://mmbiz.qpic.cn/fake/media-1/0", ReceivedAt: at}},
 				{"menu click", in.Event(openID, "CLICK", "V1001_HELP"), nil},
 				{"location report", in.Event(openID, "LOCATION", ""), nil},
 				{"voice", in.Raw("<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[" + openID + "]]></FromUserName><CreateTime>" + ct +
