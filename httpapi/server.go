@@ -97,6 +97,8 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/waves", s.auth(s.listWaves)},
 		{"POST /api/v1/waves", s.auth(s.createWave)},
 		{"GET /api/v1/waves/{id}", s.auth(s.getWave)},
+		{"PUT /api/v1/waves/{id}", s.auth(s.putWave)},
+		{"DELETE /api/v1/waves/{id}", s.auth(s.retireWave)},
 		{"POST /api/v1/waves/{id}/pause", s.auth(s.pauseWave)},
 		{"POST /api/v1/waves/{id}/resume", s.auth(s.resumeWave)},
 		{"GET /api/v1/waves/{id}/preview", s.auth(s.previewWave)},

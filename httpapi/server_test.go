@@ -56,7 +56,7 @@ func TestUnknownRoutes(t *testing.T) {
 	for _, tc := range []struct{ method, path string }{
 		{http.MethodGet, "/api/v2/surveys"},
 		{http.MethodGet, "/api/"},
-		{http.MethodDelete, "/api/v1/waves/w-1"},
+		{http.MethodDelete, "/api/v1/waves/w-1/x"},
 		// A known path with another method is not a route either (404, not 405).
 		{http.MethodGet, "/api/v1/invitations"},
 		{http.MethodPut, "/api/v1/events"},

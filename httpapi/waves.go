@@ -15,6 +15,8 @@ type WaveAdmin interface {
 	List(ctx context.Context) ([]scheduler.WaveStatus, error)
 	Get(ctx context.Context, id string) (scheduler.WaveStatus, error)
 	Create(ctx context.Context, definition []byte) (scheduler.WaveStatus, error)
+	Put(ctx context.Context, id string, definition []byte) (scheduler.WaveStatus, bool, error)
+	Retire(ctx context.Context, id string) (scheduler.WaveStatus, error)
 	SetPaused(ctx context.Context, id string, paused bool) (scheduler.WaveStatus, error)
 	Preview(ctx context.Context, id string) (scheduler.PlanResult, error)
 }
@@ -55,6 +57,35 @@ func (s *Server) createWave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, wave)
+}
+
+// putWave creates or replaces an API wave: 201 when new, 200 when replaced.
+func (s *Server) putWave(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: wave definition larger than 64 KiB", flows.ErrInvalid))
+		return
+	}
+	wave, created, err := s.cfg.Waves.Put(r.Context(), r.PathValue("id"), body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	writeJSON(w, code, wave)
+}
+
+// retireWave is DELETE: the wave stops for good, its history stays.
+func (s *Server) retireWave(w http.ResponseWriter, r *http.Request) {
+	wave, err := s.cfg.Waves.Retire(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wave)
 }
 
 func (s *Server) pauseWave(w http.ResponseWriter, r *http.Request)  { s.setPaused(w, r, true) }

@@ -14,12 +14,19 @@ import (
 func testWave(id string) scheduler.WaveStatus {
 	return scheduler.WaveStatus{
 		ID: id, Survey: "post_purchase_nps", Kind: "trigger", Touchpoint: "purchase", Schedule: "*/5 * * * *", Source: "api",
+		Definition: scheduler.WaveDefinition{
+			Trigger:    &scheduler.TriggerDefinition{Touchpoint: "purchase", Delay: "2h", MaxAge: "7d", Where: map[string]string{"store": "SH-*"}},
+			QuietHours: []string{"21:00-09:00"}, FrequencyCap: "1 per 30d", Sample: 1, ExpiresAfter: "3d", ReminderAfter: "1d",
+			Channels: []flows.Channel{flows.ChannelTelegram}, TimeZone: "Asia/Shanghai",
+		},
 		Counts: flows.WaveCounts{Planned: 1, Skipped: 2, Sent: 3, Failed: 4, Delivered: 5, Started: 6, Completed: 7, Expired: 8},
 	}
 }
 
 const testWaveJSON = `{"id":"w-1","survey":"post_purchase_nps","kind":"trigger","touchpoint":"purchase","schedule":"*/5 * * * *",` +
-	`"source":"api","paused":false,"counts":{"planned":1,"skipped":2,"sent":3,"failed":4,"delivered":5,"started":6,"completed":7,"expired":8}}`
+	`"source":"api","paused":false,"retired":false,"definition":{"trigger":{"touchpoint":"purchase","delay":"2h","max_age":"7d","where":{"store":"SH-*"}},` +
+	`"quiet_hours":["21:00-09:00"],"frequency_cap":"1 per 30d","sample":1,"expires_after":"3d","reminder_after":"1d","channels":["telegram"],"timezone":"Asia/Shanghai"},` +
+	`"counts":{"planned":1,"skipped":2,"sent":3,"failed":4,"delivered":5,"started":6,"completed":7,"expired":8}}`
 
 func TestListWaves(t *testing.T) {
 	a := newFakeAPI(t)
@@ -148,5 +155,43 @@ func TestPreviewWave(t *testing.T) {
 	}
 	if r := a.do(http.MethodGet, "/api/v1/waves/w-9/preview", ""); r.code != http.StatusNotFound {
 		t.Fatalf("preview of an unknown wave = %d %s", r.code, r.body)
+	}
+}
+
+func TestPutAndDeleteWave(t *testing.T) {
+	a := newFakeAPI(t)
+	var put []string
+	a.waves.PutFn = func(_ context.Context, id string, definition []byte) (scheduler.WaveStatus, bool, error) {
+		put = append(put, id+"|"+string(definition))
+		if id == "file-wave" {
+			return scheduler.WaveStatus{}, false, fmt.Errorf("%w: wave %q comes from a file: edit the file instead", flows.ErrConflict, id)
+		}
+		return testWave(id), len(put) == 1, nil
+	}
+	if r := a.do(http.MethodPut, "/api/v1/waves/w-1", "id: w-1\n"); r.code != http.StatusCreated || r.body != testWaveJSON+"\n" {
+		t.Fatalf("PUT new = %d %s", r.code, r.body)
+	}
+	if r := a.do(http.MethodPut, "/api/v1/waves/w-1", "id: w-1\n"); r.code != http.StatusOK {
+		t.Fatalf("PUT replace = %d %s", r.code, r.body)
+	}
+	if r := a.do(http.MethodPut, "/api/v1/waves/file-wave", "id: file-wave\n"); r.code != http.StatusConflict || !strings.Contains(r.errorText(t), "edit the file") {
+		t.Fatalf("PUT file wave = %d %s", r.code, r.body)
+	}
+	if len(put) != 3 || put[0] != "w-1|id: w-1\n" {
+		t.Fatalf("put calls %q", put)
+	}
+	a.waves.RetireFn = func(_ context.Context, id string) (scheduler.WaveStatus, error) {
+		if id != "w-1" {
+			return scheduler.WaveStatus{}, fmt.Errorf("%w: wave %q", flows.ErrNotFound, id)
+		}
+		w := testWave(id)
+		w.Retired = true
+		return w, nil
+	}
+	if r := a.do(http.MethodDelete, "/api/v1/waves/w-1", ""); r.code != http.StatusOK || !strings.Contains(r.body, `"retired":true`) {
+		t.Fatalf("DELETE = %d %s", r.code, r.body)
+	}
+	if r := a.do(http.MethodDelete, "/api/v1/waves/w-2", ""); r.code != http.StatusNotFound {
+		t.Fatalf("DELETE unknown = %d %s", r.code, r.body)
 	}
 }

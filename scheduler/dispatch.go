@@ -233,6 +233,9 @@ func (d *Dispatcher) decide(ctx context.Context, inv flows.Invitation) (decision
 	if !ok {
 		return decision{outcome: flows.AttemptSkipped, status: flows.InvitationSkipped, errText: "wave no longer exists"}, nil
 	}
+	if w.Retired {
+		return decision{outcome: flows.AttemptSkipped, status: flows.InvitationSkipped, errText: SkipRetired}, nil
+	}
 	if now.After(inv.CreatedAt.Add(w.ExpiresAfter)) {
 		return decision{outcome: flows.AttemptExpired, status: flows.InvitationExpired, errText: "expired before it could be sent"}, nil
 	}
