@@ -170,7 +170,10 @@ var waveIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 func ParseWave(source string, data []byte, surveyExists func(string) bool) (*Wave, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", flows.ErrInvalid, source, strings.TrimPrefix(err.Error(), "yaml: "))
+		if line, reason := flows.LocateYAMLError(data, err); line > 0 {
+			return nil, fmt.Errorf("%w: %s:%d: invalid YAML: %s", flows.ErrInvalid, source, line, reason)
+		}
+		return nil, fmt.Errorf("%w: %s: invalid YAML: %s", flows.ErrInvalid, source, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if len(root.Content) == 0 {
 		return nil, fmt.Errorf("%w: %s: empty wave definition", flows.ErrInvalid, source)

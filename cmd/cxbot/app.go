@@ -85,6 +85,13 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	if len(surveys) == 0 {
 		return nil, fmt.Errorf("CXBOT_CONFIG_DIR: no surveys in %s", filepath.Join(cfg.ConfigDir, "surveys"))
 	}
+	// Every file is checked before any store is opened.
+	if _, err := scheduler.ReadWaveDir(filepath.Join(cfg.ConfigDir, "waves"), func(id string) bool { return surveys[id] != nil }); err != nil {
+		return nil, fmt.Errorf("waves: %w", err)
+	}
+	for _, w := range configWarnings(cfg) {
+		log.Warn(w)
+	}
 	if a.db, err = openDatabase(ctx, cfg, log, migrate); err != nil {
 		return nil, err
 	}
