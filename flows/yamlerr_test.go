@@ -3,6 +3,7 @@ package flows
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // YAML syntax errors point at the line to fix, not where yaml.v3's
@@ -33,5 +34,15 @@ func TestLanguageMissingInOneQuestion(t *testing.T) {
 	want := `s.yaml:9: question "b": prompt: missing the en text that other questions have`
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
+	}
+}
+
+func TestZeroOccurredAtIsNamed(t *testing.T) {
+	var v EventValidator
+	for _, at := range []string{"0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z"} {
+		_, err := v.Validate(EventInput{ID: "e", CustomerRef: "C", Touchpoint: "purchase", OccurredAt: at, TelegramChatID: "1"}, time.Now())
+		if err == nil || !strings.Contains(err.Error(), "is before 2000-01-01") {
+			t.Fatalf("%s: err = %v", at, err)
+		}
 	}
 }

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/cxbot/cxbot/flows"
@@ -46,9 +44,9 @@ func (s *Server) getWave(w http.ResponseWriter, r *http.Request) {
 // createWave takes the same definition as a configs/waves file, as JSON or
 // YAML; an invalid one is refused whole, naming every bad field.
 func (s *Server) createWave(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := readBody(w, r, maxWaveBodyBytes)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: wave definition larger than 64 KiB", flows.ErrInvalid))
+		s.fail(w, r, err)
 		return
 	}
 	wave, err := s.cfg.Waves.Create(r.Context(), body)
@@ -61,9 +59,9 @@ func (s *Server) createWave(w http.ResponseWriter, r *http.Request) {
 
 // putWave creates or replaces an API wave: 201 when new, 200 when replaced.
 func (s *Server) putWave(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := readBody(w, r, maxWaveBodyBytes)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: wave definition larger than 64 KiB", flows.ErrInvalid))
+		s.fail(w, r, err)
 		return
 	}
 	wave, created, err := s.cfg.Waves.Put(r.Context(), r.PathValue("id"), body)

@@ -55,7 +55,7 @@ func TestGetWave(t *testing.T) {
 	if r := a.do(http.MethodGet, "/api/v1/waves/w-1", ""); r.code != http.StatusOK || r.body != testWaveJSON+"\n" {
 		t.Fatalf("wave = %d %s", r.code, r.body)
 	}
-	if r := a.do(http.MethodGet, "/api/v1/waves/w-2", ""); r.code != http.StatusNotFound || r.errorText(t) != `not found: wave "w-2"` {
+	if r := a.do(http.MethodGet, "/api/v1/waves/w-2", ""); r.code != http.StatusNotFound || r.errorText(t) != `wave "w-2" not found` {
 		t.Fatalf("unknown wave = %d %s", r.code, r.body)
 	}
 }
@@ -77,14 +77,14 @@ func TestCreateWave(t *testing.T) {
 	if r := a.do(http.MethodPost, "/api/v1/waves", yaml); r.code != http.StatusCreated || r.body != testWaveJSON+"\n" || got[0] != yaml {
 		t.Fatalf("create = %d %s (definition %q)", r.code, r.body, got)
 	}
-	if r := a.do(http.MethodPost, "/api/v1/waves", "id: w-taken\nsurvey: s\n"); r.code != http.StatusConflict || r.errorText(t) != "conflict: wave w-taken exists" {
+	if r := a.do(http.MethodPost, "/api/v1/waves", "id: w-taken\nsurvey: s\n"); r.code != http.StatusConflict || r.errorText(t) != "wave w-taken exists" {
 		t.Fatalf("create over an existing wave = %d %s", r.code, r.body)
 	}
-	if r := a.do(http.MethodPost, "/api/v1/waves", `{"id":"w-3"}`); r.code != http.StatusBadRequest || r.errorText(t) != "invalid: api: survey is required" {
+	if r := a.do(http.MethodPost, "/api/v1/waves", `{"id":"w-3"}`); r.code != http.StatusBadRequest || r.errorText(t) != "api: survey is required" {
 		t.Fatalf("create without survey = %d %s", r.code, r.body)
 	}
 	big := "id: w-4\nsurvey: s\n# " + strings.Repeat("x", 64<<10)
-	if r := a.do(http.MethodPost, "/api/v1/waves", big); r.code != http.StatusBadRequest || r.errorText(t) != "invalid: wave definition larger than 64 KiB" {
+	if r := a.do(http.MethodPost, "/api/v1/waves", big); r.code != http.StatusRequestEntityTooLarge || r.errorText(t) != "body larger than 64 KiB" {
 		t.Fatalf("create with a 64 KiB definition = %d %s", r.code, r.body)
 	}
 	if len(got) != 3 {
@@ -119,7 +119,7 @@ func TestPauseAndResumeWave(t *testing.T) {
 	if r := a.do(http.MethodPost, "/api/v1/waves/w-9/pause", ""); r.code != http.StatusNotFound {
 		t.Fatalf("pause an unknown wave = %d %s", r.code, r.body)
 	}
-	if r := a.do(http.MethodGet, "/api/v1/waves/w-1/pause", ""); r.code != http.StatusNotFound || len(calls) != 3 {
+	if r := a.do(http.MethodGet, "/api/v1/waves/w-1/pause", ""); r.code != http.StatusMethodNotAllowed || len(calls) != 3 {
 		t.Fatalf("GET pause = %d %s; only POST pauses", r.code, r.body)
 	}
 }
