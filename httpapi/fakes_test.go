@@ -166,6 +166,8 @@ type fakeWaves struct {
 	GetFn       func(ctx context.Context, id string) (scheduler.WaveStatus, error)
 	CreateFn    func(ctx context.Context, definition []byte) (scheduler.WaveStatus, error)
 	SetPausedFn func(ctx context.Context, id string, paused bool) (scheduler.WaveStatus, error)
+	PutFn       func(ctx context.Context, id string, definition []byte) (scheduler.WaveStatus, bool, error)
+	RetireFn    func(ctx context.Context, id string) (scheduler.WaveStatus, error)
 	PreviewFn   func(ctx context.Context, id string) (scheduler.PlanResult, error)
 }
 
@@ -199,6 +201,22 @@ func (f *fakeWaves) SetPaused(ctx context.Context, id string, paused bool) (sche
 		return scheduler.WaveStatus{}, nil
 	}
 	return f.SetPausedFn(ctx, id, paused)
+}
+
+func (f *fakeWaves) Put(ctx context.Context, id string, definition []byte) (scheduler.WaveStatus, bool, error) {
+	if f.PutFn == nil {
+		f.t.Error("unexpected call to WaveAdmin.Put")
+		return scheduler.WaveStatus{}, false, nil
+	}
+	return f.PutFn(ctx, id, definition)
+}
+
+func (f *fakeWaves) Retire(ctx context.Context, id string) (scheduler.WaveStatus, error) {
+	if f.RetireFn == nil {
+		f.t.Error("unexpected call to WaveAdmin.Retire")
+		return scheduler.WaveStatus{}, nil
+	}
+	return f.RetireFn(ctx, id)
 }
 
 func (f *fakeWaves) Preview(ctx context.Context, id string) (scheduler.PlanResult, error) {

@@ -96,19 +96,19 @@ func TestCreateInvitationRefusals(t *testing.T) {
 		want       string
 	}{
 		{"both chats", `{"survey":"s","customer_ref":"C","telegram_chat_id":1,"wechat_openid":"o"}`, nil, http.StatusBadRequest,
-			"invalid: give telegram_chat_id or wechat_openid, not both"},
-		{"no chat", `{"survey":"s","customer_ref":"C"}`, nil, http.StatusBadRequest, "invalid: telegram_chat_id or wechat_openid is required"},
+			"give telegram_chat_id or wechat_openid, not both"},
+		{"no chat", `{"survey":"s","customer_ref":"C"}`, nil, http.StatusBadRequest, "telegram_chat_id or wechat_openid is required"},
 		{"chat id text", `{"survey":"s","customer_ref":"C","telegram_chat_id":"abc"}`, nil, http.StatusBadRequest, `chat id "abc" is not an integer`},
 		{"chat id float", `{"survey":"s","customer_ref":"C","telegram_chat_id":4.5}`, nil, http.StatusBadRequest, `chat id "4.5" is not an integer`},
 		{"chat id bool", `{"survey":"s","customer_ref":"C","telegram_chat_id":true}`, nil, http.StatusBadRequest, "chat id must be an integer"},
-		{"context number", `{"survey":"s","customer_ref":"C","telegram_chat_id":1,"context":{"n":1}}`, nil, http.StatusBadRequest, `invalid: field "context" must be string`},
+		{"context number", `{"survey":"s","customer_ref":"C","telegram_chat_id":1,"context":{"n":1}}`, nil, http.StatusBadRequest, `field "context" must be a string, not a number`},
 		{"bad JSON", `{"survey":`, nil, http.StatusBadRequest, "the body ends too early"},
 		{"unknown survey", `{"survey":"nope","customer_ref":"C","telegram_chat_id":1}`, fmt.Errorf("%w: survey %q", flows.ErrNotFound, "nope"),
-			http.StatusNotFound, `not found: survey "nope"`},
+			http.StatusNotFound, `survey "nope" not found`},
 		{"invalid for the survey", `{"survey":"s","customer_ref":"","telegram_chat_id":1}`, fmt.Errorf("%w: customer_ref is required", flows.ErrInvalid),
-			http.StatusBadRequest, "invalid: customer_ref is required"},
+			http.StatusBadRequest, "customer_ref is required"},
 		{"opted out", `{"survey":"s","customer_ref":"C","telegram_chat_id":1}`, fmt.Errorf("%w: customer opted out", flows.ErrConflict),
-			http.StatusConflict, "conflict: customer opted out"},
+			http.StatusConflict, "customer opted out"},
 		{"redis down", `{"survey":"s","customer_ref":"C","telegram_chat_id":1}`, fmt.Errorf("lock chat: %w", flows.ErrUnavailable),
 			http.StatusServiceUnavailable, "lock chat: unavailable"},
 		{"platform limit", `{"survey":"s","customer_ref":"C","telegram_chat_id":1}`, &bot.RateLimitedError{RetryAfter: 3 * time.Second},
@@ -158,10 +158,10 @@ func TestNPSReport(t *testing.T) {
 		code  int
 		want  string
 	}{
-		{"", http.StatusBadRequest, "invalid: query parameter survey is required"},
-		{"survey=nope", http.StatusNotFound, `not found: survey "nope"`},
-		{"survey=post_purchase_nps&from=last+week", http.StatusBadRequest, `invalid: from="last week" is not an RFC 3339 time or a YYYY-MM-DD date`},
-		{"survey=post_purchase_nps&to=2026-13-01", http.StatusBadRequest, `invalid: to="2026-13-01" is not an RFC 3339 time or a YYYY-MM-DD date`},
+		{"", http.StatusBadRequest, "query parameter survey is required"},
+		{"survey=nope", http.StatusNotFound, `survey "nope" not found`},
+		{"survey=post_purchase_nps&from=last+week", http.StatusBadRequest, `from="last week" is not an RFC 3339 time or a YYYY-MM-DD date`},
+		{"survey=post_purchase_nps&to=2026-13-01", http.StatusBadRequest, `to="2026-13-01" is not an RFC 3339 time or a YYYY-MM-DD date`},
 	} {
 		r := a.do(http.MethodGet, "/api/v1/reports/nps?"+tc.query, "")
 		if r.code != tc.code || r.errorText(t) != tc.want {
@@ -229,12 +229,12 @@ func TestListHandoffs(t *testing.T) {
 		names = append(names, string(st))
 	}
 	for _, tc := range []struct{ query, want string }{
-		{"status=lost", "invalid: status must be one of " + strings.Join(names, ", ")},
-		{"limit=0", "invalid: limit must be an integer from 1 to 1000"},
-		{"limit=1001", "invalid: limit must be an integer from 1 to 1000"},
-		{"limit=ten", "invalid: limit must be an integer from 1 to 1000"},
-		{"agent=x", "invalid: agent must be an integer from 1 to 4611686018427387904"},
-		{"from=yesterday", "invalid: from must be an RFC 3339 time or a YYYY-MM-DD date"},
+		{"status=lost", "status must be one of " + strings.Join(names, ", ")},
+		{"limit=0", "limit must be an integer from 1 to 1000"},
+		{"limit=1001", "limit must be an integer from 1 to 1000"},
+		{"limit=ten", "limit must be an integer from 1 to 1000"},
+		{"agent=x", "agent must be an integer from 1 to 4611686018427387904"},
+		{"from=yesterday", "from must be an RFC 3339 time or a YYYY-MM-DD date"},
 	} {
 		r := a.do(http.MethodGet, "/api/v1/handoffs?"+tc.query, "")
 		if r.code != http.StatusBadRequest || r.errorText(t) != tc.want {
@@ -269,7 +269,7 @@ func TestCreateLink(t *testing.T) {
 	if want := `{"customer_ref":"C-1","start_command":"/start tok-C-1","token":"tok-C-1"}` + "\n"; r.code != http.StatusCreated || r.body != want {
 		t.Fatalf("link = %d %s\nwant %s", r.code, r.body, want)
 	}
-	if r := a.do(http.MethodPost, "/api/v1/links", `{}`); r.code != http.StatusBadRequest || r.errorText(t) != "invalid: customer_ref is required" {
+	if r := a.do(http.MethodPost, "/api/v1/links", `{}`); r.code != http.StatusBadRequest || r.errorText(t) != "customer_ref is required" {
 		t.Fatalf("link without a reference = %d %s", r.code, r.body)
 	}
 }

@@ -199,6 +199,8 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	a.waves.GetFn = func(context.Context, string) (scheduler.WaveStatus, error) { return fullWave, nil }
 	a.waves.CreateFn = func(context.Context, []byte) (scheduler.WaveStatus, error) { return fullWave, nil }
 	a.waves.SetPausedFn = func(context.Context, string, bool) (scheduler.WaveStatus, error) { return fullWave, nil }
+	a.waves.PutFn = func(context.Context, string, []byte) (scheduler.WaveStatus, bool, error) { return fullWave, true, nil }
+	a.waves.RetireFn = func(context.Context, string) (scheduler.WaveStatus, error) { return fullWave, nil }
 	a.waves.PreviewFn = func(context.Context, string) (scheduler.PlanResult, error) {
 		return scheduler.PlanResult{Considered: 7, Planned: 1, Sample: []flows.Invitation{sentInvitation(conversation.InviteRequest{CustomerRef: "C-1"})},
 			Skipped: map[string]int{scheduler.SkipSample: 1, scheduler.SkipOptedOut: 1, scheduler.SkipUnreachable: 1,
@@ -225,6 +227,8 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		"GET /api/v1/waves":                        "",
 		"POST /api/v1/waves":                       "id: w-1\n",
 		"GET /api/v1/waves/{id}":                   "",
+		"PUT /api/v1/waves/{id}":                   "id: w-1\n",
+		"DELETE /api/v1/waves/{id}":                "",
 		"POST /api/v1/waves/{id}/pause":            "",
 		"POST /api/v1/waves/{id}/resume":           "",
 		"GET /api/v1/waves/{id}/preview":           "",

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -21,8 +20,6 @@ import (
 	"github.com/cxbot/cxbot/conversation"
 	"github.com/cxbot/cxbot/flows"
 )
-
-const maxBodyBytes = 1 << 20
 
 // Conversations is what the API needs from the conversation layer.
 type Conversations interface {
@@ -105,6 +102,8 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/waves", s.auth(s.listWaves)},
 		{"POST /api/v1/waves", s.auth(s.createWave)},
 		{"GET /api/v1/waves/{id}", s.auth(s.getWave)},
+		{"PUT /api/v1/waves/{id}", s.auth(s.putWave)},
+		{"DELETE /api/v1/waves/{id}", s.auth(s.retireWave)},
 		{"POST /api/v1/waves/{id}/pause", s.auth(s.pauseWave)},
 		{"POST /api/v1/waves/{id}/resume", s.auth(s.resumeWave)},
 		{"GET /api/v1/waves/{id}/preview", s.auth(s.previewWave)},
@@ -115,6 +114,11 @@ func (s *Server) routes() []route {
 // noRoute answers any other path under /api/ (behind the token, so the
 // routes cannot be probed without one).
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	if allowed := s.allowedMethods(r); len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, ", ")))
+		return
+	}
 	writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 }
 
@@ -129,7 +133,7 @@ func (s *Server) auth(next http.HandlerFunc) http.Handler {
 			writeError(w, http.StatusUnauthorized, "the API is disabled: set CXBOT_API_TOKEN")
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cxbot"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
@@ -167,23 +171,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		var tooBig *http.MaxBytesError
-		var syntax *json.SyntaxError
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &tooBig):
-			return fmt.Errorf("%w: body larger than %d bytes", flows.ErrInvalid, maxBodyBytes)
-		case errors.As(err, &syntax):
-			return fmt.Errorf("%w: malformed JSON at byte %d", flows.ErrInvalid, syntax.Offset)
-		case errors.As(err, &typeErr):
-			return fmt.Errorf("%w: field %q must be %s", flows.ErrInvalid, typeErr.Field, typeErr.Type)
-		case errors.Is(err, io.EOF):
-			return fmt.Errorf("%w: empty body, expected a JSON object", flows.ErrInvalid)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return fmt.Errorf("%w: malformed JSON: the body ends too early", flows.ErrInvalid)
-		default:
-			return fmt.Errorf("%w: %s", flows.ErrInvalid, strings.TrimPrefix(err.Error(), "json: "))
-		}
+		return jsonDecodeError(err, maxBodyBytes)
 	}
 	if dec.More() {
 		return fmt.Errorf("%w: body has data after the JSON object", flows.ErrInvalid)
@@ -191,7 +179,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 	return nil
 }
 
+// errorBody is every error's JSON: a stable machine code (by status) and a
+// message for a person.
 type errorBody struct {
+	Code  string `json:"code"`
 	Error string `json:"error"`
 }
 
@@ -202,7 +193,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
+	writeJSON(w, code, errorBody{Code: errorCode(code), Error: msg})
 }
 
 // fail maps the error vocabulary to HTTP status codes.
@@ -210,6 +201,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusInternalServerError
 	var limited *bot.RateLimitedError
 	switch {
+	case errors.As(err, new(*tooLargeError)):
+		code = http.StatusRequestEntityTooLarge
 	case errors.As(err, &limited):
 		code = http.StatusTooManyRequests
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(limited.RetryAfter.Seconds())))))
@@ -222,7 +215,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, flows.ErrUnavailable):
 		code = http.StatusServiceUnavailable
 	}
-	msg := err.Error()
+	msg := publicMessage(err)
 	if code == http.StatusInternalServerError {
 		s.cfg.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"

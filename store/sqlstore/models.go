@@ -403,6 +403,7 @@ type waveRow struct {
 	Paused     bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	RetiredAt  *time.Time
 }
 
 func (waveRow) TableName() string { return "waves" }
@@ -415,6 +416,7 @@ func (r waveRow) record() flows.WaveRecord {
 		Paused:     r.Paused,
 		CreatedAt:  r.CreatedAt.UTC(),
 		UpdatedAt:  r.UpdatedAt.UTC(),
+		RetiredAt:  utcPtr(r.RetiredAt),
 	}
 }
 
