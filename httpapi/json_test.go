@@ -26,7 +26,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 // so a body built some other way is caught there.
 func responseTypes() []any {
 	return []any{
-		errorBody{}, healthJSON{}, invitationJSON{}, flows.NPSReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
+		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, flows.NPSReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
 		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{},
 	}
 }
@@ -211,6 +211,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	// fails the test.
 	samples := map[string]string{
 		"GET /healthz":                             "",
+		"GET /livez":                               "",
 		"POST /api/v1/invitations":                 `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
 		"GET /api/v1/reports/nps":                  "?survey=post_purchase_nps",
 		"GET /api/v1/surveys":                      "",

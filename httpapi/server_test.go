@@ -90,12 +90,34 @@ func TestHealth(t *testing.T) {
 			{Name: "redis", Probe: func(context.Context) error { return errors.New("dial tcp 127.0.0.1:6379: connection refused") }},
 		}
 	})
-	r = a.doWith(http.MethodGet, "/healthz", "", "")
+	// Anonymous: which check fails, never why (no host, port or user).
+	for _, auth := range []string{"", "Bearer wrong"} {
+		r = a.doWith(http.MethodGet, "/healthz", "", auth)
+		if r.code != http.StatusServiceUnavailable || r.body != `{"checks":{"database":"ok","redis":"failing"},"status":"degraded"}`+"\n" ||
+			strings.Contains(r.body, "127.0.0.1") || r.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("anonymous healthz (Authorization %q) with redis down = %d %s", auth, r.code, r.body)
+		}
+	}
+	// With the API token: the error itself.
+	r = a.do(http.MethodGet, "/healthz", "")
 	var got healthJSON
 	r.json(t, &got)
 	if r.code != http.StatusServiceUnavailable || got.Status != "degraded" || got.Checks["database"] != "ok" ||
 		got.Checks["redis"] != "dial tcp 127.0.0.1:6379: connection refused" {
-		t.Fatalf("healthz with redis down = %d %s", r.code, r.body)
+		t.Fatalf("healthz with the token, redis down = %d %s", r.code, r.body)
+	}
+	// Liveness ignores the dependencies.
+	r = a.doWith(http.MethodGet, "/livez", "", "")
+	if r.code != http.StatusOK || r.body != `{"status":"ok"}`+"\n" {
+		t.Fatalf("livez with redis down = %d %s", r.code, r.body)
+	}
+	// A server without an API token never shows details, even to "Bearer ".
+	off := newFakeAPI(t, func(c *Config) {
+		c.Token = ""
+		c.Checks = []Check{{Name: "redis", Probe: func(context.Context) error { return errors.New("dial tcp 10.0.0.1:6379") }}}
+	})
+	if r = off.doWith(http.MethodGet, "/healthz", "", "Bearer "); r.code != http.StatusServiceUnavailable || strings.Contains(r.body, "10.0.0.1") {
+		t.Fatalf("healthz without a configured token = %d %s", r.code, r.body)
 	}
 	if deadline <= 0 || deadline > 2*time.Second {
 		t.Fatalf("probe deadline in %v; want the 2 s bound", deadline)

@@ -86,11 +86,11 @@ func TestWebhookModeMismatch(t *testing.T) {
 	if status, body, _ := inbound(secure, wechattest.Plaintext).Deliver(ctx, url, plain); status != http.StatusForbidden {
 		t.Errorf("plaintext push to an adapter with an AESKey: %d %q", status, body)
 	}
-	otherApp := wechattest.NewInbound(token, "wx0000000000000000", aesKey, wechattest.Safe).Text(openID, "hi")
+	otherApp := wechattest.NewInbound(token, "wx0000000000000000", aesKey, wechattest.Safe, wechattest.WithInboundClock(secure.clock.Now)).Text(openID, "hi")
 	if status, body, _ := inbound(secure, wechattest.Safe).Deliver(ctx, url, otherApp); status != http.StatusBadRequest {
 		t.Errorf("encrypted for another AppID: %d %q", status, body)
 	}
-	otherKey := wechattest.NewInbound(token, appID, "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut", wechattest.Safe).Text(openID, "hi")
+	otherKey := wechattest.NewInbound(token, appID, "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut", wechattest.Safe, wechattest.WithInboundClock(secure.clock.Now)).Text(openID, "hi")
 	if status, body, _ := inbound(secure, wechattest.Safe).Deliver(ctx, url, otherKey); status != http.StatusBadRequest {
 		t.Errorf("encrypted with another key: %d %q", status, body)
 	}
