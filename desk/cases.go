@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
@@ -49,17 +50,17 @@ func (s *Service) Announce(ctx context.Context, h flows.Handoff) error {
 	return nil
 }
 
-// notice renders a case's notice with everything agents need to act.
+// notice renders a case's notice with everything agents need to act. Its
+// three reads are independent, so they run at once.
 func (s *Service) notice(ctx context.Context, h flows.Handoff) (string, error) {
 	var f noticeFacts
-	var err error
-	if f.answers, err = s.records.Answers(ctx, h.ResponseID); err != nil {
-		return "", err
-	}
-	if f.history, err = s.records.CustomerScores(ctx, h.CustomerID, h.ResponseID, 5); err != nil {
-		return "", err
-	}
-	if f.otherCases, err = s.records.CustomerCases(ctx, h.CustomerID, h.ID); err != nil {
+	var errs [3]error
+	var wg sync.WaitGroup
+	wg.Go(func() { f.answers, errs[0] = s.records.Answers(ctx, h.ResponseID) })
+	wg.Go(func() { f.history, errs[1] = s.records.CustomerScores(ctx, h.CustomerID, h.ResponseID, 5) })
+	wg.Go(func() { f.otherCases, errs[2] = s.records.CustomerCases(ctx, h.CustomerID, h.ID) })
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
 		return "", err
 	}
 	return noticeHTML(s.lang, h, f), nil

@@ -85,7 +85,7 @@ var errNoChange = errors.New("no row changed")
 func (db *DB) updateHandoff(ctx context.Context, op string, id int64, event flows.WebhookEvent, change func(tx *gorm.DB) *gorm.DB) (flows.Handoff, bool, error) {
 	var out handoffRow
 	changed := true
-	err := db.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	apply := func(tx *gorm.DB) error {
 		res := change(tx.Model(&handoffRow{}).Where("id = ?", id))
 		if res.Error != nil {
 			return res.Error
@@ -104,7 +104,16 @@ func (db *DB) updateHandoff(ctx context.Context, op string, id int64, event flow
 			return err
 		}
 		return insertOutbox(tx, flows.OutboxEvent{Event: event, SubjectID: id, Payload: payload}, db.now())
-	})
+	}
+	var err error
+	if event != "" && db.Webhooks {
+		err = db.conn(ctx).Transaction(apply)
+	} else {
+		// Nothing to queue with it: the conditional UPDATE is atomic on its
+		// own, and the read after it needs no transaction (two round trips
+		// instead of four on the detractor's path).
+		err = apply(db.conn(ctx))
+	}
 	switch {
 	case errors.Is(err, errNoChange):
 		changed = false
