@@ -609,3 +609,25 @@ func TestCustomerOptingOutDuringACase(t *testing.T) {
 		t.Fatal("the skipped follow-up is due again")
 	}
 }
+
+func TestRoutesPickTheAgentsChat(t *testing.T) {
+	routes, err := flows.ParseRoutes("store=BJ-*:-1005,store=SH-*:-1009")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(c *desk.Config) { c.Routes = routes })
+	h := f.detractor(flows.ChannelTelegram, "42", "late") // its event says store SH-1
+	posts, _, _ := f.chat.snapshot()
+	if h.AgentChatID != "-1009" || posts[0].chat != "-1009" {
+		t.Fatalf("case in chat %q, notice posted to %q; want the Shanghai team", h.AgentChatID, posts[0].chat)
+	}
+	// Its thread lives there too.
+	f.tap(11, h, flows.DeskTap{Action: flows.ActClaim, HandoffID: h.ID})
+	if _, err := f.svc.CustomerWrote(f.ctx, flows.Update{Channel: flows.ChannelTelegram, ChatID: "42", Text: "hello?"}); err != nil {
+		t.Fatal(err)
+	}
+	posts, _, _ = f.chat.snapshot()
+	if last := posts[len(posts)-1]; last.chat != "-1009" || last.ReplyTo != h.NoticeMessageID {
+		t.Fatalf("customer's words went to %+v", last)
+	}
+}
