@@ -25,6 +25,7 @@ Usage:
   cxbot waves               list survey waves and their counts
   cxbot demo [--customers N] run the whole loop on this machine, no services needed
   cxbot bench [--customers N] measure the answer path against a bare echo bot
+  cxbot healthcheck [--url URL]  exit 0 when this host's cxbot answers /healthz with 200 (Docker HEALTHCHECK)
   cxbot version             print the version
 
 Run "cxbot <command> --help" for a command's flags and settings.
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], getenv, stdout, stderr)
+	case "healthcheck", "health":
+		err = cmdHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "cxbot", version())
 	case "help", "-h", "--help":
@@ -147,7 +150,15 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
+// buildVersion is stamped at build time, where there may be no .git for
+// Go's VCS stamping (the Docker build):
+// go build -ldflags "-X main.buildVersion=v1.4.0+abc123" ./cmd/cxbot
+var buildVersion string
+
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
@@ -156,6 +167,9 @@ func version() string {
 	for _, s := range info.Settings {
 		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
 			v += " " + s.Value[:12]
+		}
+		if s.Key == "vcs.modified" && s.Value == "true" {
+			v += "-dirty"
 		}
 	}
 	return v
