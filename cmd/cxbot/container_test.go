@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The image cannot be built on the CI machine (no image registry): these
@@ -31,5 +35,43 @@ func TestContainerFiles(t *testing.T) {
 		if !strings.Contains(string(compose), want) {
 			t.Errorf("compose.yaml lacks %s", want)
 		}
+	}
+}
+
+// The image's command on a fresh volume: serve --migrate creates the
+// schema and becomes healthy; plain serve refuses a fresh database.
+func TestServeMigrateOnAFreshVolume(t *testing.T) {
+	volume := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := envOf(map[string]string{"CXBOT_DATABASE_URL": filepath.Join(volume, "cxbot.db"), "CXBOT_CONFIG_DIR": "../../configs", "CXBOT_HTTP_ADDR": addr})
+
+	var out, errOut strings.Builder
+	if code := run(context.Background(), []string{"serve"}, env, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "run `cxbot migrate` first, or start with --migrate") {
+		t.Fatalf("serve on a fresh database = %d %s", code, errOut.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var serveErr syncBuffer
+	go func() { done <- run(ctx, []string{"serve", "--migrate"}, env, &out, &serveErr) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var hcOut, hcErr strings.Builder
+		if run(context.Background(), []string{"healthcheck", "--timeout", "1s"}, env, &hcOut, &hcErr) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("never healthy: %s\n%s", hcErr.String(), serveErr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve --migrate exited %d: %s", code, serveErr.String())
 	}
 }
