@@ -883,7 +883,7 @@ func startBenchCxbot(ctx context.Context, o benchOptions, getenv func(string) st
 		ln.Close()
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	a, err := newApp(ctx, cfg, log, true)
 	if err != nil {
 		ln.Close()

@@ -29,6 +29,7 @@ type config struct {
 	LinkSecret  string
 	AutoMigrate bool
 	LogLevel    string
+	LogFormat   string
 
 	TelegramToken         string
 	TelegramAPIURL        string
@@ -134,6 +135,14 @@ func settings() []setting {
 				return nil
 			}
 			return fmt.Errorf("%q is not debug, info, warn or error", v)
+		}},
+		{"CXBOT_LOG_FORMAT", "text", "text (key=value lines) or json (one JSON object per line)", false, func(c *config, v string) error {
+			switch strings.ToLower(v) {
+			case "text", "json":
+				c.LogFormat = strings.ToLower(v)
+				return nil
+			}
+			return fmt.Errorf("%q is not text or json", v)
 		}},
 		{"CXBOT_TELEGRAM_TOKEN", "", "bot token from @BotFather; empty runs without Telegram", true, str(func(c *config) *string { return &c.TelegramToken })},
 		{"CXBOT_TELEGRAM_API_URL", "", "Bot API base URL (self-hosted Bot API server or a test server); empty = api.telegram.org", false, optionalURL(func(c *config) *string { return &c.TelegramAPIURL })},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -70,5 +71,24 @@ func TestVersionStampedAtBuildTime(t *testing.T) {
 	out, err := exec.Command(bin, "version").Output()
 	if err != nil || strings.TrimSpace(string(out)) != "cxbot v9.8.7+abc1234" {
 		t.Fatalf("cxbot version = %q, %v", out, err)
+	}
+}
+
+// CXBOT_LOG_FORMAT=json logs one JSON object per line.
+func TestJSONLogs(t *testing.T) {
+	cfg, err := loadConfig(envOf(map[string]string{"CXBOT_LOG_FORMAT": "json", "CXBOT_LOG_LEVEL": "warn"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	log := newLogger(&buf, cfg.LogLevel, cfg.LogFormat)
+	log.Info("hidden")
+	log.Warn("seen", "wave", "w1")
+	var line map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &line); err != nil || line["msg"] != "seen" || line["wave"] != "w1" || line["level"] != "WARN" {
+		t.Fatalf("log %q: %v", buf.String(), err)
+	}
+	if _, err := loadConfig(envOf(map[string]string{"CXBOT_LOG_FORMAT": "xml"})); err == nil || !strings.Contains(err.Error(), `CXBOT_LOG_FORMAT: "xml" is not text or json`) {
+		t.Fatalf("bad format: %v", err)
 	}
 }
