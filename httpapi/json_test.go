@@ -27,7 +27,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 func responseTypes() []any {
 	return []any{
 		errorBody{}, healthJSON{}, invitationJSON{}, flows.NPSReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
-		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{},
+		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{}, quietHoursBody{},
 	}
 }
 

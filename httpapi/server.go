@@ -54,6 +54,10 @@ type Config struct {
 	Waves         WaveAdmin
 	Checks        []Check
 	Logger        *slog.Logger
+	// QuietUntil, if set, tells when the quiet hours of a customer end (zero:
+	// not quiet now); timezone is the request's, "" for the customer's own.
+	// A direct invitation in quiet hours is refused unless it says "now".
+	QuietUntil func(ctx context.Context, customerRef, timezone string, now time.Time) (time.Time, error)
 }
 
 // Server serves the API.

@@ -163,7 +163,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	a.api = httpapi.New(httpapi.Config{
 		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Links: links, Logger: log,
 		Events: a.db, Waves: a.waves,
-		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
+		Checks:     []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
+		QuietUntil: a.quietUntil(),
 	})
 	if a.telegram != nil {
 		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(meteredUpdates{a.conv, a.metrics}))
