@@ -89,6 +89,7 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{"GET /healthz", http.HandlerFunc(s.health)},
+		{"GET /api/v1/openapi.json", http.HandlerFunc(s.openAPI)},
 		{"POST /api/v1/invitations", s.auth(s.createInvitation)},
 		{"GET /api/v1/reports/nps", s.auth(s.npsReport)},
 		{"GET /api/v1/surveys", s.auth(s.listSurveys)},
