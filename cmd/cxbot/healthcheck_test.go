@@ -14,7 +14,7 @@ import (
 // cxbot healthcheck is the container's HEALTHCHECK: 0 for a ready cxbot,
 // 1 with the reason for a degraded one or none at all.
 func TestHealthcheckCommand(t *testing.T) {
-	h := start(t, stacks(t)[0], options{})
+	h := start(t, stacks(t)[0], options{webhook: true}) // up once its webhook is registered
 	var out, errOut strings.Builder
 	if code := run(context.Background(), []string{"healthcheck", "--url", h.base + "/healthz"}, envOf(nil), &out, &errOut); code != 0 {
 		t.Fatalf("healthcheck of a running cxbot = %d %s", code, errOut.String())

@@ -15,7 +15,7 @@ func TestDirectInvitationQuietHours(t *testing.T) {
 	now := time.Now().UTC()
 	clock := func(t time.Time) string { return fmt.Sprintf("%02d:%02d", t.Hour(), t.Minute()) }
 	quiet := clock(now.Add(-time.Hour)) + "-" + clock(now.Add(time.Hour)) // around now in UTC
-	h := start(t, stacks(t)[0], options{env: map[string]string{"CXBOT_API_QUIET_HOURS": quiet}})
+	h := start(t, stacks(t)[0], options{webhook: true, env: map[string]string{"CXBOT_API_QUIET_HOURS": quiet}})
 
 	var refused struct {
 		Code    string    `json:"code"`
