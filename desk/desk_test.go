@@ -149,6 +149,7 @@ type fixture struct {
 	anna   flows.Agent
 	bo     flows.Agent
 	nextID int
+	quiet  bool // the customer is in their quiet hours
 }
 
 func newFixture(t *testing.T, edit ...func(*desk.Config)) *fixture {
@@ -177,6 +178,12 @@ func newFixture(t *testing.T, edit ...func(*desk.Config)) *fixture {
 		Logger: slog.New(slog.DiscardHandler),
 		Now:    func() time.Time { return f.clock }, AgentChatID: agentsChat, SupervisorChatID: supervisorsChat, Language: "en",
 		FollowUpDelay: time.Hour,
+		QuietUntil: func(context.Context, string, string, time.Time) (time.Time, error) {
+			if f.quiet {
+				return f.clock.Add(time.Hour), nil
+			}
+			return time.Time{}, nil
+		},
 	}
 	for _, e := range edit {
 		e(&cfg)
@@ -444,6 +451,11 @@ func TestResolveFollowUpRecoveredReopenAndCustomerDone(t *testing.T) {
 		t.Fatalf("follow-up before its delay: %v %+v", err, f.tg.messages())
 	}
 	f.clock = f.clock.Add(2 * time.Hour)
+	f.quiet = true // the customer's night: the question waits
+	if err := f.svc.Sweep(f.ctx); err != nil || len(f.tg.messages()) != 1 {
+		t.Fatalf("follow-up in quiet hours: %v %+v", err, f.tg.messages())
+	}
+	f.quiet = false
 	if err := f.svc.Sweep(f.ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,10 @@ type Config struct {
 	Agents        Agents // the desk's agents
 	Checks        []Check
 	Logger        *slog.Logger
+	// QuietUntil, if set, tells when the quiet hours of a customer end (zero:
+	// not quiet now); timezone is the request's, "" for the customer's own.
+	// A direct invitation in quiet hours is refused unless it says "now".
+	QuietUntil func(ctx context.Context, customerRef, timezone string, now time.Time) (time.Time, error)
 }
 
 // Server serves the API.
@@ -87,6 +91,7 @@ func (s *Server) routes() []route {
 	return []route{
 		{"GET /healthz", http.HandlerFunc(s.health)},
 		{"GET /livez", http.HandlerFunc(s.live)},
+		{"GET /api/v1/openapi.json", http.HandlerFunc(s.openAPI)},
 		{"POST /api/v1/invitations", s.auth(s.createInvitation)},
 		{"GET /api/v1/reports/nps", s.auth(s.npsReport)},
 		{"GET /api/v1/surveys", s.auth(s.listSurveys)},
