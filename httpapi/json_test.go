@@ -173,7 +173,9 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 			Class: flows.ClassDetractor, Comment: "c", Channel: flows.ChannelTelegram, ExternalID: "42",
 			Context: map[string]string{"order_id": "1"}, Status: flows.HandoffOpen, NotifiedAt: &sentAt, CreatedAt: createdAt}}, nil
 	}
-	a.links.TokenFn = func(string) (string, error) { return "tok", nil }
+	a.links.IssueFn = func(string, bool) (conversation.IssuedLink, error) {
+		return conversation.IssuedLink{Token: "tok", ExpiresAt: createdAt}, nil
+	}
 	a.events.SaveEventsFn = func(_ context.Context, events []flows.Event) ([]flows.EventResult, error) {
 		return []flows.EventResult{{ID: events[0].ID, Created: true}}, nil
 	}

@@ -36,9 +36,9 @@ type Reports interface {
 	ListHandoffs(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error)
 }
 
-// LinkTokens signs deep links to customer references.
+// LinkTokens issues deep-link tokens for customer references.
 type LinkTokens interface {
-	Token(customerRef string) (string, error)
+	Issue(ctx context.Context, customerRef string, reusable bool) (conversation.IssuedLink, error)
 }
 
 // Check is one dependency probed by /healthz.

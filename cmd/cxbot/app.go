@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -115,11 +114,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		channels = append(channels, a.telegram)
 	}
 
-	links := conversation.NewLinkSigner([]byte(cfg.LinkSecret))
-	if cfg.LinkSecret == "" {
-		links = conversation.NewLinkSigner([]byte(rand.Text()))
-		log.Warn("no CXBOT_LINK_SECRET: deep links made now stop working after a restart")
-	}
+	links := conversation.NewLinks(a.db, cfg.LinkTTL, nil)
 	if cfg.WeChatAppID != "" {
 		a.wechat, err = wechat.New(wechat.Config{
 			AppID: cfg.WeChatAppID, AppSecret: cfg.WeChatAppSecret, Token: cfg.WeChatToken, AESKey: cfg.WeChatAESKey,

@@ -23,7 +23,7 @@ type config struct {
 	RedisPrefix string
 	ConfigDir   string
 	APIToken    string
-	LinkSecret  string
+	LinkTTL     time.Duration
 	AutoMigrate bool
 	LogLevel    string
 
@@ -105,7 +105,7 @@ func settings() []setting {
 		}},
 		{"CXBOT_CONFIG_DIR", "configs", "folder with surveys/*.yaml", false, str(func(c *config) *string { return &c.ConfigDir })},
 		{"CXBOT_API_TOKEN", "", "bearer token for /api/v1; empty refuses every API call", true, str(func(c *config) *string { return &c.APIToken })},
-		{"CXBOT_LINK_SECRET", "", "HMAC secret for /start deep-link tokens; empty uses a random one per process", true, str(func(c *config) *string { return &c.LinkSecret })},
+		{"CXBOT_LINK_TTL", "168h", "how long a deep-link token from POST /api/v1/links works", false, dur(func(c *config) *time.Duration { return &c.LinkTTL })},
 		{"CXBOT_AUTO_MIGRATE", "false", "true lets serve apply database migrations at start-up", false, func(c *config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
