@@ -70,7 +70,7 @@ type Config struct {
 	Channels []bot.Channel
 	Agents   bot.AgentNotifier        // where handoff notices go; nil logs them only
 	Surveys  map[string]*flows.Survey // by survey id, versions already assigned
-	Links    *Links // deep-link tokens; nil refuses every /start <token>
+	Links    *Links                   // deep-link tokens; nil refuses every /start <token>
 	// Throttle waits for the channel's broadcast limit (shared by replicas)
 	// before an API invitation is sent; an error (a paused channel) refuses it.
 	Throttle func(ctx context.Context, ch flows.Channel) error
