@@ -91,7 +91,7 @@ func FuzzWebhookEnvelope(f *testing.F) {
 		f.Add(r.Body)
 	}
 	f.Add("<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>")
-	f.Add("<xml><Encrypt><![CDATA["+strings.Repeat("A", 44)+"]]></Encrypt></xml>")
+	f.Add("<xml><Encrypt><![CDATA[" + strings.Repeat("A", 44) + "]]></Encrypt></xml>")
 	f.Fuzz(func(t *testing.T, body string) {
 		var env struct {
 			Encrypt string `xml:"Encrypt"`
