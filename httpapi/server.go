@@ -57,6 +57,10 @@ type Config struct {
 	Waves         WaveAdmin
 	Checks        []Check
 	Logger        *slog.Logger
+	// Limiter and ClientLimit bound each client's calls to /api/ (all
+	// replicas together); a zero ClientLimit is no limit.
+	Limiter     RateLimiter
+	ClientLimit flows.Limit
 }
 
 // Server serves the API.
@@ -72,7 +76,11 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	for _, rt := range s.routes() {
-		s.mux.Handle(rt.pattern, rt.handler)
+		h := rt.handler
+		if strings.HasPrefix(rt.pattern, "/api/") || strings.Contains(rt.pattern, " /api/") {
+			h = s.limitClients(h)
+		}
+		s.mux.Handle(rt.pattern, h)
 	}
 	return s
 }

@@ -148,7 +148,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	a.api = httpapi.New(httpapi.Config{
 		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Links: links, Logger: log,
 		Events: a.db, Waves: a.waves,
-		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
+		Checks:  []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
+		Limiter: a.states, ClientLimit: cfg.APIRate,
 	})
 	if a.telegram != nil {
 		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(a.conv))

@@ -49,6 +49,7 @@ type config struct {
 	DispatchWorkers       int
 	WaveSync              string
 	TelegramRate          flows.Limit
+	APIRate               flows.Limit // zero: no limit
 	TelegramChatRate      flows.Limit
 	TelegramPaidBroadcast bool
 	WeChatRate            flows.Limit
@@ -169,6 +170,16 @@ func settings() []setting {
 			return nil
 		}},
 		{"CXBOT_WAVE_SYNC", "@every 30s", "cron spec: how often a replica picks up waves created or paused elsewhere", false, str(func(c *config) *string { return &c.WaveSync })},
+		{"CXBOT_API_RATE", "", "calls to /api/ per client IP, all replicas together, with a burst of as many (e.g. 20/s); empty = no limit", false, func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if err := rate(func(c *config) *flows.Limit { return &c.APIRate })(c, v); err != nil {
+				return err
+			}
+			c.APIRate.Burst = c.APIRate.Count
+			return nil
+		}},
 		{"CXBOT_TELEGRAM_RATE", "30/s", "invitations and reminders per bot, all replicas together", false, rate(func(c *config) *flows.Limit { return &c.TelegramRate })},
 		{"CXBOT_TELEGRAM_CHAT_RATE", "1/s", "messages the dispatcher sends to one chat", false, rate(func(c *config) *flows.Limit { return &c.TelegramChatRate })},
 		{"CXBOT_TELEGRAM_PAID_BROADCAST", "false", "true sends invitations with allow_paid_broadcast at up to 1000/s (Telegram Stars are charged)", false, func(c *config, v string) error {
