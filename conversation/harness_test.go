@@ -91,7 +91,8 @@ type harness struct {
 	tg      *fakeChannel
 	wx      *fakeWeChat
 	agents  *fakeAgents
-	links   conversation.LinkSigner
+	links   linkIssuer
+	linkDB  *memLinks
 	logs    *syncBuffer
 	cfg     conversation.Config
 	svc     *conversation.Service
@@ -128,16 +129,17 @@ func newHarness(t *testing.T, configure ...func(*conversation.Config)) *harness 
 		tg:      newChannel(tg, log),
 		wx:      &fakeWeChat{newChannel(wx, log)},
 		agents:  &fakeAgents{log: log},
-		links:   conversation.NewLinkSigner([]byte("test secret")),
+		linkDB:  newMemLinks(),
 		logs:    &syncBuffer{},
 	}
+	h.links = linkIssuer{ctx: h.ctx, links: conversation.NewLinks(h.linkDB, 0, clock.Now)}
 	h.cfg = conversation.Config{
 		Records:  h.records,
 		States:   h.states,
 		Channels: []bot.Channel{h.tg, h.wx},
 		Agents:   h.agents,
 		Surveys:  loadSurveys(t),
-		Links:    h.links,
+		Links:    h.links.links,
 		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      clock.Now,
 	}

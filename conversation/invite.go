@@ -143,15 +143,29 @@ func (s *Service) SendInvitation(ctx context.Context, inv flows.Invitation) erro
 }
 
 func (s *Service) validateInvite(req *InviteRequest) (*flows.Survey, error) {
+	req.CustomerRef, req.EventID = strings.TrimSpace(req.CustomerRef), strings.TrimSpace(req.EventID)
 	var problems []string
-	if req.SurveyID == "" {
-		problems = append(problems, "survey is required")
+	check := func(err error) {
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
-	if strings.TrimSpace(req.CustomerRef) == "" {
-		problems = append(problems, "customer_ref is required")
-	}
-	if req.ChatID == "" {
+	check(flows.ValidateSurveyID(req.SurveyID))
+	check(flows.ValidateCustomerRef(req.CustomerRef))
+	switch {
+	case req.ChatID == "":
 		problems = append(problems, "a chat is required (telegram_chat_id or wechat_openid)")
+	case req.Channel == flows.ChannelTelegram:
+		check(flows.ValidateTelegramChat("telegram_chat_id", req.ChatID))
+	case req.Channel == flows.ChannelWeChat:
+		check(flows.ValidateWeChatOpenID("wechat_openid", req.ChatID))
+	}
+	check(flows.ValidateLanguage(req.Language))
+	check(flows.ValidateEventID(req.EventID))
+	if attrs, err := flows.ValidateAttributes("context", req.Context); err != nil {
+		check(err)
+	} else {
+		req.Context = attrs
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w: %s", flows.ErrInvalid, strings.Join(problems, "; "))

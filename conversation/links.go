@@ -1,64 +1,92 @@
 package conversation
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
+	"context"
+	"errors"
 	"fmt"
-	"unicode/utf8"
+	"time"
 
 	"github.com/cxbot/cxbot/flows"
 )
 
-// Deep-link tokens let a business link a chat to its own customer reference:
-// the customer opens t.me/<bot>?start=<token> and Telegram sends "/start <token>".
-// Telegram allows 64 characters from [A-Za-z0-9_-], which base64url fits.
-const (
-	linkMACLen      = 16 // base64url characters of the truncated HMAC-SHA256
-	maxLinkTokenLen = 64
-)
-
-// LinkSigner makes and checks deep-link tokens with an HMAC secret.
-type LinkSigner struct {
-	secret []byte
+// LinkStore keeps issued deep-link tokens (SQL, so links survive a Redis
+// that restarts empty).
+type LinkStore interface {
+	CreateLinkToken(ctx context.Context, t flows.LinkToken) error
+	LinkToken(ctx context.Context, hash string) (flows.LinkToken, error)
+	RecordLinkTokenUse(ctx context.Context, hash string, ch flows.Channel, chatID string, at time.Time) (bool, error)
 }
 
-// NewLinkSigner returns a signer; the secret must be kept stable across
-// restarts and replicas or earlier links stop working.
-func NewLinkSigner(secret []byte) LinkSigner {
-	return LinkSigner{secret: secret}
+// Links issues and redeems deep-link tokens (see flows.LinkToken for the
+// rules: opaque, expiring, single use unless asked for reuse).
+type Links struct {
+	store LinkStore
+	ttl   time.Duration
+	now   func() time.Time
 }
 
-// Token signs a customer reference.
-func (s LinkSigner) Token(customerRef string) (string, error) {
-	if customerRef == "" || !utf8.ValidString(customerRef) {
-		return "", fmt.Errorf("%w: customer_ref must be non-empty UTF-8", flows.ErrInvalid)
+// NewLinks returns the deep-link desk; ttl ≤ 0 is flows.DefaultLinkTTL.
+func NewLinks(store LinkStore, ttl time.Duration, now func() time.Time) *Links {
+	if ttl <= 0 {
+		ttl = flows.DefaultLinkTTL
 	}
-	token := base64.RawURLEncoding.EncodeToString([]byte(customerRef)) + s.mac(customerRef)
-	if len(token) > maxLinkTokenLen {
-		return "", fmt.Errorf("%w: customer_ref %q is too long for a Telegram deep link (at most 36 bytes)", flows.ErrInvalid, customerRef)
+	if now == nil {
+		now = time.Now
 	}
-	return token, nil
+	return &Links{store: store, ttl: ttl, now: now}
 }
 
-// CustomerRef checks a token and returns the reference it carries.
-func (s LinkSigner) CustomerRef(token string) (string, error) {
-	if len(token) <= linkMACLen || len(token) > maxLinkTokenLen {
-		return "", fmt.Errorf("%w: link token has the wrong length", flows.ErrInvalid)
-	}
-	encoded, mac := token[:len(token)-linkMACLen], token[len(token)-linkMACLen:]
-	ref, err := base64.RawURLEncoding.DecodeString(encoded)
+// IssuedLink is a token handed to the business.
+type IssuedLink struct {
+	Token     string
+	ExpiresAt time.Time
+	Reusable  bool
+}
+
+// Issue makes and stores a token for a customer reference. The reference
+// is checked as an invitation's would be, so no token is issued for a
+// customer that could never be stored.
+func (l *Links) Issue(ctx context.Context, customerRef string, reusable bool) (IssuedLink, error) {
+	token, rec, err := flows.NewLinkToken(customerRef, reusable, l.ttl, l.now())
 	if err != nil {
-		return "", fmt.Errorf("%w: link token is not base64url", flows.ErrInvalid)
+		return IssuedLink{}, err
 	}
-	if !hmac.Equal([]byte(mac), []byte(s.mac(string(ref)))) {
-		return "", fmt.Errorf("%w: link token signature does not match", flows.ErrInvalid)
+	if err := l.store.CreateLinkToken(ctx, rec); err != nil {
+		return IssuedLink{}, err
 	}
-	return string(ref), nil
+	return IssuedLink{Token: token, ExpiresAt: rec.ExpiresAt, Reusable: reusable}, nil
 }
 
-func (s LinkSigner) mac(ref string) string {
-	h := hmac.New(sha256.New, s.secret)
-	h.Write([]byte(ref))
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))[:linkMACLen]
+// Redeem returns the customer reference a chat's token links it to, and
+// records the chat as the token's first user. A refused token is an error
+// for which flows.IsLinkRefusal is true.
+func (l *Links) Redeem(ctx context.Context, token string, ch flows.Channel, chatID string) (string, error) {
+	if !flows.WellFormedLinkToken(token) {
+		return "", flows.ErrLinkUnknown
+	}
+	hash := flows.LinkTokenHash(token)
+	for range 2 { // a second chat may win the race for a fresh token
+		t, err := l.store.LinkToken(ctx, hash)
+		if errors.Is(err, flows.ErrNotFound) {
+			return "", flows.ErrLinkUnknown
+		}
+		if err != nil {
+			return "", err
+		}
+		now := l.now()
+		if err := t.CheckUse(ch, chatID, now); err != nil {
+			return "", err
+		}
+		if t.UsedAt != nil {
+			return t.CustomerRef, nil
+		}
+		first, err := l.store.RecordLinkTokenUse(ctx, hash, ch, chatID, now)
+		if err != nil {
+			return "", err
+		}
+		if first {
+			return t.CustomerRef, nil
+		}
+	}
+	return "", fmt.Errorf("%w: link token used concurrently", flows.ErrUnavailable)
 }

@@ -87,7 +87,7 @@ type Config struct {
 	// what a customer with a case writes outside a survey.
 	Desk    Desk
 	Surveys map[string]*flows.Survey // by survey id, versions already assigned
-	Links   LinkSigner
+	Links   *Links                   // deep-link tokens; nil refuses every /start <token>
 	// Throttle waits for the channel's broadcast limit (shared by replicas)
 	// before an API invitation is sent; an error (a paused channel) refuses it.
 	Throttle func(ctx context.Context, ch flows.Channel) error
@@ -117,7 +117,7 @@ type Service struct {
 	agents   bot.AgentNotifier
 	desk     Desk
 	surveys  map[string]*flows.Survey
-	links    LinkSigner
+	links    *Links
 	throttle func(ctx context.Context, ch flows.Channel) error
 	log      *slog.Logger
 	now      func() time.Time

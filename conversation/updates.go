@@ -26,13 +26,14 @@ func (s *Service) HandleUpdate(ctx context.Context, u flows.Update) error {
 	if u.Language == "" && u.Channel == flows.ChannelWeChat {
 		u.Language = "zh-CN" // WeChat sends no language; its users read Chinese first
 	}
-	if u.ChatID == "" {
-		return fmt.Errorf("%w: update %s has no chat", flows.ErrInvalid, u.UpdateID)
-	}
 	// What the customer wrote is cleaned, not refused: a NUL byte (which
 	// PostgreSQL cannot store) is dropped and invalid UTF-8 replaced, so one
-	// odd character never makes the platform redeliver an update for ever.
-	u.Text = cleanText(u.Text)
+	// odd character never makes the platform redeliver an update for ever;
+	// a chat cxbot cannot answer is refused (and acknowledged as poison).
+	u, err := flows.CleanUpdate(u)
+	if err != nil {
+		return fmt.Errorf("update %s: %w", flows.LogValue(u.UpdateID), err)
+	}
 	return s.inTurn(ctx, u.Channel, u.ChatID, u.UpdateID, func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) {
 		return s.apply(ctx, u, turn)
 	})
@@ -163,10 +164,13 @@ func (s *Service) start(ctx context.Context, ch bot.Channel, u flows.Update, tok
 		customer flows.Customer
 	)
 	if token != "" {
-		ref, err := s.links.CustomerRef(token)
-		if err != nil {
+		ref, err := s.redeem(ctx, u, token)
+		if flows.IsLinkRefusal(err) {
 			s.log.Info("rejected deep link", "chat_id", u.ChatID, "err", err)
 			return s.reply(ctx, ch, u, flows.SystemText("invalid_link", u.Language))
+		}
+		if err != nil {
+			return err
 		}
 		if customer, err = s.records.UpsertCustomer(ctx, ref, u.Language); err != nil {
 			return err
@@ -197,6 +201,16 @@ func (s *Service) start(ctx context.Context, ch bot.Channel, u flows.Update, tok
 	return s.reply(ctx, ch, u, flows.SystemText(greeting, u.Language))
 }
 
+// redeem reads a deep-link token: the customer reference it links this
+// chat to, or a refusal (flows.IsLinkRefusal) when the token is unknown,
+// expired or another chat's.
+func (s *Service) redeem(ctx context.Context, u flows.Update, token string) (string, error) {
+	if s.links == nil {
+		return "", flows.ErrLinkUnknown
+	}
+	return s.links.Redeem(ctx, token, u.Channel, u.ChatID)
+}
+
 func (s *Service) stop(ctx context.Context, ch bot.Channel, u flows.Update, turn flows.Turn) (flows.TurnEnd, error) {
 	_, customer, err := s.identify(ctx, u)
 	if err != nil {
@@ -217,12 +231,4 @@ func (s *Service) stop(ctx context.Context, ch bot.Channel, u flows.Update, turn
 		s.desk.CustomerOptedOut(ctx, u.Channel, u.ChatID)
 	}
 	return end, s.reply(ctx, ch, u, flows.SystemText("stopped", u.Language))
-}
-
-// cleanText drops NUL bytes and replaces invalid UTF-8 in customer text.
-func cleanText(text string) string {
-	if strings.IndexByte(text, 0) >= 0 {
-		text = strings.ReplaceAll(text, "\x00", "")
-	}
-	return strings.ToValidUTF8(text, "\uFFFD")
 }

@@ -129,44 +129,29 @@ func (v *EventValidator) Validate(in EventInput, now time.Time) (Event, error) {
 	e.OccurredAt = t
 
 	if e.TelegramChatID != "" {
-		n, err := strconv.ParseInt(e.TelegramChatID, 10, 64)
-		if err != nil || n == 0 {
-			return Event{}, NewFieldError("telegram_chat_id", "%q is not a Telegram chat id (an integer)", clip(e.TelegramChatID, maxQuotedValue))
+		if err := ValidateTelegramChat("telegram_chat_id", e.TelegramChatID); err != nil {
+			return Event{}, err
 		}
+		n, _ := strconv.ParseInt(e.TelegramChatID, 10, 64)
 		e.TelegramChatID = strconv.FormatInt(n, 10)
 	}
 	if e.WeChatOpenID != "" {
-		if err := checkText("wechat_openid", e.WeChatOpenID, maxOpenIDLen, false, false); err != nil {
+		if err := ValidateWeChatOpenID("wechat_openid", e.WeChatOpenID); err != nil {
 			return Event{}, err
 		}
-		if strings.ContainsFunc(e.WeChatOpenID, unicode.IsSpace) {
-			return Event{}, NewFieldError("wechat_openid", "%q must not contain spaces", clip(e.WeChatOpenID, maxQuotedValue))
-		}
 	}
-	if e.Language != "" && !isEventLanguage(e.Language) {
-		return Event{}, NewFieldError("language", "%q is not a language tag (like en or zh-CN)", clip(e.Language, maxQuotedValue))
+	if err := ValidateLanguage(e.Language); err != nil {
+		return Event{}, err
 	}
 	if e.TimeZone != "" && !v.knownZone(e.TimeZone) {
 		return Event{}, NewFieldError("timezone", "%q is not an IANA time zone (like Asia/Shanghai)", clip(e.TimeZone, maxQuotedValue))
 	}
 
-	if len(in.Attributes) > maxEventAttributes {
-		return Event{}, NewFieldError("attributes", "has %d entries, at most %d are allowed", len(in.Attributes), maxEventAttributes)
+	attrs, err := ValidateAttributes("attributes", in.Attributes)
+	if err != nil {
+		return Event{}, err
 	}
-	if len(in.Attributes) > 0 {
-		e.Attributes = make(map[string]string, len(in.Attributes))
-		for k, val := range in.Attributes {
-			key := strings.TrimSpace(k)
-			if err := checkText("attributes", key, maxAttributeKeyLen, false, false); err != nil || key == "" {
-				return Event{}, NewFieldError("attributes", "key %q must be 1 to %d characters of text", clip(k, maxQuotedValue), maxAttributeKeyLen)
-			}
-			val = strings.TrimSpace(val)
-			if err := checkText("attributes."+key, val, maxAttributeValueLen, false, true); err != nil {
-				return Event{}, err
-			}
-			e.Attributes[key] = val
-		}
-	}
+	e.Attributes = attrs
 	return e, nil
 }
 

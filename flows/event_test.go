@@ -82,6 +82,10 @@ func TestValidateEventFields(t *testing.T) {
 		{"future", with(func(in *EventInput) { in.OccurredAt = "2026-11-21T12:00:01Z" }), "occurred_at", `occurred_at "2026-11-21T12:00:01Z" is more than a day in the future`},
 		{"chat zero", with(func(in *EventInput) { in.TelegramChatID = "0" }), "telegram_chat_id", `telegram_chat_id "0" is not a Telegram chat id (an integer)`},
 		{"chat text", with(func(in *EventInput) { in.TelegramChatID = "abc" }), "telegram_chat_id", `telegram_chat_id "abc" is not a Telegram chat id (an integer)`},
+		{"group chat", with(func(in *EventInput) { in.TelegramChatID = "-100123" }), "telegram_chat_id",
+			"telegram_chat_id -100123 is a group or channel; surveys go to a customer's private chat with the bot (a positive id)"},
+		{"NUL in ref", with(func(in *EventInput) { in.CustomerRef = "C-\x00" }), "customer_ref", `customer_ref "C-\x00" contains control characters`},
+		{"long ref", with(func(in *EventInput) { in.CustomerRef = strings.Repeat("r", 9000) }), "customer_ref", "customer_ref is longer than 200 characters"},
 		{"long openid", with(func(in *EventInput) { in.WeChatOpenID = strings.Repeat("o", 129) }), "wechat_openid", "wechat_openid is longer than 128 characters"},
 		{"spaced openid", with(func(in *EventInput) { in.WeChatOpenID = "o a" }), "wechat_openid", `wechat_openid "o a" must not contain spaces`},
 		{"language", with(func(in *EventInput) { in.Language = "Chinese please" }), "language", `language "Chinese please" is not a language tag (like en or zh-CN)`},
@@ -104,13 +108,13 @@ func TestValidateEventFields(t *testing.T) {
 	}
 
 	// Accepted as they are: a multi-line attribute, a day ahead exactly, a
-	// negative (group) chat id.
+	// private chat id with a leading zero (normalised).
 	ok := with(func(in *EventInput) {
-		in.OccurredAt, in.TelegramChatID = "2026-11-21T12:00:00Z", "-100123"
+		in.OccurredAt, in.TelegramChatID = "2026-11-21T12:00:00Z", "0100123"
 		in.Attributes = map[string]string{"note": "line one\nline\ttwo"}
 	})
 	e, err := ValidateEvent(ok, now)
-	if err != nil || e.TelegramChatID != "-100123" || e.Attributes["note"] != "line one\nline\ttwo" {
+	if err != nil || e.TelegramChatID != "100123" || e.Attributes["note"] != "line one\nline\ttwo" {
 		t.Fatalf("ValidateEvent = %+v, %v", e, err)
 	}
 }

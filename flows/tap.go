@@ -34,7 +34,8 @@ func DecodeTap(data string) (Tap, error) {
 		return bad("want a:<response>:<question>:<value>")
 	}
 	id, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || id <= 0 {
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != parts[1] {
+		// Only EncodeTap's own form ("+1" and "01" are not): one tap, one spelling.
 		return bad("response id is not a positive number")
 	}
 	if !isID(parts[2], MaxIDLen) {

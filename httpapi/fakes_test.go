@@ -136,15 +136,15 @@ func (f *fakeAgentsAPI) RemoveAgent(ctx context.Context, telegramUserID int64) e
 
 type fakeLinks struct {
 	t       *testing.T
-	TokenFn func(customerRef string) (string, error)
+	IssueFn func(customerRef string, reusable bool) (conversation.IssuedLink, error)
 }
 
-func (f *fakeLinks) Token(customerRef string) (string, error) {
-	if f.TokenFn == nil {
-		f.t.Error("unexpected call to LinkTokens.Token")
-		return "", nil
+func (f *fakeLinks) Issue(_ context.Context, customerRef string, reusable bool) (conversation.IssuedLink, error) {
+	if f.IssueFn == nil {
+		f.t.Error("unexpected call to LinkTokens.Issue")
+		return conversation.IssuedLink{}, nil
 	}
-	return f.TokenFn(customerRef)
+	return f.IssueFn(customerRef, reusable)
 }
 
 type fakeEvents struct {

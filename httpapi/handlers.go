@@ -181,27 +181,33 @@ type surveysJSON struct {
 	Surveys []surveyJSON `json:"surveys"`
 }
 
-// linkJSON is a signed deep link (fields in the order clients have seen).
+// linkJSON is an issued deep link (fields in the order clients have seen,
+// then the newer ones).
 type linkJSON struct {
-	CustomerRef  string `json:"customer_ref"`
-	StartCommand string `json:"start_command"`
-	Token        string `json:"token"`
+	CustomerRef  string    `json:"customer_ref"`
+	StartCommand string    `json:"start_command"`
+	Token        string    `json:"token"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	Reusable     bool      `json:"reusable"`
 }
 
-// createLink returns a signed deep-link token for a customer reference: the
-// business sends t.me/<bot>?start=<token> and the chat gets linked to it.
+// createLink issues a deep-link token for a customer reference: the
+// business sends t.me/<bot>?start=<token> and the chat that opens it first
+// is linked to the reference (every chat that opens it, with "reusable").
 func (s *Server) createLink(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		CustomerRef string `json:"customer_ref"`
+		Reusable    bool   `json:"reusable"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	token, err := s.cfg.Links.Token(req.CustomerRef)
+	link, err := s.cfg.Links.Issue(r.Context(), req.CustomerRef, req.Reusable)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, linkJSON{CustomerRef: req.CustomerRef, StartCommand: "/start " + token, Token: token})
+	writeJSON(w, http.StatusCreated, linkJSON{CustomerRef: req.CustomerRef, StartCommand: "/start " + link.Token, Token: link.Token,
+		ExpiresAt: link.ExpiresAt, Reusable: link.Reusable})
 }

@@ -71,8 +71,8 @@ func TestCreateInvitation(t *testing.T) {
 	}
 
 	// A chat id as a string of digits, and the same event again: 200, nothing sent again.
-	r = a.do(http.MethodPost, "/api/v1/invitations", `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":"-100123","event_id":"ord-1-again"}`)
-	if r.code != http.StatusOK || got[1].ChatID != "-100123" || got[1].Channel != flows.ChannelTelegram {
+	r = a.do(http.MethodPost, "/api/v1/invitations", `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":"100123","event_id":"ord-1-again"}`)
+	if r.code != http.StatusOK || got[1].ChatID != "100123" || got[1].Channel != flows.ChannelTelegram {
 		t.Fatalf("repeated invite = %d %s (request %+v)", r.code, r.body, got[1])
 	}
 
@@ -259,15 +259,20 @@ func TestListHandoffs(t *testing.T) {
 
 func TestCreateLink(t *testing.T) {
 	a := newFakeAPI(t)
-	a.links.TokenFn = func(ref string) (string, error) {
+	expires := time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC)
+	a.links.IssueFn = func(ref string, reusable bool) (conversation.IssuedLink, error) {
 		if ref == "" {
-			return "", fmt.Errorf("%w: customer_ref is required", flows.ErrInvalid)
+			return conversation.IssuedLink{}, fmt.Errorf("%w: customer_ref is required", flows.ErrInvalid)
 		}
-		return "tok-" + ref, nil
+		return conversation.IssuedLink{Token: "tok-" + ref, ExpiresAt: expires, Reusable: reusable}, nil
 	}
 	r := a.do(http.MethodPost, "/api/v1/links", `{"customer_ref":"C-1"}`)
-	if want := `{"customer_ref":"C-1","start_command":"/start tok-C-1","token":"tok-C-1"}` + "\n"; r.code != http.StatusCreated || r.body != want {
+	want := `{"customer_ref":"C-1","start_command":"/start tok-C-1","token":"tok-C-1","expires_at":"2026-12-08T10:00:00Z","reusable":false}` + "\n"
+	if r.code != http.StatusCreated || r.body != want {
 		t.Fatalf("link = %d %s\nwant %s", r.code, r.body, want)
+	}
+	if r := a.do(http.MethodPost, "/api/v1/links", `{"customer_ref":"C-1","reusable":true}`); r.code != http.StatusCreated || !strings.Contains(r.body, `"reusable":true`) {
+		t.Fatalf("reusable link = %d %s", r.code, r.body)
 	}
 	if r := a.do(http.MethodPost, "/api/v1/links", `{}`); r.code != http.StatusBadRequest || r.errorText(t) != "customer_ref is required" {
 		t.Fatalf("link without a reference = %d %s", r.code, r.body)

@@ -192,7 +192,9 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	a.agents.ListFn = func(context.Context) ([]flows.Agent, error) { return []flows.Agent{agent}, nil }
 	a.agents.AddFn = func(context.Context, flows.Agent) (flows.Agent, error) { return agent, nil }
 	a.agents.RemoveFn = func(context.Context, int64) error { return nil }
-	a.links.TokenFn = func(string) (string, error) { return "tok", nil }
+	a.links.IssueFn = func(string, bool) (conversation.IssuedLink, error) {
+		return conversation.IssuedLink{Token: "tok", ExpiresAt: createdAt}, nil
+	}
 	a.events.SaveEventsFn = func(_ context.Context, events []flows.Event) ([]flows.EventResult, error) {
 		return []flows.EventResult{{ID: events[0].ID, Created: true}}, nil
 	}

@@ -32,9 +32,9 @@ type Reports interface {
 	NPSReport(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error)
 }
 
-// LinkTokens signs deep links to customer references.
+// LinkTokens issues deep-link tokens for customer references.
 type LinkTokens interface {
-	Token(customerRef string) (string, error)
+	Issue(ctx context.Context, customerRef string, reusable bool) (conversation.IssuedLink, error)
 }
 
 // Check is one dependency probed by /healthz.
@@ -59,6 +59,10 @@ type Config struct {
 	// not quiet now); timezone is the request's, "" for the customer's own.
 	// A direct invitation in quiet hours is refused unless it says "now".
 	QuietUntil func(ctx context.Context, customerRef, timezone string, now time.Time) (time.Time, error)
+	// Limiter and ClientLimit bound each client's calls to /api/ (all
+	// replicas together); a zero ClientLimit is no limit.
+	Limiter     RateLimiter
+	ClientLimit flows.Limit
 }
 
 // Server serves the API.
@@ -74,7 +78,11 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	for _, rt := range s.routes() {
-		s.mux.Handle(rt.pattern, rt.handler)
+		h := rt.handler
+		if strings.HasPrefix(rt.pattern, "/api/") || strings.Contains(rt.pattern, " /api/") {
+			h = s.limitClients(h)
+		}
+		s.mux.Handle(rt.pattern, h)
 	}
 	return s
 }

@@ -79,7 +79,7 @@ func newFixture(t testing.TB, start time.Time) *fixture {
 	}
 	f.conv, err = conversation.New(conversation.Config{
 		Records: f.db, States: f.redis, Channels: []bot.Channel{tgAdapter}, Surveys: f.surveys,
-		Links: conversation.NewLinkSigner([]byte("k")), Now: f.clock.Now,
+		Now: f.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

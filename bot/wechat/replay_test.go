@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +90,22 @@ func TestWebhookNonceStoreDown(t *testing.T) {
 	e.kv.setFail(nil)
 	if status, body, err := in.Deliver(testCtx(t), url, push); err != nil || status != http.StatusOK {
 		t.Fatalf("the retry once the store is back: %d %q %v", status, body, err)
+	}
+}
+
+// TestWebhookRefusesAnOverlongSender: a sender id is bounded before it
+// reaches a log line, a Redis key or SQL.
+func TestWebhookRefusesAnOverlongSender(t *testing.T) {
+	e := setup(t, nil)
+	rec := &recorder{}
+	url := webhookServer(t, e.a, rec)
+	in := inbound(e, wechattest.Plaintext)
+	long := strings.Repeat("o", 300_000)
+	status, body, err := in.Deliver(testCtx(t), url, in.Text(long, "9"))
+	if err != nil || status != http.StatusBadRequest || len(body) > 200 || !strings.Contains(body, "FromUserName is longer than 128 characters") {
+		t.Fatalf("300 KB FromUserName: %d %q %v", status, body, err)
+	}
+	if calls := rec.snapshot(); len(calls) != 0 {
+		t.Fatalf("handler called: %d updates", len(calls))
 	}
 }

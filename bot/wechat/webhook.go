@@ -191,6 +191,9 @@ func parse(data []byte) (wm wireMessage, status int, problem string) {
 	case wm.FromUserName == "":
 		return wm, http.StatusBadRequest, "message without FromUserName"
 	}
+	if err := flows.ValidateWeChatOpenID("FromUserName", wm.FromUserName); err != nil {
+		return wm, http.StatusBadRequest, err.Error()
+	}
 	return wm, 0, ""
 }
 

@@ -361,7 +361,7 @@ func TestReplicaKilledMidStep(t *testing.T) {
 				"CXBOT_HTTP_ADDR="+childAddr, "CXBOT_PUBLIC_URL=http://"+childAddr,
 				"CXBOT_TELEGRAM_WEBHOOK_SECRET="+testSecret, "CXBOT_DATABASE_URL="+dbURL,
 				"CXBOT_REDIS_URL="+st.redisURL, "CXBOT_REDIS_PREFIX="+prefix, "CXBOT_CONFIG_DIR=../../configs",
-				"CXBOT_API_TOKEN="+testAPIToken, "CXBOT_LINK_SECRET=test-link-secret",
+				"CXBOT_API_TOKEN="+testAPIToken,
 				"CXBOT_TELEGRAM_TOKEN="+testBotToken, "CXBOT_TELEGRAM_API_URL="+tg.URL(),
 				"CXBOT_TELEGRAM_AGENT_CHAT="+strconv.Itoa(agentChat), "CXBOT_CHAT_LEASE="+lease.String(),
 				"CXBOT_DISPATCH_WORKERS=0")

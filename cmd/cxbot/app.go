@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -126,11 +125,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		channels = append(channels, a.metrics.channel(a.telegram))
 	}
 
-	links := conversation.NewLinkSigner([]byte(cfg.LinkSecret))
-	if cfg.LinkSecret == "" {
-		links = conversation.NewLinkSigner([]byte(rand.Text()))
-		log.Warn("no CXBOT_LINK_SECRET: deep links made now stop working after a restart")
-	}
+	links := conversation.NewLinks(a.db, cfg.LinkTTL, nil)
 	if cfg.WeChatAppID != "" {
 		a.wechat, err = wechat.New(wechat.Config{
 			AppID: cfg.WeChatAppID, AppSecret: cfg.WeChatAppSecret, Token: cfg.WeChatToken, AESKey: cfg.WeChatAESKey,
@@ -166,6 +161,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db,
 		Checks:     []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 		QuietUntil: a.quietUntil(),
+		Limiter:    a.states, ClientLimit: cfg.APIRate,
 	})
 	if a.telegram != nil {
 		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(updateRouter{meteredUpdates{a.conv, a.metrics}, a.desk}))

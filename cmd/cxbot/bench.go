@@ -862,7 +862,6 @@ func startBenchCxbot(ctx context.Context, o benchOptions, getenv func(string) st
 		"CXBOT_DATABASE_URL":            cx.dbURL,
 		"CXBOT_REDIS_PREFIX":            prefix,
 		"CXBOT_API_TOKEN":               cx.apiToken,
-		"CXBOT_LINK_SECRET":             rand.Text(),
 		"CXBOT_LOG_LEVEL":               o.logLevel,
 		"CXBOT_TELEGRAM_TOKEN":          benchToken,
 		"CXBOT_TELEGRAM_API_URL":        api.url,

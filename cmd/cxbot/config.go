@@ -27,7 +27,7 @@ type config struct {
 	RedisPrefix string
 	ConfigDir   string
 	APIToken    string
-	LinkSecret  string
+	LinkTTL     time.Duration
 	AutoMigrate bool
 	LogLevel    string
 	LogFormat   string
@@ -67,6 +67,7 @@ type config struct {
 	DispatchWorkers       int
 	WaveSync              string
 	TelegramRate          flows.Limit
+	APIRate               flows.Limit // zero: no limit
 	TelegramChatRate      flows.Limit
 	TelegramPaidBroadcast bool
 	WeChatRate            flows.Limit
@@ -134,7 +135,7 @@ func settings() []setting {
 		}},
 		{"CXBOT_CONFIG_DIR", "configs", "folder with surveys/*.yaml", false, str(func(c *config) *string { return &c.ConfigDir })},
 		{"CXBOT_API_TOKEN", "", "bearer token for /api/v1; empty refuses every API call", true, str(func(c *config) *string { return &c.APIToken })},
-		{"CXBOT_LINK_SECRET", "", "HMAC secret for /start deep-link tokens; empty uses a random one per process", true, str(func(c *config) *string { return &c.LinkSecret })},
+		{"CXBOT_LINK_TTL", "168h", "how long a deep-link token from POST /api/v1/links works", false, dur(func(c *config) *time.Duration { return &c.LinkTTL })},
 		{"CXBOT_AUTO_MIGRATE", "false", "true lets serve apply database migrations at start-up", false, func(c *config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -237,6 +238,16 @@ func settings() []setting {
 			return nil
 		}},
 		{"CXBOT_WAVE_SYNC", "@every 30s", "cron spec: how often a replica picks up waves created or paused elsewhere", false, cronSpec(func(c *config) *string { return &c.WaveSync })},
+		{"CXBOT_API_RATE", "", "calls to /api/ per client IP, all replicas together, with a burst of as many (e.g. 20/s); empty = no limit", false, func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if err := rate(func(c *config) *flows.Limit { return &c.APIRate })(c, v); err != nil {
+				return err
+			}
+			c.APIRate.Burst = c.APIRate.Count
+			return nil
+		}},
 		{"CXBOT_TELEGRAM_RATE", "30/s", "invitations and reminders per bot, all replicas together", false, rate(func(c *config) *flows.Limit { return &c.TelegramRate })},
 		{"CXBOT_TELEGRAM_CHAT_RATE", "1/s", "messages the dispatcher sends to one chat", false, rate(func(c *config) *flows.Limit { return &c.TelegramChatRate })},
 		{"CXBOT_TELEGRAM_PAID_BROADCAST", "false", "true sends invitations with allow_paid_broadcast at up to 1000/s (Telegram Stars are charged)", false, func(c *config, v string) error {

@@ -106,7 +106,6 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		"CXBOT_DATABASE_URL":          filepath.Join(dir, "cxbot.db"),
 		"CXBOT_CONFIG_DIR":            *configDir,
 		"CXBOT_API_TOKEN":             apiToken,
-		"CXBOT_LINK_SECRET":           rand.Text(),
 		"CXBOT_TELEGRAM_TOKEN":        demoBotToken,
 		"CXBOT_TELEGRAM_API_URL":      tg.URL(),
 		"CXBOT_TELEGRAM_AGENT_CHAT":   strconv.Itoa(demoAgentChat),

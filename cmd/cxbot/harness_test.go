@@ -115,7 +115,6 @@ func start(t testing.TB, st stack, opt options) *harness {
 		"CXBOT_REDIS_PREFIX":          "cx-e2e-" + rand.Text()[:10] + ":",
 		"CXBOT_CONFIG_DIR":            "../../configs",
 		"CXBOT_API_TOKEN":             testAPIToken,
-		"CXBOT_LINK_SECRET":           "test-link-secret",
 		"CXBOT_TELEGRAM_TOKEN":        testBotToken,
 		"CXBOT_TELEGRAM_API_URL":      tg.URL(),
 		"CXBOT_TELEGRAM_AGENT_CHAT":   fmt.Sprint(agentChat),
