@@ -215,6 +215,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	samples := map[string]string{
 		"GET /healthz":                             "",
 		"GET /livez":                               "",
+		"GET /readyz":                              "",
 		"GET /api/v1/openapi.json":                 "",
 		"POST /api/v1/invitations":                 `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
 		"GET /api/v1/reports/nps":                  "?survey=post_purchase_nps",

@@ -98,6 +98,7 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{"GET /healthz", http.HandlerFunc(s.health)},
+		{"GET /readyz", http.HandlerFunc(s.health)}, // the same readiness, under the name Kubernetes users expect
 		{"GET /livez", http.HandlerFunc(s.live)},
 		{"GET /api/v1/openapi.json", http.HandlerFunc(s.openAPI)},
 		{"POST /api/v1/invitations", s.auth(s.createInvitation)},
