@@ -2,6 +2,8 @@ package conversation_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -18,6 +20,8 @@ type fakeDesk struct {
 	wrote     []flows.Update
 	followUps []flows.Update
 	optedOut  []string
+	blocked   []string
+	live      bool
 }
 
 func (d *fakeDesk) Announce(_ context.Context, h flows.Handoff) error {
@@ -39,6 +43,14 @@ func (d *fakeDesk) FollowUpAnswered(_ context.Context, u flows.Update) error {
 	defer d.mu.Unlock()
 	d.followUps = append(d.followUps, u)
 	return nil
+}
+
+func (d *fakeDesk) LiveCase(context.Context, flows.Channel, string) (bool, error) { return d.live, nil }
+
+func (d *fakeDesk) CustomerBlocked(_ context.Context, _ flows.Channel, chatID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.blocked = append(d.blocked, chatID)
 }
 
 func (d *fakeDesk) CustomerOptedOut(_ context.Context, _ flows.Channel, chatID string) {
@@ -111,5 +123,29 @@ func TestWordsNoCaseWantsGetTheUsualAnswer(t *testing.T) {
 	// A photo nobody wants is left alone, as before.
 	if err := h.svc.HandleUpdate(h.ctx, flows.Update{Channel: tg, UpdateID: "p", ChatID: "42", PhotoID: "ph"}); err != nil || len(h.tg.texts("42")) != 1 {
 		t.Fatalf("unwanted photo: %v %q", err, h.tg.texts("42"))
+	}
+}
+
+func TestNoSurveyWhileAnAgentWorksTheCase(t *testing.T) {
+	d := &fakeDesk{live: true}
+	h := newHarness(t, func(c *conversation.Config) { c.Desk = d })
+	_, _, err := h.svc.Invite(h.ctx, conversation.InviteRequest{SurveyID: "nps", CustomerRef: "C-1", Channel: tg, ChatID: "42", Language: "en"})
+	if !errors.Is(err, flows.ErrConflict) || !strings.Contains(err.Error(), "open case") {
+		t.Fatalf("Invite during a live case = %v, want a conflict naming the case", err)
+	}
+	if got := h.tg.texts("42"); len(got) != 0 {
+		t.Fatalf("the customer got %q", got)
+	}
+	if err := h.svc.SendInvitation(h.ctx, flows.Invitation{ID: 1, SurveyID: "nps", Channel: tg, ExternalID: "42"}); !errors.Is(err, flows.ErrConflict) {
+		t.Fatalf("a wave's invitation during a live case = %v, want a conflict (the dispatcher tries later)", err)
+	}
+	// A block reaches the desk too.
+	if err := h.svc.HandleUpdate(h.ctx, flows.Update{Channel: tg, UpdateID: "b1", ChatID: "42", Blocked: true}); err != nil {
+		t.Fatal(err)
+	}
+	d.live = false
+	h.invite("43", "C-2")
+	if err := h.svc.HandleUpdate(h.ctx, flows.Update{Channel: tg, UpdateID: "b2", ChatID: "43", Blocked: true}); err != nil || len(d.blocked) != 2 || d.blocked[1] != "43" {
+		t.Fatalf("blocked told to the desk: %v %v", err, d.blocked)
 	}
 }

@@ -54,6 +54,9 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (inv flows.Invi
 	default:
 		return flows.Invitation{}, false, fmt.Errorf("%w: customer %s blocked the bot", flows.ErrConflict, customer.Ref)
 	}
+	if err := s.caseInTheWay(ctx, req.Channel, req.ChatID); err != nil {
+		return flows.Invitation{}, false, err
+	}
 	lang := flows.ResolveLanguage(survey.Languages(), firstNonEmpty(req.Language, identity.Language, customer.Language), survey.DefaultLanguage)
 
 	var recordErr error // the send's outcome could not be stored; the state is saved all the same
@@ -127,6 +130,9 @@ func (s *Service) SendInvitation(ctx context.Context, inv flows.Invitation) erro
 	if err != nil {
 		return err
 	}
+	if err := s.caseInTheWay(ctx, inv.Channel, inv.ExternalID); err != nil {
+		return err
+	}
 	err = s.inTurn(ctx, inv.Channel, inv.ExternalID, "", func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) {
 		if turn.HasState && turn.State.InvitationID == inv.ID {
 			return flows.Keep(), nil // sent before, the outcome was not recorded
@@ -140,6 +146,22 @@ func (s *Service) SendInvitation(ctx context.Context, inv flows.Invitation) erro
 		return fmt.Errorf("%w: invitation %d: %w", flows.ErrDeliveredUnrecorded, inv.ID, err)
 	}
 	return err
+}
+
+// caseInTheWay refuses a survey to a chat whose customer an agent is
+// helping: a new question there would swallow what they write to the agent.
+func (s *Service) caseInTheWay(ctx context.Context, ch flows.Channel, chatID string) error {
+	if s.desk == nil {
+		return nil
+	}
+	live, err := s.desk.LiveCase(ctx, ch, chatID)
+	if err != nil {
+		return err
+	}
+	if live {
+		return fmt.Errorf("%w: chat %s has an open case with an agent: no survey until it is resolved", flows.ErrConflict, chatID)
+	}
+	return nil
 }
 
 func (s *Service) validateInvite(req *InviteRequest) (*flows.Survey, error) {

@@ -70,6 +70,12 @@ type Desk interface {
 	FollowUpAnswered(ctx context.Context, u flows.Update) error
 	// CustomerOptedOut tells the agents of the chat's live case.
 	CustomerOptedOut(ctx context.Context, ch flows.Channel, chatID string)
+	// CustomerBlocked tells the agents of the chat's live case that the
+	// customer blocked the bot or unfollowed.
+	CustomerBlocked(ctx context.Context, ch flows.Channel, chatID string)
+	// LiveCase reports whether agents are working a case of the chat: no
+	// survey starts there until it is closed.
+	LiveCase(ctx context.Context, ch flows.Channel, chatID string) (bool, error)
 }
 
 // serviceWindow is how long after a customer's last message WeChat accepts

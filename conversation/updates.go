@@ -118,6 +118,9 @@ func (s *Service) blocked(ctx context.Context, u flows.Update) error {
 		return err
 	}
 	s.log.Info("customer unreachable", "channel", u.Channel, "chat_id", u.ChatID, "customer_ref", customer.Ref)
+	if s.desk != nil {
+		s.desk.CustomerBlocked(ctx, u.Channel, u.ChatID)
+	}
 	if u.Channel == flows.ChannelWeChat {
 		// Unfollowing an Official Account is an explicit opt-out; following
 		// it again (a /start) opts back in.

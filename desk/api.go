@@ -12,9 +12,15 @@ func (s *Service) Case(ctx context.Context, id int64) (flows.Handoff, []flows.Ca
 	if err != nil {
 		return flows.Handoff{}, nil, err
 	}
-	msgs, err := s.records.CaseMessages(ctx, id)
+	all, err := s.records.CaseMessages(ctx, id)
 	if err != nil {
 		return flows.Handoff{}, nil, err
+	}
+	msgs := all[:0]
+	for _, m := range all {
+		if m.Author != flows.AuthorDesk { // only a bookmark of cxbot's own line in the agents' chat
+			msgs = append(msgs, m)
+		}
 	}
 	return h, msgs, nil
 }

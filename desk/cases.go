@@ -105,8 +105,23 @@ func (s *Service) postToThread(ctx context.Context, h flows.Handoff, p flows.Pos
 // tellThread posts a line of the desk's own; a failure is logged (what it
 // reports is stored already).
 func (s *Service) tellThread(ctx context.Context, h flows.Handoff, html string) {
-	if _, err := s.postToThread(ctx, h, flows.Post{HTML: html}); err != nil {
+	id, err := s.postToThread(ctx, h, flows.Post{HTML: html})
+	if err != nil {
 		s.log.Warn("tell the case's thread", "handoff_id", h.ID, "err", err)
+		return
+	}
+	s.remember(ctx, h, id)
+}
+
+// remember stores a message the desk posted in the case's agents' chat, so
+// an agent's reply to it threads into the case.
+func (s *Service) remember(ctx context.Context, h flows.Handoff, messageID int) {
+	if messageID == 0 {
+		return
+	}
+	if _, err := s.records.AddCaseMessage(ctx, flows.CaseMessage{HandoffID: h.ID, Author: flows.AuthorDesk,
+		AgentChatMessageID: messageID, Delivered: true, CreatedAt: s.now()}); err != nil {
+		s.log.Warn("remember the desk's line", "handoff_id", h.ID, "err", err)
 	}
 }
 
@@ -169,7 +184,9 @@ func (s *Service) openTopic(ctx context.Context, h *flows.Handoff) {
 	h.TopicID = topic
 	html, err := s.notice(ctx, *h)
 	if err == nil {
-		_, err = s.chat.PostHTML(callCtx, h.AgentChatID, flows.Post{HTML: html, ThreadID: topic, Buttons: noticeButtons(s.lang, *h)})
+		var id int
+		id, err = s.chat.PostHTML(callCtx, h.AgentChatID, flows.Post{HTML: html, ThreadID: topic, Buttons: noticeButtons(s.lang, *h)})
+		s.remember(ctx, *h, id)
 	}
 	if err != nil {
 		s.log.Warn("post the case into its topic", "handoff_id", h.ID, "err", err)
@@ -194,6 +211,8 @@ var (
 	ErrCustomerBlocked = fmt.Errorf("%w: the customer blocked the bot or unfollowed", flows.ErrConflict)
 	ErrOutsideWindow   = fmt.Errorf("%w: outside the 48-hour window: only a template message can reach this customer", flows.ErrConflict)
 	ErrNoPhoto         = fmt.Errorf("%w: photos cannot be sent on the customer's channel", flows.ErrInvalid)
+	ErrNothingToSend   = fmt.Errorf("%w: nothing to send: write some text", flows.ErrInvalid)
+	ErrTooLong         = fmt.Errorf("%w: the message is longer than 3500 characters", flows.ErrInvalid)
 )
 
 // Reply sends an agent's words (text, or a Telegram photo with a caption)
@@ -205,10 +224,10 @@ func (s *Service) Reply(ctx context.Context, h flows.Handoff, agent flows.Agent,
 	}
 	text = strings.TrimSpace(text)
 	if text == "" && photoID == "" {
-		return flows.CaseMessage{}, fmt.Errorf("%w: nothing to send: write some text", flows.ErrInvalid)
+		return flows.CaseMessage{}, ErrNothingToSend
 	}
 	if len([]rune(text)) > 3500 {
-		return flows.CaseMessage{}, fmt.Errorf("%w: the message is longer than 3500 characters", flows.ErrInvalid)
+		return flows.CaseMessage{}, ErrTooLong
 	}
 	m := flows.CaseMessage{HandoffID: h.ID, Author: flows.AuthorAgent, AgentID: agent.ID, AgentName: agent.Name,
 		Text: text, PhotoID: photoID, AgentChatMessageID: agentMessageID, CreatedAt: s.now()}
@@ -307,8 +326,19 @@ func (s *Service) Resolve(ctx context.Context, id int64, agent *flows.Agent, r f
 	return h, nil
 }
 
+// Note keeps an agent's internal note on the case: stored in its thread,
+// never sent to the customer.
+func (s *Service) Note(ctx context.Context, h flows.Handoff, agent flows.Agent, text string, agentMessageID int) (flows.CaseMessage, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return flows.CaseMessage{}, ErrNothingToSend
+	}
+	return s.records.AddCaseMessage(ctx, flows.CaseMessage{HandoffID: h.ID, Author: flows.AuthorNote, AgentID: agent.ID, AgentName: agent.Name,
+		Text: clip(text, 3500), AgentChatMessageID: agentMessageID, Delivered: true, CreatedAt: s.now()})
+}
+
 // ByCustomer marks a case the customer closed.
-const ByCustomer = "customer"
+const ByCustomer = flows.ResolvedByCustomer
 
 // sendSystem sends the desk's own words to the customer and stores them.
 func (s *Service) sendSystem(ctx context.Context, h flows.Handoff, text string, keyboard ...[]flows.Button) (int, error) {

@@ -25,6 +25,10 @@ func (s *Service) CustomerWrote(ctx context.Context, u flows.Update) (handled bo
 	now := s.now()
 	switch {
 	case h.Live() && flows.IsCustomerDone(u.Text):
+		if _, err := s.records.AddCaseMessage(ctx, flows.CaseMessage{HandoffID: h.ID, Author: flows.AuthorCustomer, Text: u.Text,
+			CustomerMessageID: u.MessageID, Delivered: true, CreatedAt: now}); err != nil {
+			return false, err
+		}
 		_, err := s.Resolve(ctx, h.ID, nil, flows.Resolution{Outcome: flows.OutcomeResolved, Note: "closed by the customer", By: ByCustomer})
 		if errors.Is(err, ErrNotLive) {
 			err = nil
@@ -147,6 +151,25 @@ func (s *Service) recordRecovery(ctx context.Context, h flows.Handoff, score int
 	}
 	s.tellThread(ctx, updated, say(s.lang, "recovery", "id", strconv.FormatInt(h.ID, 10), "score", strconv.Itoa(score), "verdict", verdict))
 	return nil
+}
+
+// LiveCase reports whether agents are working a case of the chat.
+func (s *Service) LiveCase(ctx context.Context, ch flows.Channel, chatID string) (bool, error) {
+	h, err := s.records.CaseForChat(ctx, ch, chatID)
+	if errors.Is(err, flows.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && h.Live(), err
+}
+
+// CustomerBlocked tells the agents of the chat's live case at once that its
+// customer blocked the bot or unfollowed: their messages cannot arrive.
+func (s *Service) CustomerBlocked(ctx context.Context, ch flows.Channel, chatID string) {
+	h, err := s.records.CaseForChat(ctx, ch, chatID)
+	if err != nil || !h.Live() {
+		return
+	}
+	s.tellThread(ctx, h, say(s.lang, "blocked", "id", strconv.FormatInt(h.ID, 10), "channel", string(h.Channel)))
 }
 
 // CustomerOptedOut tells the agents of the chat's live case that its

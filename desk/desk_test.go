@@ -643,3 +643,84 @@ func TestRoutesPickTheAgentsChat(t *testing.T) {
 		t.Fatalf("customer's words went to %+v", last)
 	}
 }
+
+// What an outside review found, fixed: replies to the desk's own lines
+// thread, notes stay internal, commands read as agents type them, the
+// customer closing an unclaimed case is not asked whether it was fixed,
+// a block is told at once, an owner with live cases is not removed.
+func TestDeskReviewFixes(t *testing.T) {
+	f := newFixture(t, func(c *desk.Config) { c.Language = "zh-CN" })
+	h := f.detractor(flows.ChannelTelegram, "42", "late")
+	f.tap(11, h, flows.DeskTap{Action: flows.ActClaim, HandoffID: h.ID})
+	f.svc.CustomerOptedOut(f.ctx, flows.ChannelTelegram, "42") // a line of the desk's own in the thread
+	posts, _, _ := f.chat.snapshot()
+	line := posts[len(posts)-1]
+	f.update(flows.DeskUpdate{UserID: "11", MessageID: 300, ReplyToMessageID: line.id, Text: "收到"})
+	if msgs := f.tg.messages(); len(msgs) != 1 || msgs[0].text != "Anna: 收到" {
+		t.Fatalf("a reply to the desk's line: %+v", msgs)
+	}
+	f.update(flows.DeskUpdate{UserID: "11", MessageID: 301, ReplyToMessageID: h.NoticeMessageID, Text: "/note 客户是老会员，优先处理"})
+	if msgs := f.tg.messages(); len(msgs) != 1 {
+		t.Fatalf("a note reached the customer: %+v", msgs)
+	}
+	f.update(flows.DeskUpdate{UserID: "11", MessageID: 302, Text: "/reply " + strconv.FormatInt(h.ID, 10) + "\n换新的已经寄出"})
+	if msgs := f.tg.messages(); len(msgs) != 2 || msgs[1].text != "Anna: 换新的已经寄出" {
+		t.Fatalf("/reply with a newline: %+v", msgs)
+	}
+	f.update(flows.DeskUpdate{UserID: "11", MessageID: 303, ReplyToMessageID: h.NoticeMessageID, Text: " "})
+	posts, _, _ = f.chat.snapshot()
+	if last := posts[len(posts)-1]; strings.Contains(last.HTML, "invalid") || !strings.Contains(last.HTML, "请输入文字") {
+		t.Fatalf("refusal in zh-CN: %q", last.HTML)
+	}
+	if err := f.db.RemoveAgent(f.ctx, 11); !errors.Is(err, flows.ErrConflict) {
+		t.Fatalf("removing an owner of a live case = %v, want a conflict", err)
+	}
+	live, err := f.svc.LiveCase(f.ctx, flows.ChannelTelegram, "42")
+	if err != nil || !live {
+		t.Fatalf("LiveCase = %v, %v", live, err)
+	}
+	f.svc.CustomerBlocked(f.ctx, flows.ChannelTelegram, "42")
+	posts, _, _ = f.chat.snapshot()
+	if last := posts[len(posts)-1]; !strings.Contains(last.HTML, "屏蔽") {
+		t.Fatalf("block not told: %q", last.HTML)
+	}
+	f.update(flows.DeskUpdate{UserID: "11", MessageID: 304, Text: "/resolve " + strconv.FormatInt(h.ID, 10) + " 已解决 退款完成"})
+	if got := f.handoff(h.ID); got.Status != flows.HandoffResolved || got.Outcome != flows.OutcomeResolved || got.Note != "退款完成" {
+		t.Fatalf("/resolve with the zh-CN label: %+v", got.Case)
+	}
+	_, thread, _ := f.svc.Case(f.ctx, h.ID)
+	var notes, desks int
+	for _, m := range thread {
+		switch m.Author {
+		case flows.AuthorNote:
+			notes++
+		case flows.AuthorDesk:
+			desks++
+		}
+	}
+	if notes != 1 || desks != 0 {
+		for _, m := range thread {
+			t.Logf("%+v", m)
+		}
+		t.Fatalf("thread shows %d notes and %d bookmarks of desk lines", notes, desks)
+	}
+
+	// The customer closes an unclaimed case: no "did we fix it?" afterwards.
+	g := newFixture(t)
+	h2 := g.detractor(flows.ChannelTelegram, "43", "late")
+	if handled, err := g.svc.CustomerWrote(g.ctx, flows.Update{Channel: flows.ChannelTelegram, ChatID: "43", Text: "/done"}); !handled || err != nil {
+		t.Fatalf("customer done = %v %v", handled, err)
+	}
+	g.clock = g.clock.Add(2 * time.Hour)
+	if err := g.svc.Sweep(g.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range g.tg.messages() {
+		if strings.Contains(m.text, "Did we fix it?") {
+			t.Fatalf("the customer who closed case %d was asked whether it was fixed", h2.ID)
+		}
+	}
+	if handled, _ := g.svc.CustomerWrote(g.ctx, flows.Update{Channel: flows.ChannelTelegram, ChatID: "43", Text: "done"}); !handled {
+		t.Fatal("a plain \"done\" after closing should reopen, not be swallowed")
+	}
+}

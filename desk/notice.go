@@ -102,7 +102,7 @@ func noticeWithQuotes(lang string, h flows.Handoff, f noticeFacts, maxQuoted int
 			case a.Skipped:
 				fmt.Fprintf(&b, "• %s: %s\n", esc(a.QuestionID), say(lang, "skipped"))
 			case a.Score != nil:
-				fmt.Fprintf(&b, "• %s: <b>%s</b> (%s)\n", esc(a.QuestionID), esc(scoreLabel(a.Kind, *a.Score)), esc(string(a.Class)))
+				fmt.Fprintf(&b, "• %s: <b>%s</b> (%s)\n", esc(a.QuestionID), esc(scoreLabel(a.Kind, *a.Score)), esc(classLabel(lang, a.Class)))
 			case a.Choice != "":
 				fmt.Fprintf(&b, "• %s: %s\n", esc(a.QuestionID), esc(a.Choice))
 			case a.Text != "" && a.Text != h.Comment:
@@ -192,11 +192,17 @@ func topicName(lang string, h flows.Handoff) string {
 	return clip(say(lang, "topic", "id", strconv.FormatInt(h.ID, 10), "customer", orDash(h.CustomerRef), "score", scoreLabel(h.Kind, h.Score)), 120)
 }
 
-// waitLabel is a wait agents read at a glance ("25m", "2h05m").
-func waitLabel(d time.Duration) string {
+// waitLabel is a wait agents read at a glance ("25m", "2h05m"; "25分钟").
+func waitLabel(lang string, d time.Duration) string {
 	d = d.Round(time.Minute)
-	if d < time.Hour {
-		return fmt.Sprintf("%dm", int(d.Minutes()))
+	m, h := int(d.Minutes())%60, int(d.Hours())
+	return say(lang, map[bool]string{true: "wait_minutes", false: "wait_hours"}[h == 0], "h", strconv.Itoa(h), "m", strconv.Itoa(m), "mm", fmt.Sprintf("%02d", m))
+}
+
+// classLabel names a score class in the agents' language.
+func classLabel(lang string, c flows.Class) string {
+	if t := say(lang, "class_"+string(c)); t != "class_"+string(c) {
+		return t
 	}
-	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	return string(c)
 }

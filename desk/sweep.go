@@ -42,7 +42,7 @@ func (s *Service) sweepSLA(ctx context.Context) error {
 			}
 			html, err := s.notice(ctx, h)
 			if err == nil && s.chat != nil {
-				html = "<b>" + say(s.lang, "escalated", "id", id, "wait", waitLabel(waited)) + "</b>\n\n" + html
+				html = "<b>" + say(s.lang, "escalated", "id", id, "wait", waitLabel(s.lang, waited)) + "</b>\n\n" + html
 				callCtx, cancel := call(ctx)
 				_, err = s.chat.PostHTML(callCtx, s.cfg.SupervisorChatID, flows.Post{HTML: html, Buttons: noticeButtons(s.lang, h)})
 				cancel()
@@ -62,11 +62,13 @@ func (s *Service) sweepSLA(ctx context.Context) error {
 				continue
 			}
 			callCtx, cancel := call(ctx)
-			_, err = s.chat.PostHTML(callCtx, h.AgentChatID, flows.Post{
-				HTML:    say(s.lang, "reminder", "id", id, "wait", waitLabel(waited)),
+			var posted int
+			posted, err = s.chat.PostHTML(callCtx, h.AgentChatID, flows.Post{
+				HTML:    say(s.lang, "reminder", "id", id, "wait", waitLabel(s.lang, waited)),
 				ReplyTo: h.NoticeMessageID, Buttons: noticeButtons(s.lang, h),
 			})
 			cancel()
+			s.remember(ctx, h, posted)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("remind of handoff %d: %w", h.ID, err))
 			}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/cxbot/cxbot/flows"
 )
@@ -60,13 +61,21 @@ func (s *Service) deskStep(ctx context.Context, u flows.DeskUpdate) error {
 	if err != nil {
 		return err
 	}
-	if cmd, arg := splitCommand(rest); cmd == "/resolve" {
-		outcome, note, _ := strings.Cut(arg, " ")
-		if outcome == "" {
-			outcome = string(flows.OutcomeResolved)
+	switch cmd, arg := splitCommand(rest); cmd {
+	case "/resolve":
+		word, note := cutWord(arg)
+		outcome, ok := s.outcomeNamed(word)
+		if !ok {
+			return s.answerInChat(ctx, u, esc(say(s.lang, "bad_outcome")))
 		}
-		_, err := s.Resolve(ctx, h.ID, &agent, flows.Resolution{Outcome: flows.CaseOutcome(outcome), Note: strings.TrimSpace(note), By: agent.Name})
+		_, err := s.Resolve(ctx, h.ID, &agent, flows.Resolution{Outcome: outcome, Note: note, By: agent.Name})
 		return s.tellAgent(ctx, u, h, false, err)
+	case "/note":
+		m, err := s.Note(ctx, h, agent, arg, u.MessageID)
+		if err == nil {
+			return s.answerInChat(ctx, u, say(s.lang, "noted", "id", strconv.FormatInt(h.ID, 10)))
+		}
+		return s.tellAgent(ctx, u, h, m.ID != 0, err)
 	}
 	m, err := s.Reply(ctx, h, agent, rest, u.PhotoID, u.MessageID)
 	return s.tellAgent(ctx, u, h, m.ID != 0, err)
@@ -79,21 +88,26 @@ func (s *Service) deskStep(ctx context.Context, u flows.DeskUpdate) error {
 func (s *Service) caseOf(ctx context.Context, u flows.DeskUpdate) (h flows.Handoff, rest string, found bool, err error) {
 	text := strings.TrimSpace(u.Text)
 	cmd, arg := splitCommand(text)
-	switch {
-	case cmd == "/reply" || cmd == "/resolve":
-		idText, body, _ := strings.Cut(arg, " ")
+	if cmd == "/reply" || cmd == "/resolve" || cmd == "/note" {
+		// "/reply 12 text" anywhere; "/resolve" and "/note" also name their
+		// case by where they are written (its topic, a reply in its thread).
+		idText, body := cutWord(arg)
 		id, perr := strconv.ParseInt(strings.TrimPrefix(idText, "#"), 10, 64)
-		if perr != nil || id <= 0 {
+		switch {
+		case perr == nil && id > 0:
+			h, err = s.records.Handoff(ctx, id)
+			if errors.Is(err, flows.ErrNotFound) {
+				return h, "", false, s.answerInChat(ctx, u, say(s.lang, "unknown_case", "id", strconv.FormatInt(id, 10)))
+			}
+			if cmd != "/reply" {
+				body = cmd + " " + body
+			}
+			return h, strings.TrimSpace(body), err == nil, err
+		case cmd == "/reply" || (u.ThreadID == 0 && u.ReplyToMessageID == 0):
 			return h, "", false, s.answerInChat(ctx, u, esc(say(s.lang, "reply_usage")))
 		}
-		h, err = s.records.Handoff(ctx, id)
-		if errors.Is(err, flows.ErrNotFound) {
-			return h, "", false, s.answerInChat(ctx, u, say(s.lang, "unknown_case", "id", strconv.FormatInt(id, 10)))
-		}
-		if cmd == "/resolve" {
-			body = "/resolve " + body
-		}
-		return h, strings.TrimSpace(body), err == nil, err
+	}
+	switch {
 	case u.ThreadID > 0:
 		h, err = s.records.CaseByTopic(ctx, u.ChatID, u.ThreadID)
 	case u.ReplyToMessageID > 0:
@@ -111,9 +125,36 @@ func splitCommand(text string) (command, arg string) {
 	if !strings.HasPrefix(text, "/") {
 		return "", ""
 	}
-	command, arg, _ = strings.Cut(text, " ")
+	command, arg = cutWord(text)
 	command, _, _ = strings.Cut(command, "@")
-	return strings.ToLower(command), strings.TrimSpace(arg)
+	return strings.ToLower(command), arg
+}
+
+// cutWord splits off the first word, at any white space (a phone puts a
+// newline after "/reply 12" as often as a space).
+func cutWord(s string) (word, rest string) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, unicode.IsSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimSpace(s[i:])
+}
+
+// outcomeNamed reads an outcome as agents write it: its code, or its label
+// in either language, any case; empty is resolved.
+func (s *Service) outcomeNamed(word string) (flows.CaseOutcome, bool) {
+	if word == "" {
+		return flows.OutcomeResolved, true
+	}
+	for _, o := range flows.CaseOutcomes() {
+		for _, name := range []string{string(o), say("en", string(o)), say("zh-CN", string(o))} {
+			if strings.EqualFold(word, name) || strings.EqualFold(strings.ReplaceAll(word, "_", " "), name) {
+				return o, true
+			}
+		}
+	}
+	return "", false
 }
 
 func (s *Service) agentOf(ctx context.Context, u flows.DeskUpdate) (flows.Agent, error) {
@@ -209,8 +250,13 @@ func (s *Service) refusal(h flows.Handoff, err error) string {
 		return say(s.lang, "outside_window", "template", template)
 	case errors.Is(err, ErrNoPhoto):
 		return say(s.lang, "no_photo", "channel", string(h.Channel))
+	case errors.Is(err, ErrNothingToSend):
+		return say(s.lang, "nothing_to_send")
+	case errors.Is(err, ErrTooLong):
+		return say(s.lang, "too_long")
 	case errors.Is(err, flows.ErrInvalid):
-		return err.Error()
+		_, why, _ := strings.Cut(err.Error(), "invalid: ")
+		return why
 	}
 	return say(s.lang, "send_failed", "error", err.Error())
 }

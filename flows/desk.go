@@ -100,6 +100,10 @@ func (h Handoff) Reopenable(now time.Time, window time.Duration) bool {
 	return h.Status == HandoffResolved && h.ResolvedAt != nil && window > 0 && now.Sub(*h.ResolvedAt) <= window
 }
 
+// ResolvedByCustomer marks a case the customer closed themselves: nobody
+// asks them afterwards whether it was fixed.
+const ResolvedByCustomer = "customer"
+
 // RecoveredBy tells whether a follow-up score means the customer was won
 // back: a CSAT of 4 or 5 ("satisfied" or better).
 func RecoveredBy(score int) bool { return score >= 4 }
@@ -115,7 +119,9 @@ type MessageAuthor string
 const (
 	AuthorCustomer MessageAuthor = "customer"
 	AuthorAgent    MessageAuthor = "agent"
-	AuthorSystem   MessageAuthor = "system" // closing message, follow-up, notices
+	AuthorSystem   MessageAuthor = "system" // the desk's words to the customer: closing message, follow-up
+	AuthorDesk     MessageAuthor = "desk"   // a line of cxbot's own in the agents' chat (kept so replies to it thread)
+	AuthorNote     MessageAuthor = "note"   // an agent's internal note: never sent to the customer
 )
 
 // CaseMessage is one message of a case's thread, as relayed.
@@ -231,7 +237,7 @@ func DecodeDeskTap(data string) (DeskTap, error) {
 // case with.
 func IsCustomerDone(text string) bool {
 	switch strings.ToLower(strings.TrimSpace(text)) {
-	case "/done", "done", "已解决", "解决了":
+	case "/done", "已解决":
 		return true
 	}
 	return false

@@ -113,12 +113,12 @@ func TestWorkingHours(t *testing.T) {
 }
 
 func TestDeskRules(t *testing.T) {
-	for _, text := range []string{"/done", " DONE ", "已解决", "解决了"} {
+	for _, text := range []string{"/done", " /DONE ", "已解决"} {
 		if !IsCustomerDone(text) {
 			t.Errorf("%q should close the case", text)
 		}
 	}
-	for _, text := range []string{"not done yet", "done?", "未解决"} {
+	for _, text := range []string{"done", "not done yet", "done?", "未解决", "解决了吗"} {
 		if IsCustomerDone(text) {
 			t.Errorf("%q closed the case", text)
 		}

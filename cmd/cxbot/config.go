@@ -289,7 +289,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("%s: %s", s.name, msg))
 		}
 	}
-	if _, err := flows.ParseWorkingHours(c.DeskHours, c.DeskTimeZone); err != nil {
+	if _, err := time.LoadLocation(c.DeskTimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("CXBOT_DESK_TIME_ZONE: %q is not an IANA time zone such as Asia/Shanghai", c.DeskTimeZone))
+	} else if _, err := flows.ParseWorkingHours(c.DeskHours, c.DeskTimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("CXBOT_DESK_HOURS: %s", settingMessage(err)))
 	}
 	if c.EscalateAfter < c.ClaimSLA {

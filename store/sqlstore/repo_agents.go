@@ -65,8 +65,20 @@ func (db *DB) Agents(ctx context.Context) ([]flows.Agent, error) {
 	return out, nil
 }
 
-// RemoveAgent unregisters a Telegram user. Cases they own keep their name.
+// RemoveAgent unregisters a Telegram user. An agent who owns cases still
+// being worked is refused (a supervisor resolves them first), so no case is
+// left with an owner nobody can act as; closed cases keep the name.
 func (db *DB) RemoveAgent(ctx context.Context, telegramUserID int64) error {
+	var owned []int64
+	err := db.conn(ctx).Model(&handoffRow{}).
+		Where("status = ? AND claimed_by IN (SELECT id FROM agents WHERE telegram_user_id = ?)", string(flows.HandoffClaimed), telegramUserID).
+		Order("id").Limit(20).Pluck("id", &owned).Error
+	if err != nil {
+		return sqlErr("remove agent", err)
+	}
+	if len(owned) > 0 {
+		return fmt.Errorf("remove agent: %w: telegram user %d still owns cases %v: resolve them first (a supervisor may)", flows.ErrConflict, telegramUserID, owned)
+	}
 	res := db.conn(ctx).Where("telegram_user_id = ?", telegramUserID).Delete(&agentRow{})
 	if res.Error != nil {
 		return sqlErr("remove agent", res.Error)

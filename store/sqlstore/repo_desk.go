@@ -121,8 +121,9 @@ func (db *DB) ResolveHandoff(ctx context.Context, id int64, r flows.Resolution) 
 }
 
 // ReopenHandoff puts a resolved case back in its owner's hands (open when
-// nobody owned it): the customer wrote again. Its follow-up and recovery
-// start afresh.
+// nobody owned it): the customer wrote again. A follow-up answer already
+// given stays (the figures keep it) until the next resolution's follow-up
+// asks again.
 func (db *DB) ReopenHandoff(ctx context.Context, id int64, at time.Time) (flows.Handoff, bool, error) {
 	at = db.at(at)
 	return db.updateHandoff(ctx, "reopen", id, "", func(tx *gorm.DB) *gorm.DB {
@@ -133,8 +134,6 @@ func (db *DB) ReopenHandoff(ctx context.Context, id int64, at time.Time) (flows.
 			"resolution_note":   "",
 			"resolved_by":       "",
 			"follow_up_sent_at": nil,
-			"recovery_score":    nil,
-			"recovered":         nil,
 			"reopened":          gorm.Expr("reopened + 1"),
 			"updated_at":        at,
 		})
@@ -240,9 +239,15 @@ func (db *DB) MarkEscalated(ctx context.Context, id int64, at time.Time) (bool, 
 }
 
 // MarkFollowUpSent takes the right to send a case's follow-up question;
-// false when it went already.
+// false when it went already. A new question clears an earlier answer (a
+// case reopened and resolved again is asked again).
 func (db *DB) MarkFollowUpSent(ctx context.Context, id int64, at time.Time) (bool, error) {
-	return db.markOnce(ctx, id, "follow_up_sent_at", at)
+	res := db.conn(ctx).Model(&handoffRow{}).Where("id = ? AND follow_up_sent_at IS NULL", id).
+		Updates(map[string]any{"follow_up_sent_at": db.at(at), "recovery_score": nil, "recovered": nil})
+	if res.Error != nil {
+		return false, sqlErr(fmt.Sprintf("mark follow-up of handoff %d", id), res.Error)
+	}
+	return res.RowsAffected == 1, nil
 }
 
 // ClearFollowUpSent gives the follow-up back when it could not be sent.
@@ -264,8 +269,8 @@ func (db *DB) markOnce(ctx context.Context, id int64, column string, at time.Tim
 func (db *DB) FollowUpsDue(ctx context.Context, resolvedBefore time.Time, limit int) ([]flows.Handoff, error) {
 	var rows []handoffRow
 	err := db.conn(ctx).
-		Where("status = ? AND outcome = ? AND follow_up_sent_at IS NULL AND resolved_at < ?",
-			string(flows.HandoffResolved), string(flows.OutcomeResolved), sqlTime(resolvedBefore)).
+		Where("status = ? AND outcome = ? AND resolved_by <> ? AND follow_up_sent_at IS NULL AND resolved_at < ?",
+			string(flows.HandoffResolved), string(flows.OutcomeResolved), flows.ResolvedByCustomer, sqlTime(resolvedBefore)).
 		Order("resolved_at").Order("id").Limit(listLimit(limit)).Find(&rows).Error
 	if err != nil {
 		return nil, sqlErr("follow-ups due", err)

@@ -198,7 +198,7 @@ func TestSQLCaseLifecycle(t *testing.T) {
 			t.Fatal("the follow-up was answered twice")
 		}
 		reopened, changed, err := db.ReopenHandoff(ctx, h.ID, resolvedAt.Add(time.Hour))
-		if err != nil || !changed || reopened.Status != flows.HandoffClaimed || reopened.Reopened != 1 || reopened.ResolvedAt != nil || reopened.Recovered != nil {
+		if err != nil || !changed || reopened.Status != flows.HandoffClaimed || reopened.Reopened != 1 || reopened.ResolvedAt != nil || reopened.Recovered == nil || reopened.FollowUpSentAt != nil {
 			t.Fatalf("reopen = %+v %v %v", reopened, changed, err)
 		}
 		msgs, err := db.CaseMessages(ctx, h.ID)
