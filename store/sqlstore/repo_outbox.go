@@ -198,3 +198,9 @@ func clipText(s string, n int) string {
 	}
 	return string(r[:n])
 }
+
+// QueueWebhook queues a webhook on its own, outside any other change (the
+// desk queues its events inside its transactions with insertOutbox).
+func (db *DB) QueueWebhook(ctx context.Context, e flows.OutboxEvent, at time.Time) error {
+	return sqlErr("queue webhook", insertOutbox(db.conn(ctx), e, db.at(at)))
+}
