@@ -27,7 +27,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 func responseTypes() []any {
 	return []any{
 		errorBody{}, healthJSON{}, invitationJSON{}, flows.NPSReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
-		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{},
+		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{}, deliveriesJSON{}, deliveryJSON{},
 	}
 }
 
@@ -158,6 +158,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	fullWave.Paused = true
 	a := newFakeAPI(t, func(c *Config) {
 		c.Checks = []Check{{Name: "database", Probe: func(context.Context) error { return nil }}}
+		c.Webhooks = newDeliveryLog(t)
 	})
 	a.convs.SurveysFn = testSurveys
 	a.convs.InviteFn = func(_ context.Context, req conversation.InviteRequest) (flows.Invitation, bool, error) {
@@ -190,20 +191,22 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	// One request per route, a body or "?query": a route without a sample
 	// fails the test.
 	samples := map[string]string{
-		"GET /healthz":                   "",
-		"POST /api/v1/invitations":       `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
-		"GET /api/v1/reports/nps":        "?survey=post_purchase_nps",
-		"GET /api/v1/surveys":            "",
-		"GET /api/v1/handoffs":           "",
-		"POST /api/v1/links":             `{"customer_ref":"C-1"}`,
-		"POST /api/v1/events":            eventsBody(t, goodEvent("e-1"), with(goodEvent("e-2"), "id", 2)),
-		"GET /api/v1/waves":              "",
-		"POST /api/v1/waves":             "id: w-1\n",
-		"GET /api/v1/waves/{id}":         "",
-		"POST /api/v1/waves/{id}/pause":  "",
-		"POST /api/v1/waves/{id}/resume": "",
-		"GET /api/v1/waves/{id}/preview": "",
-		"/api/":                          "",
+		"GET /healthz":                                "",
+		"POST /api/v1/invitations":                    `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
+		"GET /api/v1/reports/nps":                     "?survey=post_purchase_nps",
+		"GET /api/v1/surveys":                         "",
+		"GET /api/v1/handoffs":                        "",
+		"POST /api/v1/links":                          `{"customer_ref":"C-1"}`,
+		"POST /api/v1/events":                         eventsBody(t, goodEvent("e-1"), with(goodEvent("e-2"), "id", 2)),
+		"GET /api/v1/waves":                           "",
+		"POST /api/v1/waves":                          "id: w-1\n",
+		"GET /api/v1/waves/{id}":                      "",
+		"POST /api/v1/waves/{id}/pause":               "",
+		"POST /api/v1/waves/{id}/resume":              "",
+		"GET /api/v1/waves/{id}/preview":              "",
+		"GET /api/v1/webhooks/deliveries":             "",
+		"POST /api/v1/webhooks/deliveries/{id}/retry": "",
+		"/api/": "",
 	}
 	for _, rt := range (&Server{}).routes() {
 		method, path := requestFor(rt.pattern)

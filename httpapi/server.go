@@ -55,6 +55,7 @@ type Config struct {
 	Links         LinkTokens
 	Events        EventSaver
 	Waves         WaveAdmin
+	Webhooks      WebhookLog
 	Checks        []Check
 	Logger        *slog.Logger
 }
@@ -100,6 +101,8 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/waves/{id}/pause", s.auth(s.pauseWave)},
 		{"POST /api/v1/waves/{id}/resume", s.auth(s.resumeWave)},
 		{"GET /api/v1/waves/{id}/preview", s.auth(s.previewWave)},
+		{"GET /api/v1/webhooks/deliveries", s.auth(s.listDeliveries)},
+		{"POST /api/v1/webhooks/deliveries/{id}/retry", s.auth(s.retryDelivery)},
 		{"/api/", s.auth(s.noRoute)},
 	}
 }

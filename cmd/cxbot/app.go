@@ -21,6 +21,7 @@ import (
 	"github.com/cxbot/cxbot/scheduler"
 	"github.com/cxbot/cxbot/store/redisstore"
 	"github.com/cxbot/cxbot/store/sqlstore"
+	"github.com/cxbot/cxbot/webhooks"
 )
 
 // app is one running cxbot: stores, channels, the conversation service, the
@@ -39,6 +40,7 @@ type app struct {
 	sched    *scheduler.Scheduler
 	waves    *scheduler.Manager
 	dispatch []*scheduler.Dispatcher
+	hooks    *webhooks.Deliverer // nil without CXBOT_WEBHOOK_URL
 }
 
 // openDatabase opens SQL and makes sure the schema is current: serve must
@@ -142,6 +144,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		Records: a.db, States: a.states, Channels: channels, Agents: agents, Throttle: scheduler.APIThrottle(a.states, limits),
 		Surveys: surveys, Links: links, Logger: log,
 		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait, LeaseTTL: cfg.ChatLease,
+		Webhooks: cfg.WebhookURL != "",
 	})
 	if err != nil {
 		return nil, err
@@ -152,9 +155,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	}
 	a.api = httpapi.New(httpapi.Config{
 		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Links: links, Logger: log,
-		Events: a.db, Waves: a.waves,
+		Events: a.db, Waves: a.waves, Webhooks: a.db,
 		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 	})
+	if cfg.WebhookURL != "" {
+		a.hooks, err = webhooks.New(a.db, webhooks.Config{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, MaxAttempts: cfg.WebhookMaxAttempts, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if a.telegram != nil {
 		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(a.conv))
 	}
@@ -245,6 +254,9 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	var workers sync.WaitGroup
 	for _, d := range a.dispatch {
 		workers.Go(func() { d.Run(ctx) })
+	}
+	if a.hooks != nil {
+		workers.Go(func() { a.hooks.Run(ctx) })
 	}
 
 	var runErr error
