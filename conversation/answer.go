@@ -58,6 +58,7 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 	}
 	if out.Finished {
 		write.Finish = flows.ResponseCompleted
+		write.CompletedWebhook = s.webhooks
 	}
 	replay := false
 	switch _, err := s.records.ApplyStep(ctx, write); {

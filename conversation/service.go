@@ -113,6 +113,9 @@ type Config struct {
 	// for the platform to redeliver later.
 	ReplyWait   time.Duration
 	CommentWait time.Duration // default 10m: a handoff waiting for a comment goes out without it
+	// Webhooks queues a response.completed webhook with each completing
+	// step (flows.StepWrite.CompletedWebhook); off when no receiver is set.
+	Webhooks bool
 }
 
 // Service is the conversation use case.
@@ -127,6 +130,7 @@ type Service struct {
 	throttle func(ctx context.Context, ch flows.Channel) error
 	log      *slog.Logger
 	now      func() time.Time
+	webhooks bool
 
 	conversationTTL time.Duration
 	dedupeTTL       time.Duration
@@ -151,6 +155,7 @@ func New(cfg Config) (*Service, error) {
 		links:           cfg.Links,
 		throttle:        cfg.Throttle,
 		log:             cfg.Logger,
+		webhooks:        cfg.Webhooks,
 		now:             cfg.Now,
 		conversationTTL: orDefault(cfg.ConversationTTL, 72*time.Hour),
 		dedupeTTL:       orDefault(cfg.DedupeTTL, 7*24*time.Hour),

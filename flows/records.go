@@ -32,6 +32,11 @@ type StepWrite struct {
 	// status (FinishedInvitation) if the invitation is running. A response
 	// already finished is left as it is.
 	Finish ResponseStatus
+	// CompletedWebhook queues a response.completed webhook (OutboxEvent,
+	// payload built when sent) in the step's own statement if this step is
+	// the one that completes the response; a replay or an already finished
+	// response queues nothing.
+	CompletedWebhook bool
 	// At is when the step happened (default now).
 	At time.Time
 	// State is the conversation after the step, kept with the response so

@@ -28,7 +28,7 @@ func responseTypes() []any {
 	return []any{
 		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, flows.NPSReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
 		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{}, quietHoursBody{},
-		caseJSON{}, caseMessageJSON{}, agentJSON{},
+		caseJSON{}, caseMessageJSON{}, agentJSON{}, deliveriesJSON{}, deliveryJSON{},
 	}
 }
 
@@ -159,6 +159,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	fullWave.Paused = true
 	a := newFakeAPI(t, func(c *Config) {
 		c.Checks = []Check{{Name: "database", Probe: func(context.Context) error { return nil }}}
+		c.Webhooks = newDeliveryLog(t)
 	})
 	a.convs.SurveysFn = testSurveys
 	a.convs.InviteFn = func(_ context.Context, req conversation.InviteRequest) (flows.Invitation, bool, error) {
@@ -213,32 +214,34 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	// One request per route, a body or "?query": a route without a sample
 	// fails the test.
 	samples := map[string]string{
-		"GET /healthz":                             "",
-		"GET /livez":                               "",
-		"GET /readyz":                              "",
-		"GET /api/v1/openapi.json":                 "",
-		"POST /api/v1/invitations":                 `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
-		"GET /api/v1/reports/nps":                  "?survey=post_purchase_nps",
-		"GET /api/v1/surveys":                      "",
-		"GET /api/v1/handoffs":                     "",
-		"GET /api/v1/handoffs/{id}":                "",
-		"POST /api/v1/handoffs/{id}/claim":         `{"agent_id":3}`,
-		"POST /api/v1/handoffs/{id}/reply":         `{"agent_id":3,"text":"hi"}`,
-		"POST /api/v1/handoffs/{id}/resolve":       `{"outcome":"resolved","note":"n"}`,
-		"GET /api/v1/agents":                       "",
-		"POST /api/v1/agents":                      `{"telegram_user_id":77,"name":"Li","role":"supervisor"}`,
-		"DELETE /api/v1/agents/{telegram_user_id}": "",
-		"POST /api/v1/links":                       `{"customer_ref":"C-1"}`,
-		"POST /api/v1/events":                      eventsBody(t, goodEvent("e-1"), with(goodEvent("e-2"), "id", 2)),
-		"GET /api/v1/waves":                        "",
-		"POST /api/v1/waves":                       "id: w-1\n",
-		"GET /api/v1/waves/{id}":                   "",
-		"PUT /api/v1/waves/{id}":                   "id: w-1\n",
-		"DELETE /api/v1/waves/{id}":                "",
-		"POST /api/v1/waves/{id}/pause":            "",
-		"POST /api/v1/waves/{id}/resume":           "",
-		"GET /api/v1/waves/{id}/preview":           "",
-		"/api/":                                    "",
+		"GET /healthz":                                "",
+		"GET /livez":                                  "",
+		"GET /readyz":                                 "",
+		"GET /api/v1/openapi.json":                    "",
+		"POST /api/v1/invitations":                    `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
+		"GET /api/v1/reports/nps":                     "?survey=post_purchase_nps",
+		"GET /api/v1/surveys":                         "",
+		"GET /api/v1/handoffs":                        "",
+		"GET /api/v1/handoffs/{id}":                   "",
+		"POST /api/v1/handoffs/{id}/claim":            `{"agent_id":3}`,
+		"POST /api/v1/handoffs/{id}/reply":            `{"agent_id":3,"text":"hi"}`,
+		"POST /api/v1/handoffs/{id}/resolve":          `{"outcome":"resolved","note":"n"}`,
+		"GET /api/v1/agents":                          "",
+		"POST /api/v1/agents":                         `{"telegram_user_id":77,"name":"Li","role":"supervisor"}`,
+		"DELETE /api/v1/agents/{telegram_user_id}":    "",
+		"POST /api/v1/links":                          `{"customer_ref":"C-1"}`,
+		"POST /api/v1/events":                         eventsBody(t, goodEvent("e-1"), with(goodEvent("e-2"), "id", 2)),
+		"GET /api/v1/waves":                           "",
+		"POST /api/v1/waves":                          "id: w-1\n",
+		"GET /api/v1/waves/{id}":                      "",
+		"PUT /api/v1/waves/{id}":                      "id: w-1\n",
+		"DELETE /api/v1/waves/{id}":                   "",
+		"POST /api/v1/waves/{id}/pause":               "",
+		"POST /api/v1/waves/{id}/resume":              "",
+		"GET /api/v1/waves/{id}/preview":              "",
+		"GET /api/v1/webhooks/deliveries":             "",
+		"POST /api/v1/webhooks/deliveries/{id}/retry": "",
+		"/api/": "",
 	}
 	for _, rt := range (&Server{}).routes() {
 		method, path := requestFor(rt.pattern)

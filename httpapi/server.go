@@ -53,6 +53,7 @@ type Config struct {
 	Waves         WaveAdmin
 	Desk          Desk   // the handoff desk; nil answers 503
 	Agents        Agents // the desk's agents
+	Webhooks      WebhookLog
 	Checks        []Check
 	Logger        *slog.Logger
 	// QuietUntil, if set, tells when the quiet hours of a customer end (zero:
@@ -122,6 +123,8 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/waves/{id}/pause", s.auth(s.pauseWave)},
 		{"POST /api/v1/waves/{id}/resume", s.auth(s.resumeWave)},
 		{"GET /api/v1/waves/{id}/preview", s.auth(s.previewWave)},
+		{"GET /api/v1/webhooks/deliveries", s.auth(s.listDeliveries)},
+		{"POST /api/v1/webhooks/deliveries/{id}/retry", s.auth(s.retryDelivery)},
 		{"/api/", s.auth(s.noRoute)},
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/cxbot/cxbot/scheduler"
 	"github.com/cxbot/cxbot/store/redisstore"
 	"github.com/cxbot/cxbot/store/sqlstore"
+	"github.com/cxbot/cxbot/webhooks"
 )
 
 // app is one running cxbot: stores, channels, the conversation service, the
@@ -40,7 +41,8 @@ type app struct {
 	sched    *scheduler.Scheduler
 	waves    *scheduler.Manager
 	dispatch []*scheduler.Dispatcher
-	metrics  *metrics // GET /metrics
+	metrics  *metrics            // GET /metrics
+	hooks    *webhooks.Deliverer // nil without CXBOT_WEBHOOK_URL
 }
 
 // openDatabase opens SQL and makes sure the schema is current: serve must
@@ -97,6 +99,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	if a.db, err = openDatabase(ctx, cfg, log, migrate); err != nil {
 		return nil, err
 	}
+	a.db.Webhooks = cfg.WebhookURL != "" // the desk's handoff.* events go to the outbox with each move
 	for id, s := range surveys {
 		if s.Version, err = a.db.SaveSurvey(ctx, s); err != nil {
 			return nil, fmt.Errorf("save survey %s: %w", id, err)
@@ -148,6 +151,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		Throttle: scheduler.APIThrottle(meteredLimiter{a.states, a.metrics}, limits),
 		Surveys:  surveys, Links: links, Logger: log,
 		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait, LeaseTTL: cfg.ChatLease,
+		Webhooks: cfg.WebhookURL != "",
 	})
 	if err != nil {
 		return nil, err
@@ -158,11 +162,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	}
 	a.api = httpapi.New(httpapi.Config{
 		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Links: links, Logger: log,
-		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db,
+		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db, Webhooks: a.db,
 		Checks:     []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 		QuietUntil: a.quietUntil(),
 		Limiter:    a.states, ClientLimit: cfg.APIRate,
 	})
+	if cfg.WebhookURL != "" {
+		a.hooks, err = webhooks.New(a.db, webhooks.Config{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, MaxAttempts: cfg.WebhookMaxAttempts, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if a.telegram != nil {
 		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(updateRouter{meteredUpdates{a.conv, a.metrics}, a.desk}))
 	}
@@ -259,6 +269,9 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	var workers sync.WaitGroup
 	for _, d := range a.dispatch {
 		workers.Go(func() { d.Run(ctx) })
+	}
+	if a.hooks != nil {
+		workers.Go(func() { a.hooks.Run(ctx) })
 	}
 
 	var runErr error

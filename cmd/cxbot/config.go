@@ -16,6 +16,7 @@ import (
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/scheduler"
 	"github.com/cxbot/cxbot/store/redisstore"
+	"github.com/cxbot/cxbot/webhooks"
 )
 
 // config is every CXBOT_* setting. Environment first; defaults make
@@ -73,6 +74,10 @@ type config struct {
 	WeChatRate            flows.Limit
 	WeChatChatRate        flows.Limit
 	APIQuietHours         []scheduler.TimeRange
+
+	WebhookURL         string
+	WebhookSecret      string
+	WebhookMaxAttempts int
 }
 
 // setting documents one variable; the table drives loading, validation
@@ -268,6 +273,28 @@ func settings() []setting {
 			c.APIQuietHours = r
 			return nil
 		}},
+		{"CXBOT_WEBHOOK_URL", "", "the business's receiver of outbound webhooks (response.completed, handoff.*); empty turns them off", false, func(c *config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
+				return fmt.Errorf("%q is not an http(s) URL", v)
+			}
+			c.WebhookURL = v
+			return nil
+		}},
+		{"CXBOT_WEBHOOK_SECRET", "", "HMAC-SHA256 key signing each outbound webhook (at least 16 characters); required with CXBOT_WEBHOOK_URL", true, func(c *config, v string) error {
+			if v != "" && len(v) < webhooks.MinSecretLength {
+				return fmt.Errorf("must be at least %d characters", webhooks.MinSecretLength)
+			}
+			c.WebhookSecret = v
+			return nil
+		}},
+		{"CXBOT_WEBHOOK_MAX_ATTEMPTS", "15", "attempts per outbound webhook before it is given up (backoff 10s doubling, capped at 1h: 15 is about a day)", false, func(c *config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100 {
+				return fmt.Errorf("%q is not a number from 1 to 100", v)
+			}
+			c.WebhookMaxAttempts = n
+			return nil
+		}},
 	}
 }
 
@@ -305,6 +332,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if set := c.WeChatAppID != "" || c.WeChatAppSecret != "" || c.WeChatToken != ""; set && (c.WeChatAppID == "" || c.WeChatAppSecret == "" || c.WeChatToken == "") {
 		errs = append(errs, errors.New("CXBOT_WECHAT_APP_ID, CXBOT_WECHAT_APP_SECRET and CXBOT_WECHAT_TOKEN: set all three to use WeChat"))
+	}
+	if c.WebhookURL != "" && c.WebhookSecret == "" {
+		errs = append(errs, errors.New("CXBOT_WEBHOOK_SECRET: required when CXBOT_WEBHOOK_URL is set"))
 	}
 	if c.ReplicaName == "" {
 		host, _ := os.Hostname()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cxbot/cxbot/bot/telegram/telegramtest"
 	"github.com/cxbot/cxbot/bot/wechat/wechattest"
+	"github.com/cxbot/cxbot/webhooks"
 )
 
 // The handoff desk end to end, over real HTTP between cxbot and the fake
@@ -44,7 +45,10 @@ func TestDeskEndToEnd(t *testing.T) {
 				chat = forumChat
 				tg.MakeForum(chat)
 			}
+			crm := newHookReceiver(t)
 			h := start(t, st, options{webhook: true, tg: tg, env: map[string]string{
+				"CXBOT_WEBHOOK_URL":            crm.srv.URL,
+				"CXBOT_WEBHOOK_SECRET":         testWebhookSecret,
 				"CXBOT_TELEGRAM_AGENT_CHAT":    fmt.Sprint(chat),
 				"CXBOT_AGENT_LANGUAGE":         "en",
 				"CXBOT_HANDOFF_FOLLOWUP_DELAY": "1s",
@@ -161,6 +165,25 @@ func TestDeskEndToEnd(t *testing.T) {
 			}
 			if authors["agent"] != 2 || authors["customer"] != 2 || authors["system"] < 2 {
 				t.Fatalf("thread %+v", c.Messages)
+			}
+
+			// The business's CRM heard of each step, signed.
+			want := []string{"response.completed", "handoff.opened", "handoff.claimed", "handoff.resolved", "handoff.recovered"}
+			seen := map[string]int{}
+			poll(t, "every webhook", func() bool {
+				clear(seen)
+				for _, r := range crm.requests() {
+					if err := webhooks.Verify(testWebhookSecret, r.header.Get("X-Cxbot-Timestamp"), r.body, r.header.Get("X-Cxbot-Signature")); err != nil {
+						t.Fatalf("%s webhook with a bad signature: %v", r.header.Get("X-Cxbot-Event"), err)
+					}
+					seen[r.header.Get("X-Cxbot-Event")]++
+				}
+				return len(seen) == len(want)
+			})
+			for _, e := range want {
+				if seen[e] != 1 {
+					t.Errorf("the CRM got %d %s webhooks, want 1 (all: %v)", seen[e], e, seen)
+				}
 			}
 		})
 	}

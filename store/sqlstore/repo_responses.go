@@ -173,6 +173,13 @@ func (db *DB) applyStepInTransaction(ctx context.Context, w flows.StepWrite, sta
 			}
 		}
 
+		if stepCompletes(w, resp, at) {
+			e := flows.OutboxEvent{Event: flows.EventResponseCompleted, SubjectID: resp.ID}
+			if err := insertOutbox(tx, e, at); err != nil {
+				return fmt.Errorf("queue webhook: %w", err)
+			}
+		}
+
 		if h := w.OpenHandoff; h != nil {
 			if err := insertHandoff(tx, resp, *h, at); err != nil {
 				return fmt.Errorf("insert handoff: %w", err)
@@ -202,8 +209,17 @@ func (db *DB) applyStepInTransaction(ctx context.Context, w flows.StepWrite, sta
 	return answerInserted, err
 }
 
+// stepCompletes reports whether the step just written (resp as RETURNING
+// read it back) is the one that completed the response and asks for its
+// webhook: the response is completed as of this very step's time. A
+// response finished before keeps its own completed_at.
+func stepCompletes(w flows.StepWrite, resp responseRow, at time.Time) bool {
+	return w.CompletedWebhook && w.Finish == flows.ResponseCompleted &&
+		resp.Status == flows.ResponseCompleted && resp.CompletedAt != nil && resp.CompletedAt.Equal(at)
+}
+
 // stepReturning is what a step reads back from the response row it updates.
-const stepReturning = "RETURNING id, invitation_id, customer_id, survey_id, channel, external_id"
+const stepReturning = "RETURNING id, invitation_id, customer_id, survey_id, channel, external_id, status, completed_at"
 
 // responseStepUpdate is the UPDATE of the response row that begins every
 // step, without RETURNING: it writes the state and the update id, finishes

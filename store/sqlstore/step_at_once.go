@@ -98,6 +98,16 @@ func (db *DB) applyStepAtOnce(ctx context.Context, w flows.StepWrite, state any,
 		sql.WriteString("\n    FROM r WHERE handoffs.response_id = r.id\n)")
 	}
 
+	if w.CompletedWebhook && w.Finish == flows.ResponseCompleted {
+		// Only the step that completes the response: it alone wrote this
+		// completed_at (stepCompletes). The payload is built when sent.
+		sql.WriteString(`, o AS (
+    INSERT INTO webhook_outbox (event, subject_id, payload, created_at, next_attempt_at)
+    SELECT ?, r.id, '', ?, ? FROM r WHERE r.status = ? AND r.completed_at = ?
+)`)
+		args = append(args, string(flows.EventResponseCompleted), at, at, string(flows.ResponseCompleted), at)
+	}
+
 	sql.WriteString("\nSELECT (SELECT count(*) FROM r) AS responses, " + answered + " AS answered")
 	var out struct {
 		Responses int
