@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cxbot/cxbot/conversation"
 	"github.com/cxbot/cxbot/flows"
@@ -45,16 +44,7 @@ func (f *fakeConversations) Surveys() map[string]*flows.Survey {
 
 type fakeReports struct {
 	t              *testing.T
-	NPSReportFn    func(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error)
 	ListHandoffsFn func(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error)
-}
-
-func (f *fakeReports) NPSReport(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error) {
-	if f.NPSReportFn == nil {
-		f.t.Error("unexpected call to Reports.NPSReport")
-		return flows.NPSReport{}, nil
-	}
-	return f.NPSReportFn(ctx, surveyID, from, to)
 }
 
 func (f *fakeReports) ListHandoffs(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error) {
@@ -147,6 +137,7 @@ type fakeAPI struct {
 	srv     *httptest.Server
 	convs   *fakeConversations
 	reports *fakeReports
+	insight *fakeInsight
 	links   *fakeLinks
 	events  *fakeEvents
 	waves   *fakeWaves
@@ -158,11 +149,11 @@ type fakeAPI struct {
 func newFakeAPI(t *testing.T, edit ...func(*Config)) *fakeAPI {
 	t.Helper()
 	a := &fakeAPI{
-		t: t, convs: &fakeConversations{t: t}, reports: &fakeReports{t: t}, links: &fakeLinks{t: t},
+		t: t, convs: &fakeConversations{t: t}, reports: &fakeReports{t: t}, insight: &fakeInsight{t: t}, links: &fakeLinks{t: t},
 		events: &fakeEvents{t: t}, waves: &fakeWaves{t: t}, logs: &logBuffer{},
 	}
 	cfg := Config{
-		Token: testToken, Conversations: a.convs, Reports: a.reports, Links: a.links, Events: a.events, Waves: a.waves,
+		Token: testToken, Conversations: a.convs, Reports: a.reports, Insight: a.insight, Links: a.links, Events: a.events, Waves: a.waves,
 		Logger: slog.New(slog.NewTextHandler(a.logs, nil)),
 	}
 	for _, e := range edit {

@@ -26,7 +26,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 // so a body built some other way is caught there.
 func responseTypes() []any {
 	return []any{
-		errorBody{}, healthJSON{}, invitationJSON{}, flows.NPSReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
+		errorBody{}, healthJSON{}, invitationJSON{}, npsReportJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
 		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{},
 	}
 }
@@ -165,8 +165,8 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		inv.Error = "first try failed"
 		return inv, true, nil
 	}
-	a.reports.NPSReportFn = func(_ context.Context, survey string, _, _ *time.Time) (flows.NPSReport, error) {
-		return flows.NewNPSReport(survey, 1, 1, 1), nil
+	a.insight.ScoreReportFn = func(_ context.Context, kind flows.Kind, q flows.ReportQuery) (flows.ScoreReport, error) {
+		return flows.NewScoreReport(kind, q, []flows.ClassCount{{Class: flows.ClassPromoter, N: 1, ScoreSum: 10}}, nil), nil
 	}
 	a.reports.ListHandoffsFn = func(context.Context, flows.HandoffStatus, int) ([]flows.Handoff, error) {
 		return []flows.Handoff{{ID: 1, ResponseID: 2, CustomerRef: "C-1", SurveyID: "s", QuestionID: "q", Kind: flows.KindNPS, Score: 1,
@@ -192,7 +192,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	samples := map[string]string{
 		"GET /healthz":                   "",
 		"POST /api/v1/invitations":       `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
-		"GET /api/v1/reports/nps":        "?survey=post_purchase_nps",
+		"GET /api/v1/reports/{report}":   "?survey=post_purchase_nps&group_by=day",
 		"GET /api/v1/surveys":            "",
 		"GET /api/v1/handoffs":           "",
 		"POST /api/v1/links":             `{"customer_ref":"C-1"}`,

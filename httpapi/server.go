@@ -32,7 +32,6 @@ type Conversations interface {
 
 // Reports reads results from SQL.
 type Reports interface {
-	NPSReport(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error)
 	ListHandoffs(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error)
 }
 
@@ -52,6 +51,7 @@ type Config struct {
 	Token         string // bearer token; empty refuses every API call
 	Conversations Conversations
 	Reports       Reports
+	Insight       Insight
 	Links         LinkTokens
 	Events        EventSaver
 	Waves         WaveAdmin
@@ -89,7 +89,7 @@ func (s *Server) routes() []route {
 	return []route{
 		{"GET /healthz", http.HandlerFunc(s.health)},
 		{"POST /api/v1/invitations", s.auth(s.createInvitation)},
-		{"GET /api/v1/reports/nps", s.auth(s.npsReport)},
+		{"GET /api/v1/reports/{report}", s.auth(s.report)},
 		{"GET /api/v1/surveys", s.auth(s.listSurveys)},
 		{"GET /api/v1/handoffs", s.auth(s.listHandoffs)},
 		{"POST /api/v1/links", s.auth(s.createLink)},

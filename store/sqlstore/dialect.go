@@ -53,6 +53,14 @@ type dialect struct {
 	// stepAtOnce makes ApplyStep one statement of data-modifying CTEs
 	// (applyStepAtOnce) instead of a transaction of several.
 	stepAtOnce bool
+
+	// contextAttr extracts one key of a JSON context column (reports):
+	// the SQL, with one placeholder, and the value to bind to it.
+	contextAttr func(column, key string) (sql string, arg any)
+	// localBucket, when set, names the local day, ISO week or month of a
+	// timestamp in SQL (placeholders: interval, zone, format); without it
+	// reports bucket by a CASE over the bucket bounds.
+	localBucket func(column string) string
 }
 
 // postgresDialect is for production: many replicas on one server.
@@ -80,6 +88,13 @@ WHERE table_schema = current_schema() AND table_name = ? AND table_type = 'BASE 
 		occurredAtUnindexed: "(e.occurred_at + INTERVAL '0 seconds')",
 		upsertChats:         true,
 		stepAtOnce:          true,
+
+		contextAttr: func(column, key string) (string, any) {
+			return "(" + column + "::json ->> ?)", key
+		},
+		localBucket: func(column string) string {
+			return "to_char(date_trunc(CAST(? AS text), " + column + " AT TIME ZONE CAST(? AS text)), CAST(? AS text))"
+		},
 	}
 }
 
@@ -106,5 +121,9 @@ func sqliteDialect() dialect {
 		skipLocked:          "",
 		occurredAtUnindexed: "+e.occurred_at",
 		singleRowInserts:    true,
+
+		contextAttr: func(column, key string) (string, any) {
+			return "json_extract(" + column + ", ?)", `$."` + key + `"`
+		},
 	}
 }
