@@ -117,3 +117,25 @@ func TestFunnelReportRoute(t *testing.T) {
 		t.Fatalf("funnel = %d %s", r.code, r.body)
 	}
 }
+
+type fakeResponses struct {
+	t            *testing.T
+	ListFn       func(ctx context.Context, f flows.ResponseFilter) ([]flows.ResponseRecord, error)
+	AttributesFn func(ctx context.Context, f flows.ResponseFilter) ([]string, error)
+}
+
+func (f *fakeResponses) ListResponses(ctx context.Context, rf flows.ResponseFilter) ([]flows.ResponseRecord, error) {
+	if f.ListFn == nil {
+		f.t.Error("unexpected call to Responses.ListResponses")
+		return nil, nil
+	}
+	return f.ListFn(ctx, rf)
+}
+
+func (f *fakeResponses) ResponseAttributes(ctx context.Context, rf flows.ResponseFilter) ([]string, error) {
+	if f.AttributesFn == nil {
+		f.t.Error("unexpected call to Responses.ResponseAttributes")
+		return nil, nil
+	}
+	return f.AttributesFn(ctx, rf)
+}

@@ -26,7 +26,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 // so a body built some other way is caught there.
 func responseTypes() []any {
 	return []any{
-		errorBody{}, healthJSON{}, invitationJSON{}, npsReportJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
+		errorBody{}, healthJSON{}, invitationJSON{}, npsReportJSON{}, responsesJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
 		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{},
 	}
 }
@@ -128,7 +128,8 @@ func TestJSONKeyProblemsFindsBadKeys(t *testing.T) {
 
 // jsonKeysNotSnake lists the keys of a decoded JSON value that are not
 // snake_case, walking nested objects and arrays. The values of "context"
-// are the business's own attribute names, echoed back: not API fields.
+// and "attributes" are the business's own attribute names, echoed back:
+// not API fields.
 func jsonKeysNotSnake(v any, path string) []string {
 	var bad []string
 	switch v := v.(type) {
@@ -137,7 +138,7 @@ func jsonKeysNotSnake(v any, path string) []string {
 			if !snakeCase.MatchString(k) {
 				bad = append(bad, path+"."+k)
 			}
-			if k == "context" {
+			if k == "context" || k == "attributes" {
 				continue
 			}
 			bad = append(bad, jsonKeysNotSnake(child, path+"."+k)...)
@@ -168,6 +169,12 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	a.insight.ScoreReportFn = func(_ context.Context, kind flows.Kind, q flows.ReportQuery) (flows.ScoreReport, error) {
 		return flows.NewScoreReport(kind, q, []flows.ClassCount{{Class: flows.ClassPromoter, N: 1, ScoreSum: 10}}, nil), nil
 	}
+	a.resps.ListFn = func(context.Context, flows.ResponseFilter) ([]flows.ResponseRecord, error) {
+		score := 9
+		return []flows.ResponseRecord{{ID: 1, Survey: "post_purchase_nps", Attributes: map[string]string{"Store": "1"},
+			Answers: []flows.RecordAnswer{{QuestionID: "nps", Kind: flows.KindNPS, Score: &score, Class: flows.ClassPromoter}}}}, nil
+	}
+	a.resps.AttributesFn = func(context.Context, flows.ResponseFilter) ([]string, error) { return []string{"Store"}, nil }
 	a.reports.ListHandoffsFn = func(context.Context, flows.HandoffStatus, int) ([]flows.Handoff, error) {
 		return []flows.Handoff{{ID: 1, ResponseID: 2, CustomerRef: "C-1", SurveyID: "s", QuestionID: "q", Kind: flows.KindNPS, Score: 1,
 			Class: flows.ClassDetractor, Comment: "c", Channel: flows.ChannelTelegram, ExternalID: "42",
@@ -190,20 +197,23 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	// One request per route, a body or "?query": a route without a sample
 	// fails the test.
 	samples := map[string]string{
-		"GET /healthz":                   "",
-		"POST /api/v1/invitations":       `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
-		"GET /api/v1/reports/{report}":   "?survey=post_purchase_nps&group_by=day",
-		"GET /api/v1/surveys":            "",
-		"GET /api/v1/handoffs":           "",
-		"POST /api/v1/links":             `{"customer_ref":"C-1"}`,
-		"POST /api/v1/events":            eventsBody(t, goodEvent("e-1"), with(goodEvent("e-2"), "id", 2)),
-		"GET /api/v1/waves":              "",
-		"POST /api/v1/waves":             "id: w-1\n",
-		"GET /api/v1/waves/{id}":         "",
-		"POST /api/v1/waves/{id}/pause":  "",
-		"POST /api/v1/waves/{id}/resume": "",
-		"GET /api/v1/waves/{id}/preview": "",
-		"/api/":                          "",
+		"GET /healthz":                       "",
+		"POST /api/v1/invitations":           `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
+		"GET /api/v1/reports/{report}":       "?survey=post_purchase_nps&group_by=day",
+		"GET /api/v1/responses":              "",
+		"GET /api/v1/exports/responses.csv":  "?survey=post_purchase_nps",
+		"GET /api/v1/exports/responses.xlsx": "?survey=post_purchase_nps",
+		"GET /api/v1/surveys":                "",
+		"GET /api/v1/handoffs":               "",
+		"POST /api/v1/links":                 `{"customer_ref":"C-1"}`,
+		"POST /api/v1/events":                eventsBody(t, goodEvent("e-1"), with(goodEvent("e-2"), "id", 2)),
+		"GET /api/v1/waves":                  "",
+		"POST /api/v1/waves":                 "id: w-1\n",
+		"GET /api/v1/waves/{id}":             "",
+		"POST /api/v1/waves/{id}/pause":      "",
+		"POST /api/v1/waves/{id}/resume":     "",
+		"GET /api/v1/waves/{id}/preview":     "",
+		"/api/":                              "",
 	}
 	for _, rt := range (&Server{}).routes() {
 		method, path := requestFor(rt.pattern)
@@ -216,6 +226,12 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 			path, body = path+"?"+query, ""
 		}
 		r := a.do(method, path, body)
+		if strings.Contains(rt.pattern, "/exports/") { // files, not JSON
+			if r.code != http.StatusOK {
+				t.Errorf("%s %s = %d %s", method, path, r.code, r.body)
+			}
+			continue
+		}
 		var decoded any
 		r.json(t, &decoded)
 		for _, k := range jsonKeysNotSnake(decoded, "body") {

@@ -52,6 +52,7 @@ type Config struct {
 	Conversations Conversations
 	Reports       Reports
 	Insight       Insight
+	Responses     ResponseReader
 	Links         LinkTokens
 	Events        EventSaver
 	Waves         WaveAdmin
@@ -90,6 +91,9 @@ func (s *Server) routes() []route {
 		{"GET /healthz", http.HandlerFunc(s.health)},
 		{"POST /api/v1/invitations", s.auth(s.createInvitation)},
 		{"GET /api/v1/reports/{report}", s.auth(s.report)},
+		{"GET /api/v1/responses", s.auth(s.listResponses)},
+		{"GET /api/v1/exports/responses.csv", s.auth(s.exportCSV)},
+		{"GET /api/v1/exports/responses.xlsx", s.auth(s.exportXLSX)},
 		{"GET /api/v1/surveys", s.auth(s.listSurveys)},
 		{"GET /api/v1/handoffs", s.auth(s.listHandoffs)},
 		{"POST /api/v1/links", s.auth(s.createLink)},

@@ -151,7 +151,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		return nil, err
 	}
 	a.api = httpapi.New(httpapi.Config{
-		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Insight: a.db, Links: links, Logger: log,
+		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Insight: a.db, Responses: a.db, Links: links, Logger: log,
 		Events: a.db, Waves: a.waves,
 		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 	})

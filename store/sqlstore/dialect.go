@@ -61,6 +61,9 @@ type dialect struct {
 	// timestamp in SQL (placeholders: interval, zone, format); without it
 	// reports bucket by a CASE over the bucket bounds.
 	localBucket func(column string) string
+	// contextKeys (an expression) and contextKeysJoin (after the FROM
+	// list's joins) list the keys of the JSON context i.context, one per row.
+	contextKeys, contextKeysJoin string
 }
 
 // postgresDialect is for production: many replicas on one server.
@@ -92,6 +95,7 @@ WHERE table_schema = current_schema() AND table_name = ? AND table_type = 'BASE 
 		contextAttr: func(column, key string) (string, any) {
 			return "(" + column + "::json ->> ?)", key
 		},
+		contextKeys: "json_object_keys(i.context::json)",
 		localBucket: func(column string) string {
 			return "to_char(date_trunc(CAST(? AS text), " + column + " AT TIME ZONE CAST(? AS text)), CAST(? AS text))"
 		},
@@ -125,5 +129,7 @@ func sqliteDialect() dialect {
 		contextAttr: func(column, key string) (string, any) {
 			return "json_extract(" + column + ", ?)", `$."` + key + `"`
 		},
+		contextKeys:     "j.key",
+		contextKeysJoin: " JOIN json_each(i.context) AS j",
 	}
 }

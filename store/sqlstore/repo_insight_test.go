@@ -297,3 +297,68 @@ func TestSQLFunnelReport(t *testing.T) {
 		}
 	})
 }
+
+func TestSQLListResponses(t *testing.T) {
+	eachSQL(t, func(t *testing.T, db *DB) {
+		ctx := sqlTestCtx(t)
+		ids := seedInsight(t, db, insightFixture())
+		base := flows.ResponseFilter{ReportQuery: flows.ReportQuery{Survey: "delivery", From: insightT0, To: insightT0.Add(72 * time.Hour)}}
+		list := func(f flows.ResponseFilter) []flows.ResponseRecord {
+			t.Helper()
+			rs, err := db.ListResponses(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rs
+		}
+		idsOf := func(rs []flows.ResponseRecord) string {
+			var out []int64
+			for _, r := range rs {
+				out = append(out, r.ID)
+			}
+			return fmt.Sprint(out)
+		}
+		all := list(base)
+		if idsOf(all) != fmt.Sprint(ids[:6]) {
+			t.Fatalf("all = %s, want %v", idsOf(all), ids[:6])
+		}
+		first := all[0]
+		if first.Survey != "delivery" || first.Wave != "w1" || first.CustomerRef != "ins-0" || first.Attributes["store"] != "SH-01" ||
+			first.Status != flows.ResponseCompleted || len(first.Answers) != 2 || *first.Answers[0].Score != 10 || first.Answers[1].QuestionID != "nps_again" {
+			t.Errorf("first = %+v", first)
+		}
+		// Pages of two, by cursor, both ways.
+		page := base
+		page.Limit = 2
+		p1 := list(page)
+		page.After = p1[1].ID
+		if p2 := list(page); idsOf(p2) != fmt.Sprint(ids[2:4]) {
+			t.Errorf("page 2 = %s", idsOf(p2))
+		}
+		newest := base
+		newest.Newest, newest.Limit, newest.Before = true, 2, ids[5]
+		if got := list(newest); idsOf(got) != fmt.Sprint([]int64{ids[4], ids[3]}) {
+			t.Errorf("newest before %d = %s", ids[5], idsOf(got))
+		}
+		detractors := base
+		detractors.Class = flows.ClassDetractor
+		if got := list(detractors); idsOf(got) != fmt.Sprint([]int64{ids[0], ids[4], ids[5]}) { // the first has a detractor's second answer
+			t.Errorf("detractors = %s", idsOf(got))
+		}
+		withText := base
+		withText.WithText = true
+		withText.Attributes = map[string]string{"store": "SH-02"}
+		if got := list(withText); idsOf(got) != fmt.Sprint([]int64{ids[4]}) || got[0].Answers[1].Text != "物流太慢了" {
+			t.Errorf("with text at SH-02 = %+v", got)
+		}
+		keys, err := db.ResponseAttributes(ctx, base)
+		if err != nil || fmt.Sprint(keys) != "[store touchpoint]" {
+			t.Errorf("attributes = %v, %v", keys, err)
+		}
+		none := base
+		none.From, none.To = insightT0.Add(-time.Hour*1000), insightT0.Add(-time.Hour*999)
+		if got := list(none); got == nil || len(got) != 0 {
+			t.Errorf("empty = %v", got)
+		}
+	})
+}
