@@ -89,6 +89,8 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{"GET /healthz", http.HandlerFunc(s.health)},
+		{"GET /{$}", s.dashboard()},
+		{"GET /dashboard/", s.dashboard()},
 		{"POST /api/v1/invitations", s.auth(s.createInvitation)},
 		{"GET /api/v1/reports/{report}", s.auth(s.report)},
 		{"GET /api/v1/responses", s.auth(s.listResponses)},

@@ -22,7 +22,7 @@ func requestFor(pattern string) (method, path string) {
 	if !ok {
 		method, path = http.MethodGet, pattern+"no-such-route"
 	}
-	return method, strings.NewReplacer("{id}", "w-1", "{report}", "nps").Replace(path)
+	return method, strings.NewReplacer("{id}", "w-1", "{report}", "nps", "{$}", "").Replace(path)
 }
 
 func TestEveryAPIRouteNeedsTheToken(t *testing.T) {
