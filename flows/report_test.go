@@ -45,3 +45,25 @@ func TestReportBuckets(t *testing.T) {
 		t.Fatalf("previous = %+v", p)
 	}
 }
+
+func TestTermsReport(t *testing.T) {
+	c := NewTermCounts()
+	for range 3 {
+		c.Add(ClassDetractor, []string{"物流", "slow"})
+	}
+	c.Add(ClassDetractor, []string{"price"}) // one comment: not listed
+	c.Add(ClassDissatisfied, []string{"客服", "slow"})
+	c.Add(ClassDissatisfied, []string{"客服"})
+	for range 4 {
+		c.Add(ClassPromoter, []string{"slow", "fast"})
+	}
+	c.Add(ClassPassive, []string{"物流"}) // passives are neither side
+	rep := NewTermsReport(ReportQuery{}, c)
+	// 物流: 3 of 6 unhappy, 0 of 4 happy: lift (4/7)/(1/5) = 2.86;
+	// 客服: 2 of 6: (3/7)/(1/5) = 2.14; slow: 4 of 6 vs 4 of 4: (5/7)/(5/5) < 1.
+	if rep.UnhappyComments != 6 || rep.HappyComments != 4 || len(rep.Terms) != 2 ||
+		rep.Terms[0] != (Term{Term: "物流", Unhappy: 3, UnhappyRate: 50, Lift: 2.86}) ||
+		rep.Terms[1] != (Term{Term: "客服", Unhappy: 2, UnhappyRate: 33.3, Lift: 2.14}) || !rep.SmallSample {
+		t.Fatalf("terms = %+v", rep)
+	}
+}

@@ -139,6 +139,7 @@ type fakeAPI struct {
 	reports *fakeReports
 	insight *fakeInsight
 	resps   *fakeResponses
+	notes   *fakeComments
 	links   *fakeLinks
 	events  *fakeEvents
 	waves   *fakeWaves
@@ -150,11 +151,11 @@ type fakeAPI struct {
 func newFakeAPI(t *testing.T, edit ...func(*Config)) *fakeAPI {
 	t.Helper()
 	a := &fakeAPI{
-		t: t, convs: &fakeConversations{t: t}, reports: &fakeReports{t: t}, insight: &fakeInsight{t: t}, resps: &fakeResponses{t: t}, links: &fakeLinks{t: t},
+		t: t, convs: &fakeConversations{t: t}, reports: &fakeReports{t: t}, insight: &fakeInsight{t: t}, resps: &fakeResponses{t: t}, notes: &fakeComments{t: t}, links: &fakeLinks{t: t},
 		events: &fakeEvents{t: t}, waves: &fakeWaves{t: t}, logs: &logBuffer{},
 	}
 	cfg := Config{
-		Token: testToken, Conversations: a.convs, Reports: a.reports, Insight: a.insight, Responses: a.resps, Links: a.links, Events: a.events, Waves: a.waves,
+		Token: testToken, Conversations: a.convs, Reports: a.reports, Insight: a.insight, Responses: a.resps, Comments: a.notes, Words: spaceWords{}, Links: a.links, Events: a.events, Waves: a.waves,
 		Logger: slog.New(slog.NewTextHandler(a.logs, nil)),
 	}
 	for _, e := range edit {

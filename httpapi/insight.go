@@ -90,7 +90,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("report")
 	kind, isScore := flows.ParseReportKind(name)
 	if !isScore && name != "funnel" {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no report %q: use nps, csat, ces or funnel", name))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no report %q: use nps, csat, ces, funnel or terms", name))
 		return
 	}
 	q, err := s.reportQuery(r.URL.Query())

@@ -16,6 +16,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/segment"
 	"github.com/cxbot/cxbot/store/sqlstore"
 )
 
@@ -70,7 +71,7 @@ func newStoreAPI(t *testing.T, seed []seededResponse) *storeAPI {
 		}
 	}
 	a := &storeAPI{db: db, fakeAPI: &fakeAPI{t: t, convs: &fakeConversations{t: t, SurveysFn: testSurveys}}}
-	a.srv = httptest.NewServer(New(Config{Token: testToken, Conversations: a.convs, Insight: db, Responses: db, Logger: slog.New(slog.DiscardHandler)}))
+	a.srv = httptest.NewServer(New(Config{Token: testToken, Conversations: a.convs, Insight: db, Responses: db, Comments: db, Words: segment.New(), Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(a.srv.Close)
 	return a
 }
@@ -187,5 +188,42 @@ func TestResponseListFromTheStore(t *testing.T) {
 		if r := a.do(http.MethodGet, "/api/v1/responses?"+q, ""); r.code != http.StatusBadRequest {
 			t.Errorf("%s = %d %s", q, r.code, r.body)
 		}
+	}
+}
+
+// TestTermsFromTheStore: 物流 rises among detractors, in Chinese comments
+// cut into words.
+func TestTermsFromTheStore(t *testing.T) {
+	t0 := time.Now().UTC().Add(-24 * time.Hour)
+	var seed []seededResponse
+	for i, c := range []struct {
+		score   int
+		comment string
+	}{
+		{1, "物流太慢了"}, {2, "物流很慢，包装也坏了"}, {3, "The delivery was late"}, {0, "delivery late again, 物流差"},
+		{10, "客服很好"}, {9, "fast delivery"}, {10, "包装很好"}, {7, "物流还行"},
+	} {
+		seed = append(seed, seededResponse{"post_purchase_nps", fmt.Sprint("T-", i), nil, t0.Add(time.Duration(i) * time.Minute),
+			[]flows.Answer{score(flows.KindNPS, "nps", c.score), text("why", c.comment)}})
+	}
+	a := newStoreAPI(t, seed)
+	var rep flows.TermsReport
+	r := a.do(http.MethodGet, "/api/v1/reports/terms?survey=post_purchase_nps", "")
+	r.json(t, &rep)
+	if r.code != http.StatusOK || rep.UnhappyComments != 4 || rep.HappyComments != 3 || len(rep.Terms) < 2 {
+		t.Fatalf("terms = %d %s", r.code, r.body)
+	}
+	// 物流 in 3 of 4 unhappy comments, none of the happy ones (the passive's is not counted).
+	if top := rep.Terms[0]; top.Term != "物流" || top.Unhappy != 3 || top.Happy != 0 {
+		t.Errorf("top term = %+v; all %s", top, r.body)
+	}
+	var late *flows.Term
+	for i := range rep.Terms {
+		if rep.Terms[i].Term == "late" {
+			late = &rep.Terms[i]
+		}
+	}
+	if late == nil || late.Unhappy != 2 {
+		t.Errorf("late = %+v in %s", late, r.body)
 	}
 }

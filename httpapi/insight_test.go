@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,7 +85,7 @@ func TestScoreReports(t *testing.T) {
 		{"nps?group_by=store%3Bdrop", http.StatusBadRequest, `invalid: group_by="store;drop": use day, week, month, touchpoint, wave, survey, channel, language or an event attribute name (letters, digits, _ . -)`},
 		{"nps?attr.a%27b=1", http.StatusBadRequest, `invalid: attribute filter "a'b": names are letters, digits, _ . - (at most 64)`},
 		{"nps?group_by=day&from=2020-01-01&to=2026-01-01", http.StatusBadRequest, `invalid: group_by=day over this period gives 1001 buckets, more than 1000: shorten the period or use a longer interval`},
-		{"mood", http.StatusNotFound, `no report "mood": use nps, csat, ces or funnel`},
+		{"mood", http.StatusNotFound, `no report "mood": use nps, csat, ces, funnel or terms`},
 	} {
 		r := a.do(http.MethodGet, "/api/v1/reports/"+tc.path, "")
 		if r.code != tc.code || r.errorText(t) != tc.want {
@@ -139,3 +140,21 @@ func (f *fakeResponses) ResponseAttributes(ctx context.Context, rf flows.Respons
 	}
 	return f.AttributesFn(ctx, rf)
 }
+
+type fakeComments struct {
+	t      *testing.T
+	EachFn func(ctx context.Context, q flows.ReportQuery, fn func(class flows.Class, text string) error) error
+}
+
+func (f *fakeComments) EachComment(ctx context.Context, q flows.ReportQuery, fn func(class flows.Class, text string) error) error {
+	if f.EachFn == nil {
+		f.t.Error("unexpected call to Comments.EachComment")
+		return nil
+	}
+	return f.EachFn(ctx, q, fn)
+}
+
+// spaceWords splits at spaces: the fakes' segmenter.
+type spaceWords struct{}
+
+func (spaceWords) Words(text string) ([]string, error) { return strings.Fields(text), nil }

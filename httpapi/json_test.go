@@ -175,6 +175,18 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 			Answers: []flows.RecordAnswer{{QuestionID: "nps", Kind: flows.KindNPS, Score: &score, Class: flows.ClassPromoter}}}}, nil
 	}
 	a.resps.AttributesFn = func(context.Context, flows.ResponseFilter) ([]string, error) { return []string{"Store"}, nil }
+	a.notes.EachFn = func(_ context.Context, _ flows.ReportQuery, fn func(flows.Class, string) error) error {
+		for _, c := range []string{"slow delivery", "slow", "fast"} {
+			class := flows.ClassDetractor
+			if c == "fast" {
+				class = flows.ClassPromoter
+			}
+			if err := fn(class, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	a.reports.ListHandoffsFn = func(context.Context, flows.HandoffStatus, int) ([]flows.Handoff, error) {
 		return []flows.Handoff{{ID: 1, ResponseID: 2, CustomerRef: "C-1", SurveyID: "s", QuestionID: "q", Kind: flows.KindNPS, Score: 1,
 			Class: flows.ClassDetractor, Comment: "c", Channel: flows.ChannelTelegram, ExternalID: "42",
@@ -202,6 +214,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		"GET /api/v1/reports/{report}":       "?survey=post_purchase_nps&group_by=day",
 		"GET /{$}":                           "",
 		"GET /dashboard/":                    "",
+		"GET /api/v1/reports/terms":          "",
 		"GET /api/v1/responses":              "",
 		"GET /api/v1/exports/responses.csv":  "?survey=post_purchase_nps",
 		"GET /api/v1/exports/responses.xlsx": "?survey=post_purchase_nps",

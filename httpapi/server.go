@@ -53,6 +53,8 @@ type Config struct {
 	Reports       Reports
 	Insight       Insight
 	Responses     ResponseReader
+	Comments      Comments
+	Words         WordSegmenter
 	Links         LinkTokens
 	Events        EventSaver
 	Waves         WaveAdmin
@@ -92,6 +94,7 @@ func (s *Server) routes() []route {
 		{"GET /{$}", s.dashboard()},
 		{"GET /dashboard/", s.dashboard()},
 		{"POST /api/v1/invitations", s.auth(s.createInvitation)},
+		{"GET /api/v1/reports/terms", s.auth(s.termsReport)},
 		{"GET /api/v1/reports/{report}", s.auth(s.report)},
 		{"GET /api/v1/responses", s.auth(s.listResponses)},
 		{"GET /api/v1/exports/responses.csv", s.auth(s.exportCSV)},

@@ -173,3 +173,44 @@ GROUP BY 1`, append([]any{string(flows.ResponseCompleted)}, args...)...).Scan(&s
 	}
 	return flows.NewFunnelReport(q, counts), nil
 }
+
+// MaxTermComments bounds the comments one terms report reads.
+const MaxTermComments = 100_000
+
+// EachComment calls fn with every non-empty text answer answered in q's
+// period (up to MaxTermComments, newest first) and the class of its
+// response's first score ("" when it has none), streaming the rows.
+func (db *DB) EachComment(ctx context.Context, q flows.ReportQuery, fn func(class flows.Class, text string) error) error {
+	f := db.filterFor(q, "r.survey_id")
+	var sql strings.Builder
+	sql.WriteString(`SELECT t.text,
+  COALESCE((SELECT c.class FROM answers c WHERE c.response_id = t.response_id AND c.kind IN (?, ?, ?) AND c.skipped = ?
+    ORDER BY c.id LIMIT 1), '') AS class
+FROM answers t
+JOIN responses r ON r.id = t.response_id
+JOIN invitations i ON i.id = r.invitation_id
+WHERE t.kind = ? AND t.text <> '' AND t.answered_at >= ? AND t.answered_at < ?`)
+	args := []any{string(flows.KindNPS), string(flows.KindCSAT), string(flows.KindCES), false,
+		string(flows.KindText), sqlTime(q.From), sqlTime(q.To)}
+	for _, w := range f.where {
+		sql.WriteString("\n  AND " + w)
+	}
+	args = append(args, f.args...)
+	sql.WriteString("\nORDER BY t.answered_at DESC LIMIT ?")
+	args = append(args, MaxTermComments)
+	rows, err := db.conn(ctx).Raw(sql.String(), args...).Rows()
+	if err != nil {
+		return sqlErr("read comments", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var text, class string
+		if err := rows.Scan(&text, &class); err != nil {
+			return sqlErr("read comments", err)
+		}
+		if err := fn(flows.Class(class), text); err != nil {
+			return err
+		}
+	}
+	return sqlErr("read comments", rows.Err())
+}

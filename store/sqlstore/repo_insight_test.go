@@ -362,3 +362,24 @@ func TestSQLListResponses(t *testing.T) {
 		}
 	})
 }
+
+func TestSQLEachComment(t *testing.T) {
+	eachSQL(t, func(t *testing.T, db *DB) {
+		ctx := sqlTestCtx(t)
+		rs := insightFixture()
+		rs = append(rs, insightResponse{survey: "delivery", wave: "w1", at: insightT0.Add(5 * time.Hour),
+			answers: []flows.Answer{npsAnswer("nps", 10), textAnswer("why", "fast delivery")}},
+			insightResponse{survey: "delivery", wave: "w1", at: insightT0.Add(6 * time.Hour),
+				answers: []flows.Answer{textAnswer("why", "no score yet")}})
+		seedInsight(t, db, rs)
+		q := flows.ReportQuery{Survey: "delivery", From: insightT0, To: insightT0.Add(72 * time.Hour)}
+		var got []string
+		err := db.EachComment(ctx, q, func(class flows.Class, text string) error {
+			got = append(got, string(class)+":"+text)
+			return nil
+		})
+		if err != nil || fmt.Sprint(got) != "[detractor:物流太慢了 :no score yet promoter:fast delivery]" {
+			t.Errorf("comments = %q, %v", got, err)
+		}
+	})
+}
