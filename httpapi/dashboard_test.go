@@ -14,6 +14,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/cxbot/cxbot/flows"
 )
 
 // chromiumPath finds headless Chromium; without it the dashboard tests
@@ -149,7 +151,10 @@ func (b *browser) screenshot(t *testing.T, name string) {
 // API's figures and the comments show customer text as text, with no
 // console error, on a desktop and a phone-sized screen.
 func TestDashboardInChromium(t *testing.T) {
-	a := newStoreAPI(t, exportFixture())
+	seed := exportFixture()
+	seed = append(seed, seededResponse{"post_purchase_nps", "C-5", nil, seed[0].at.Add(3 * time.Hour),
+		[]flows.Answer{score(flows.KindNPS, "nps", 0), text("why", "物流还是慢")}})
+	a := newStoreAPI(t, seed)
 	b := newBrowser(t)
 	loaded := func(page string) chromedp.Action[chromedp.Void] {
 		return chromedp.WaitReady(chromedp.CSS(`body[data-loaded="` + page + `"]`))
@@ -194,8 +199,8 @@ func TestDashboardInChromium(t *testing.T) {
 	if dims != strings.Join(want, ";") || len(want) != 3 {
 		t.Errorf("breakdown shown %q, the API says %q", dims, want)
 	}
-	if funnelStarted != "3" {
-		t.Errorf("funnel started = %q, want 3", funnelStarted)
+	if funnelStarted != "4" {
+		t.Errorf("funnel started = %q, want 4", funnelStarted)
 	}
 	b.screenshot(t, "overview")
 	b.noProblems(t, "overview")
@@ -205,6 +210,16 @@ func TestDashboardInChromium(t *testing.T) {
 	scripts := b.eval(t, `String(document.querySelectorAll("main script, td *").length)`)
 	if comment != "物流太慢, <script>alert(1)</script>" || scripts != "0" {
 		t.Errorf("comment shown as %q (%s elements inside cells); want the text itself", comment, scripts)
+	}
+	terms := b.eval(t, `[...document.querySelectorAll("#terms tbody tr")].map(r => r.cells[0].textContent).join(" ")`)
+	var termsAPI flows.TermsReport
+	a.do(http.MethodGet, "/api/v1/reports/terms?survey=post_purchase_nps&tz=UTC", "").json(t, &termsAPI)
+	var wantTerms []string
+	for _, term := range termsAPI.Terms {
+		wantTerms = append(wantTerms, term.Term)
+	}
+	if terms != strings.Join(wantTerms, " ") || !strings.Contains(terms, "物流") {
+		t.Errorf("terms shown %q, the API says %q", terms, wantTerms)
 	}
 	b.screenshot(t, "comments")
 	b.noProblems(t, "comments")

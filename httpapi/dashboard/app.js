@@ -11,6 +11,7 @@ const texts = {
     breakdown: "NPS by", group: "Group", responses: "Responses", moe: "± (95%)", class: "Class", all: "all",
     when: "When", customer: "Customer", score: "Score", comment: "Comment", attributes: "Attributes", more: "More",
     n: "n", mean: "mean", change: "vs previous period", small: "small sample", badToken: "Wrong token.",
+    terms: "Words that rise among unhappy customers", term: "Word", unhappy: "Unhappy %", happy: "Happy %", lift: "× likelier",
     none: "(none)", invited: "invited", sent: "sent", delivered: "delivered", started: "started", completed: "completed",
   },
   "zh-CN": {
@@ -20,6 +21,7 @@ const texts = {
     breakdown: "NPS 按", group: "分组", responses: "回复数", moe: "±（95%）", class: "类别", all: "全部",
     when: "时间", customer: "客户", score: "分数", comment: "评论", attributes: "属性", more: "更多",
     n: "样本", mean: "均值", change: "较上一周期", small: "样本量小", badToken: "令牌错误。",
+    terms: "不满意客户中上升的词", term: "词", unhappy: "不满意 %", happy: "满意 %", lift: "倍数",
     none: "（无）", invited: "已邀请", sent: "已发送", delivered: "已送达", started: "已开始", completed: "已完成",
   },
 };
@@ -151,6 +153,18 @@ async function loadComments(more) {
   }
   state.cursor = page.next_cursor;
   $("more").hidden = !page.next_cursor;
+  if (!more) await loadTerms();
+}
+
+async function loadTerms() {
+  const rep = await api("/api/v1/reports/terms?" + query());
+  const tb = $("terms").tBodies[0];
+  tb.replaceChildren();
+  for (const term of rep.terms) {
+    const tr = el("tr");
+    tr.append(el("td", term.term), el("td", term.unhappy_rate + "%"), el("td", term.happy_rate + "%"), el("td", term.lift));
+    tb.append(tr);
+  }
 }
 
 function currentPage() {
