@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -77,42 +78,39 @@ func (s *Server) listResponses(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// export is the shared part of the two export formats: the columns and a
-// walk over every selected response in id order.
-type export struct {
-	questions, attributes []string
-	filter                flows.ResponseFilter
+// Export is a response export: one survey's responses the filter
+// selects, one column per question and per attribute. The HTTP exports
+// and "cxbot export" share it.
+type Export struct {
+	Questions, Attributes []string
+	Filter                flows.ResponseFilter
+	Responses             ResponseReader
 }
 
-func (s *Server) prepareExport(r *http.Request) (export, error) {
-	f, err := s.responseFilter(r.URL.Query())
-	if err != nil {
-		return export{}, err
+// NewExport reads the attribute columns of the responses f selects.
+func NewExport(ctx context.Context, rr ResponseReader, survey *flows.Survey, f flows.ResponseFilter) (Export, error) {
+	e := Export{Filter: f, Responses: rr}
+	for _, q := range survey.Questions {
+		e.Questions = append(e.Questions, q.ID)
 	}
-	if f.Survey == "" {
-		return export{}, fmt.Errorf("%w: query parameter survey is required: an export has one column per question of one survey", flows.ErrInvalid)
-	}
-	e := export{filter: f}
-	for _, q := range s.cfg.Conversations.Surveys()[f.Survey].Questions {
-		e.questions = append(e.questions, q.ID)
-	}
-	e.filter.Limit, e.filter.Before = exportPage, 0
-	if e.attributes, err = s.cfg.Responses.ResponseAttributes(r.Context(), e.filter); err != nil {
-		return export{}, err
+	e.Filter.Survey, e.Filter.Limit, e.Filter.Before, e.Filter.Newest = survey.ID, exportPage, 0, false
+	var err error
+	if e.Attributes, err = rr.ResponseAttributes(ctx, e.Filter); err != nil {
+		return Export{}, err
 	}
 	return e, nil
 }
 
 // each calls row with every selected response's cells, a page at a time.
-func (e export) each(ctx context.Context, rr ResponseReader, row func([]string) error) error {
-	f := e.filter
+func (e Export) each(ctx context.Context, row func([]string) error) error {
+	f := e.Filter
 	for {
-		page, err := rr.ListResponses(ctx, f)
+		page, err := e.Responses.ListResponses(ctx, f)
 		if err != nil {
 			return err
 		}
 		for _, rec := range page {
-			if err := row(flows.ExportRow(rec, e.questions, e.attributes)); err != nil {
+			if err := row(flows.ExportRow(rec, e.Questions, e.Attributes)); err != nil {
 				return err
 			}
 		}
@@ -123,66 +121,51 @@ func (e export) each(ctx context.Context, rr ResponseReader, row func([]string) 
 	}
 }
 
-func exportName(f flows.ResponseFilter, ext string) string {
-	return fmt.Sprintf(`attachment; filename="%s-responses-%s.%s"`, f.Survey, time.Now().UTC().Format("20060102"), ext)
-}
-
-// abortExport ends a response whose headers are out: the client sees a
-// broken transfer, never a short file that looks complete.
-func (s *Server) abortExport(r *http.Request, err error) {
-	s.cfg.Logger.Error("export failed after it started", "path", r.URL.Path, "err", err)
-	panic(http.ErrAbortHandler)
-}
-
-// exportCSV serves GET /api/v1/exports/responses.csv.
-func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
-	e, err := s.prepareExport(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+// WriteCSV writes the export as UTF-8 CSV with a byte-order mark (so
+// spreadsheet programs read Chinese right), a page at a time; progress, if
+// set, gets the number of rows written after each page.
+func (e Export) WriteCSV(ctx context.Context, w io.Writer, progress func(rows int)) error {
+	if _, err := w.Write([]byte("\uFEFF")); err != nil {
+		return err
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", exportName(e.filter, "csv"))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte("\uFEFF")) // a BOM, so spreadsheet programs read the file as UTF-8 (Chinese text)
 	cw := csv.NewWriter(w)
-	_ = cw.Write(flows.ExportHeader(e.questions, e.attributes))
+	if err := cw.Write(flows.ExportHeader(e.Questions, e.Attributes)); err != nil {
+		return err
+	}
 	n := 0
-	err = e.each(r.Context(), s.cfg.Responses, func(cells []string) error {
+	err := e.each(ctx, func(cells []string) error {
 		n++
 		if n%exportPage == 0 {
 			cw.Flush()
+			if progress != nil {
+				progress(n)
+			}
 		}
 		return cw.Write(cells)
 	})
 	cw.Flush()
-	if err == nil {
-		err = cw.Error()
+	if progress != nil {
+		progress(n)
 	}
 	if err != nil {
-		s.abortExport(r, err)
+		return err
 	}
+	return cw.Error()
 }
 
-// exportXLSX serves GET /api/v1/exports/responses.xlsx through excelize's
-// stream writer, which keeps rows on disk past a small buffer.
-func (s *Server) exportXLSX(w http.ResponseWriter, r *http.Request) {
-	e, err := s.prepareExport(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+// WriteXLSX writes the export as one sheet through excelize's stream
+// writer, which keeps rows on disk past a small buffer; nothing reaches w
+// before every row is read.
+func (e Export) WriteXLSX(ctx context.Context, w io.Writer, progress func(rows int)) error {
 	book := excelize.NewFile()
 	defer func() { _ = book.Close() }()
 	sheet := "responses"
 	if err := book.SetSheetName("Sheet1", sheet); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	sw, err := book.NewStreamWriter(sheet)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	rowNum := 1
 	writeRow := func(cells []string) error {
@@ -195,24 +178,88 @@ func (s *Server) exportXLSX(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		rowNum++
+		if progress != nil && rowNum%exportPage == 0 {
+			progress(rowNum - 2)
+		}
 		return sw.SetRow(cell, vals)
 	}
-	if err := writeRow(flows.ExportHeader(e.questions, e.attributes)); err != nil {
-		s.fail(w, r, err)
-		return
+	if err := writeRow(flows.ExportHeader(e.Questions, e.Attributes)); err != nil {
+		return err
 	}
-	if err := e.each(r.Context(), s.cfg.Responses, writeRow); err != nil {
-		s.fail(w, r, err) // nothing sent yet: the book is written at the end
-		return
+	if err := e.each(ctx, writeRow); err != nil {
+		return err
 	}
 	if err := sw.Flush(); err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(rowNum - 2)
+	}
+	_, err = book.WriteTo(w)
+	return err
+}
+
+func (s *Server) prepareExport(r *http.Request) (Export, error) {
+	f, err := s.responseFilter(r.URL.Query())
+	if err != nil {
+		return Export{}, err
+	}
+	if f.Survey == "" {
+		return Export{}, fmt.Errorf("%w: query parameter survey is required: an export has one column per question of one survey", flows.ErrInvalid)
+	}
+	return NewExport(r.Context(), s.cfg.Responses, s.cfg.Conversations.Surveys()[f.Survey], f)
+}
+
+func exportName(f flows.ResponseFilter, ext string) string {
+	return fmt.Sprintf(`attachment; filename="%s-responses-%s.%s"`, f.Survey, time.Now().UTC().Format("20060102"), ext)
+}
+
+// startedWriter sends the file's headers with its first byte, so an error
+// before that can still be answered as JSON.
+type startedWriter struct {
+	w           http.ResponseWriter
+	contentType string
+	disposition string
+	started     bool
+}
+
+func (sw *startedWriter) Write(p []byte) (int, error) {
+	if !sw.started {
+		sw.started = true
+		sw.w.Header().Set("Content-Type", sw.contentType)
+		sw.w.Header().Set("Content-Disposition", sw.disposition)
+		sw.w.WriteHeader(http.StatusOK)
+	}
+	return sw.w.Write(p)
+}
+
+// serveExport writes an export; an error after the first byte aborts the
+// response: the client sees a broken transfer, never a short file that
+// looks complete.
+func (s *Server) serveExport(w http.ResponseWriter, r *http.Request, ext, contentType string,
+	write func(Export, context.Context, io.Writer, func(int)) error) {
+	e, err := s.prepareExport(r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-	w.Header().Set("Content-Disposition", exportName(e.filter, "xlsx"))
-	w.WriteHeader(http.StatusOK)
-	if err := book.Write(w); err != nil {
-		s.abortExport(r, err)
+	out := &startedWriter{w: w, contentType: contentType, disposition: exportName(e.Filter, ext)}
+	if err := write(e, r.Context(), out, nil); err != nil {
+		if !out.started {
+			s.fail(w, r, err)
+			return
+		}
+		s.cfg.Logger.Error("export failed after it started", "path", r.URL.Path, "err", err)
+		panic(http.ErrAbortHandler)
 	}
+}
+
+// exportCSV serves GET /api/v1/exports/responses.csv.
+func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
+	s.serveExport(w, r, "csv", "text/csv; charset=utf-8", Export.WriteCSV)
+}
+
+// exportXLSX serves GET /api/v1/exports/responses.xlsx.
+func (s *Server) exportXLSX(w http.ResponseWriter, r *http.Request) {
+	s.serveExport(w, r, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Export.WriteXLSX)
 }
