@@ -31,6 +31,9 @@ func (s *Service) notifyHandoff(ctx context.Context, responseID int64, replay bo
 }
 
 func (s *Service) sendNotice(ctx context.Context, h flows.Handoff) error {
+	if s.desk != nil {
+		return s.desk.Announce(ctx, h)
+	}
 	notice := bot.HandoffNotice(h)
 	if h.NotifiedAt != nil {
 		// Agents already heard of it (the comment came after the wait ran out).

@@ -58,6 +58,20 @@ type States interface {
 	WindowOpen(ctx context.Context, ch flows.Channel, chatID string) (bool, error)
 }
 
+// Desk is the handoff desk the conversation hands detractors to.
+type Desk interface {
+	// Announce tells the agents about a handoff (or a late comment of one
+	// they know of) and records that they were told.
+	Announce(ctx context.Context, h flows.Handoff) error
+	// CustomerWrote takes what a customer wrote outside a survey when one
+	// of their cases wants it; handled is false otherwise.
+	CustomerWrote(ctx context.Context, u flows.Update) (handled bool, err error)
+	// FollowUpAnswered records a tap on a case's follow-up question.
+	FollowUpAnswered(ctx context.Context, u flows.Update) error
+	// CustomerOptedOut tells the agents of the chat's live case.
+	CustomerOptedOut(ctx context.Context, ch flows.Channel, chatID string)
+}
+
 // serviceWindow is how long after a customer's last message WeChat accepts
 // customer-service messages; later, only a template message reaches them.
 // A little is taken off so a send never races the window's end.
@@ -68,9 +82,12 @@ type Config struct {
 	Records  Records
 	States   States
 	Channels []bot.Channel
-	Agents   bot.AgentNotifier        // where handoff notices go; nil logs them only
-	Surveys  map[string]*flows.Survey // by survey id, versions already assigned
-	Links    LinkSigner
+	Agents   bot.AgentNotifier // where handoff notices go when there is no Desk; nil logs them only
+	// Desk, when set, takes handoffs over: it tells the agents, and gets
+	// what a customer with a case writes outside a survey.
+	Desk    Desk
+	Surveys map[string]*flows.Survey // by survey id, versions already assigned
+	Links   LinkSigner
 	// Throttle waits for the channel's broadcast limit (shared by replicas)
 	// before an API invitation is sent; an error (a paused channel) refuses it.
 	Throttle func(ctx context.Context, ch flows.Channel) error
@@ -98,6 +115,7 @@ type Service struct {
 	states   States
 	channels map[flows.Channel]bot.Channel
 	agents   bot.AgentNotifier
+	desk     Desk
 	surveys  map[string]*flows.Survey
 	links    LinkSigner
 	throttle func(ctx context.Context, ch flows.Channel) error
@@ -122,6 +140,7 @@ func New(cfg Config) (*Service, error) {
 		states:          cfg.States,
 		channels:        map[flows.Channel]bot.Channel{},
 		agents:          cfg.Agents,
+		desk:            cfg.Desk,
 		surveys:         cfg.Surveys,
 		links:           cfg.Links,
 		throttle:        cfg.Throttle,

@@ -59,6 +59,8 @@ func (s *Service) route(ctx context.Context, ch bot.Channel, u flows.Update, tur
 	switch {
 	case u.Blocked:
 		return flows.Keep(), s.blocked(ctx, u)
+	case u.Tap != nil && u.Tap.QuestionID == flows.RecoveryQuestionID && s.desk != nil:
+		return flows.Keep(), s.desk.FollowUpAnswered(ctx, u)
 	case u.Tap != nil:
 		return s.answer(ctx, ch, u, turn, flows.Input{Tap: u.Tap, MessageID: u.MessageID})
 	case isOptOut(text):
@@ -67,6 +69,13 @@ func (s *Service) route(ctx context.Context, ch bot.Channel, u flows.Update, tur
 		return flows.Keep(), s.start(ctx, ch, u, arg)
 	case command == "/help":
 		return flows.Keep(), s.reply(ctx, ch, u, flows.SystemText("help", u.Language))
+	case !turn.HasState && s.desk != nil && (text != "" || u.PhotoID != ""):
+		// No survey running: the customer may be writing to their case.
+		handled, err := s.desk.CustomerWrote(ctx, u)
+		if err != nil || handled || text == "" {
+			return flows.Keep(), err
+		}
+		return s.answer(ctx, ch, u, turn, flows.Input{Text: text})
 	case text == "":
 		return flows.Keep(), nil // stickers, photos: nothing to answer
 	default:
@@ -204,6 +213,9 @@ func (s *Service) stop(ctx context.Context, ch bot.Channel, u flows.Update, turn
 		end = flows.Delete()
 	}
 	s.log.Info("customer opted out", "channel", u.Channel, "chat_id", u.ChatID, "customer_ref", customer.Ref)
+	if s.desk != nil {
+		s.desk.CustomerOptedOut(ctx, u.Channel, u.ChatID)
+	}
 	return end, s.reply(ctx, ch, u, flows.SystemText("stopped", u.Language))
 }
 

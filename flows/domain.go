@@ -147,6 +147,7 @@ type Handoff struct {
 	Status      HandoffStatus
 	NotifiedAt  *time.Time
 	CreatedAt   time.Time
+	Case        // how the desk works it
 }
 
 // NPSReport summarises the NPS answers of one survey.
@@ -168,7 +169,8 @@ type Update struct {
 	UserID     string
 	Username   string
 	Language   string // the client's language code, e.g. "zh-hans", "en"
-	Text       string // typed text or a command such as "/start abc"
+	Text       string // typed text or a command such as "/start abc"; a photo's caption
+	PhotoID    string // a sent photo's platform file id (Telegram: largest size), "" = none
 	Tap        *Tap   // a tapped button
 	TapID      string // callback query id, to be answered
 	MessageID  int    // for a tap: the message that carried the keyboard

@@ -122,6 +122,10 @@ func (v *EventValidator) Validate(in EventInput, now time.Time) (Event, error) {
 	if t.After(now.Add(maxEventFuture)) {
 		return Event{}, NewFieldError("occurred_at", "%q is more than a day in the future", at)
 	}
+	if t.Year() < 2000 {
+		// 0001-01-01 is a zero time sent by mistake, not a date of purchase.
+		return Event{}, NewFieldError("occurred_at", "%q is before 2000-01-01: send when the event happened", clip(at, maxQuotedValue))
+	}
 	e.OccurredAt = t
 
 	if e.TelegramChatID != "" {

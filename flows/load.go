@@ -185,17 +185,11 @@ func peekID(n *yaml.Node, fallback string) string {
 	return fallback
 }
 
-// syntaxError turns "yaml: line 3: did not find expected key" into a located error.
-func (p *parser) syntaxError(err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, reason, ok := strings.Cut(rest, ": "); ok {
-			if line, err := strconv.Atoi(num); err == nil {
-				return p.errAt(line, "", "invalid YAML: %s", reason)
-			}
-		}
-	}
-	return p.errAt(0, "", "invalid YAML: %s", msg)
+// syntaxError turns "yaml: line 3: did not find expected key" into an
+// error at the line to fix.
+func (p *parser) syntaxError(data []byte, err error) error {
+	line, reason := LocateYAMLError(data, err)
+	return p.errAt(line, "", "invalid YAML: %s", reason)
 }
 
 func resolve(n *yaml.Node) *yaml.Node {
@@ -336,12 +330,12 @@ func parseSurvey(source string, data []byte) (*Survey, int, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, 0, p.errAt(0, "", "empty file, want a survey")
 		}
-		return nil, 0, p.syntaxError(err)
+		return nil, 0, p.syntaxError(data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return nil, 0, p.syntaxError(err)
+			return nil, 0, p.syntaxError(data, err)
 		}
 		return nil, 0, p.errAt(extra.Line, "", "one survey per file: remove the second document")
 	}
@@ -490,6 +484,7 @@ func (p *parser) questions(n *yaml.Node, s *Survey) error {
 		return p.errf(n, "questions", "a survey needs at least one question")
 	}
 	lines := make(map[string]int) // question id → line, for duplicates
+	var promptNodes []*yaml.Node
 	nexts := make([]*yaml.Node, len(n.Content))
 	gotos := make([][]*yaml.Node, len(n.Content))
 	for i, raw := range n.Content {
@@ -536,6 +531,7 @@ func (p *parser) questions(n *yaml.Node, s *Survey) error {
 		if q.Prompt, err = p.text(promptNode, join(field, "prompt")); err != nil {
 			return err
 		}
+		promptNodes = append(promptNodes, promptNode)
 
 		if on, ok := m["options"]; ok {
 			if q.Kind != KindChoice {
@@ -565,6 +561,10 @@ func (p *parser) questions(n *yaml.Node, s *Survey) error {
 		}
 		nexts[i] = m["next"]
 		s.Questions = append(s.Questions, q)
+	}
+
+	if err := p.sameLanguages(s, promptNodes); err != nil {
+		return err
 	}
 
 	// Resolve targets now that every id is known.
@@ -605,6 +605,27 @@ func (p *parser) questions(n *yaml.Node, s *Survey) error {
 		}
 	}
 	return p.acyclic(s, edges)
+}
+
+// sameLanguages refuses a language that some question prompts have and
+// others lack: the survey would silently fall back to the default language
+// for everyone who speaks it.
+func (p *parser) sameLanguages(s *Survey, promptNodes []*yaml.Node) error {
+	langs := map[string]bool{}
+	for _, q := range s.Questions {
+		for l := range q.Prompt {
+			langs[l] = true
+		}
+	}
+	for i, q := range s.Questions {
+		for _, l := range slices.Sorted(maps.Keys(langs)) {
+			if q.Prompt[l] == "" {
+				return p.errf(promptNodes[i], join(fmt.Sprintf("question %q", q.ID), "prompt"),
+					"missing the %s text that other questions have (add %s: \"...\", or remove %s from the survey)", l, l, l)
+			}
+		}
+	}
+	return nil
 }
 
 func (p *parser) options(n *yaml.Node, field string) ([]Option, error) {

@@ -84,7 +84,7 @@ func TestParseSurveyErrors(t *testing.T) {
 		{"bad_when.yaml", 8, []string{`when "promoter"`, "not a class of csat"}},
 		{"one_option.yaml", 7, []string{`question "pick": options`, "at least 2 options"}},
 		{"long_id.yaml", 4, []string{"not a valid id", "at most 20"}},
-		{"syntax.yaml", 3, []string{"invalid YAML"}},
+		{"syntax.yaml", 6, []string{"invalid YAML"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -155,6 +155,7 @@ type WaveRecord struct {
 	Source               WaveSource
 	Paused               bool
 	CreatedAt, UpdatedAt time.Time
+	RetiredAt            *time.Time // set: plans, reminds and sends nothing more; history kept
 }
 
 // Candidate is an event a wave may turn into an invitation, with what the

@@ -28,6 +28,10 @@ const (
 	InvitationExpired   InvitationStatus = "expired"
 )
 
+// ReasonWaveRetired is the Error of a planned invitation skipped because its
+// wave was retired before it was sent.
+const ReasonWaveRetired = "wave_retired"
+
 // InvitationStatuses lists every invitation status.
 func InvitationStatuses() []InvitationStatus {
 	return []InvitationStatus{

@@ -72,6 +72,23 @@ var systemTexts = map[string]Text{
 		"en":    "A gentle reminder: we'd still love to hear from you. It only takes a tap.",
 		"zh-CN": "温馨提醒：我们仍然很想听听您的看法，点一下就能完成。",
 	},
+	// The handoff desk's words to the customer.
+	"case_closed": {
+		"en":    "Our team has marked your issue as resolved. Thank you for your patience — if anything is still wrong, just write here.",
+		"zh-CN": "我们的工作人员已将您的问题标记为已解决，感谢您的耐心。如果仍有问题，直接在这里回复即可。",
+	},
+	"case_closed_by_you": {
+		"en":    "Thanks for letting us know — we've closed your request. Write here any time if you need us again.",
+		"zh-CN": "感谢告知，我们已关闭您的请求。如需帮助，随时在这里留言。",
+	},
+	"recovery_question": {
+		"en":    "Did we fix it? How satisfied are you with how we handled your issue? (1 = very unsatisfied, 5 = very satisfied)",
+		"zh-CN": "问题解决了吗？您对我们处理此问题的方式满意吗？（1 = 非常不满意，5 = 非常满意）",
+	},
+	"recovery_thanks": {
+		"en":    "Thank you! Your answer helps us do better.",
+		"zh-CN": "谢谢！您的回答会帮助我们做得更好。",
+	},
 	// Fragments the engine puts into other texts.
 	"valid_text": {
 		"en":    "a few words",
@@ -106,7 +123,9 @@ func (m *Messages) byKey(key string) Text {
 
 // SystemText returns a built-in text: greeting, linked, help, stopped,
 // resumed, no_survey, expired, closed, already_answered, reprompt (with a
-// {valid} placeholder), skipped, thanks, handoff, invalid_link, intro.
+// {valid} placeholder), skipped, thanks, handoff, invalid_link, intro,
+// and the desk's case_closed, case_closed_by_you, recovery_question,
+// recovery_thanks.
 // A language without texts gets English; an unknown key comes back as is,
 // so a missing text shows up in the chat instead of an empty message.
 func SystemText(key, lang string) string {

@@ -15,11 +15,6 @@ import (
 	"github.com/cxbot/cxbot/flows"
 )
 
-// maxEventsBodyBytes bounds POST /api/v1/events. A batch may be larger than
-// the API's general 1 MiB body limit: flows.MaxEventBatch events with a few
-// attributes each fit in 5 MiB with room to spare.
-const maxEventsBodyBytes = 5 << 20
-
 // EventSaver stores touchpoint events (sqlstore.DB).
 type EventSaver interface {
 	SaveEvents(ctx context.Context, events []flows.Event) ([]flows.EventResult, error)
@@ -140,17 +135,16 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEventsBodyBytes))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(&body)
-	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
+	case errors.As(err, new(*http.MaxBytesError)):
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
-			"body larger than %d bytes (5 MiB): send at most %d events per request", maxEventsBodyBytes, flows.MaxEventBatch))
+			"body larger than %s: send at most %d events per request", formatBytes(maxEventsBodyBytes), flows.MaxEventBatch))
 		return
 	case errors.Is(err, io.EOF):
 		s.fail(w, r, fmt.Errorf(`%w: empty body, expected {"events":[…]}`, flows.ErrInvalid))
 		return
 	case err != nil:
-		s.fail(w, r, fmt.Errorf("%w: malformed body: %s", flows.ErrInvalid, strings.TrimPrefix(err.Error(), "json: ")))
+		s.fail(w, r, jsonDecodeError(err, maxEventsBodyBytes))
 		return
 	case dec.More():
 		s.fail(w, r, fmt.Errorf("%w: body has data after the JSON object", flows.ErrInvalid))
@@ -183,7 +177,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 		}
-		res.Status, res.Error = "rejected", err.Error()
+		res.Status, res.Error = "rejected", publicMessage(err)
 	}
 	if len(valid) > 0 {
 		saved, err := s.cfg.Events.SaveEvents(r.Context(), valid)
@@ -195,7 +189,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 			res := &resp.Results[index[k]]
 			switch {
 			case sr.Err != nil:
-				res.Status, res.Error = "rejected", sr.Err.Error()
+				res.Status, res.Error = "rejected", publicMessage(sr.Err)
 			case sr.Created:
 				res.Status = "created"
 			default:

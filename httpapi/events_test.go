@@ -241,11 +241,11 @@ func TestPostEventsBounds(t *testing.T) {
 
 	for _, tc := range []struct{ body, want string }{
 		{``, "empty body"},
-		{`{"events":[`, "malformed body"},
+		{`{"events":[`, "malformed JSON"},
 		{`{"events":[]}`, "events is required"},
 		{`{}`, "events is required"},
 		{`{"evnts":[]}`, `unknown field \"evnts\"`},
-		{`{"events":{}}`, "malformed body"},
+		{`{"events":{}}`, `field \"events\" must be an array, not an object`},
 		{`{"events":[]} {}`, "data after the JSON object"},
 	} {
 		code, _, text := postEventsTo(t, srv, tc.body)

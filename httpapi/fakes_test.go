@@ -42,17 +42,82 @@ func (f *fakeConversations) Surveys() map[string]*flows.Survey {
 	return f.SurveysFn()
 }
 
-type fakeReports struct {
-	t              *testing.T
-	ListHandoffsFn func(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error)
+type fakeDesk struct {
+	t         *testing.T
+	CasesFn   func(ctx context.Context, q flows.HandoffQuery) ([]flows.Handoff, error)
+	CaseFn    func(ctx context.Context, id int64) (flows.Handoff, []flows.CaseMessage, error)
+	ClaimFn   func(ctx context.Context, id, agentID int64) (flows.Handoff, error)
+	ReplyFn   func(ctx context.Context, id, agentID int64, text string) (flows.CaseMessage, error)
+	ResolveFn func(ctx context.Context, id, agentID int64, outcome flows.CaseOutcome, note string) (flows.Handoff, error)
 }
 
-func (f *fakeReports) ListHandoffs(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error) {
-	if f.ListHandoffsFn == nil {
-		f.t.Error("unexpected call to Reports.ListHandoffs")
-		return nil, nil
+func unexpected[T any](t *testing.T, what string) T {
+	t.Error("unexpected call to " + what)
+	var zero T
+	return zero
+}
+
+func (f *fakeDesk) Cases(ctx context.Context, q flows.HandoffQuery) ([]flows.Handoff, error) {
+	if f.CasesFn == nil {
+		return unexpected[[]flows.Handoff](f.t, "Desk.Cases"), nil
 	}
-	return f.ListHandoffsFn(ctx, status, limit)
+	return f.CasesFn(ctx, q)
+}
+
+func (f *fakeDesk) Case(ctx context.Context, id int64) (flows.Handoff, []flows.CaseMessage, error) {
+	if f.CaseFn == nil {
+		return unexpected[flows.Handoff](f.t, "Desk.Case"), nil, nil
+	}
+	return f.CaseFn(ctx, id)
+}
+
+func (f *fakeDesk) ClaimAs(ctx context.Context, id, agentID int64) (flows.Handoff, error) {
+	if f.ClaimFn == nil {
+		return unexpected[flows.Handoff](f.t, "Desk.ClaimAs"), nil
+	}
+	return f.ClaimFn(ctx, id, agentID)
+}
+
+func (f *fakeDesk) ReplyAs(ctx context.Context, id, agentID int64, text string) (flows.CaseMessage, error) {
+	if f.ReplyFn == nil {
+		return unexpected[flows.CaseMessage](f.t, "Desk.ReplyAs"), nil
+	}
+	return f.ReplyFn(ctx, id, agentID, text)
+}
+
+func (f *fakeDesk) ResolveAs(ctx context.Context, id, agentID int64, outcome flows.CaseOutcome, note string) (flows.Handoff, error) {
+	if f.ResolveFn == nil {
+		return unexpected[flows.Handoff](f.t, "Desk.ResolveAs"), nil
+	}
+	return f.ResolveFn(ctx, id, agentID, outcome, note)
+}
+
+type fakeAgentsAPI struct {
+	t        *testing.T
+	AddFn    func(ctx context.Context, a flows.Agent) (flows.Agent, error)
+	ListFn   func(ctx context.Context) ([]flows.Agent, error)
+	RemoveFn func(ctx context.Context, telegramUserID int64) error
+}
+
+func (f *fakeAgentsAPI) AddAgent(ctx context.Context, a flows.Agent) (flows.Agent, error) {
+	if f.AddFn == nil {
+		return unexpected[flows.Agent](f.t, "Agents.AddAgent"), nil
+	}
+	return f.AddFn(ctx, a)
+}
+
+func (f *fakeAgentsAPI) Agents(ctx context.Context) ([]flows.Agent, error) {
+	if f.ListFn == nil {
+		return unexpected[[]flows.Agent](f.t, "Agents.Agents"), nil
+	}
+	return f.ListFn(ctx)
+}
+
+func (f *fakeAgentsAPI) RemoveAgent(ctx context.Context, telegramUserID int64) error {
+	if f.RemoveFn == nil {
+		return unexpected[error](f.t, "Agents.RemoveAgent")
+	}
+	return f.RemoveFn(ctx, telegramUserID)
 }
 
 type fakeLinks struct {
@@ -87,6 +152,8 @@ type fakeWaves struct {
 	GetFn       func(ctx context.Context, id string) (scheduler.WaveStatus, error)
 	CreateFn    func(ctx context.Context, definition []byte) (scheduler.WaveStatus, error)
 	SetPausedFn func(ctx context.Context, id string, paused bool) (scheduler.WaveStatus, error)
+	PutFn       func(ctx context.Context, id string, definition []byte) (scheduler.WaveStatus, bool, error)
+	RetireFn    func(ctx context.Context, id string) (scheduler.WaveStatus, error)
 	PreviewFn   func(ctx context.Context, id string) (scheduler.PlanResult, error)
 }
 
@@ -122,6 +189,22 @@ func (f *fakeWaves) SetPaused(ctx context.Context, id string, paused bool) (sche
 	return f.SetPausedFn(ctx, id, paused)
 }
 
+func (f *fakeWaves) Put(ctx context.Context, id string, definition []byte) (scheduler.WaveStatus, bool, error) {
+	if f.PutFn == nil {
+		f.t.Error("unexpected call to WaveAdmin.Put")
+		return scheduler.WaveStatus{}, false, nil
+	}
+	return f.PutFn(ctx, id, definition)
+}
+
+func (f *fakeWaves) Retire(ctx context.Context, id string) (scheduler.WaveStatus, error) {
+	if f.RetireFn == nil {
+		f.t.Error("unexpected call to WaveAdmin.Retire")
+		return scheduler.WaveStatus{}, nil
+	}
+	return f.RetireFn(ctx, id)
+}
+
 func (f *fakeWaves) Preview(ctx context.Context, id string) (scheduler.PlanResult, error) {
 	if f.PreviewFn == nil {
 		f.t.Error("unexpected call to WaveAdmin.Preview")
@@ -136,13 +219,14 @@ type fakeAPI struct {
 	t       *testing.T
 	srv     *httptest.Server
 	convs   *fakeConversations
-	reports *fakeReports
 	insight *fakeInsight
 	resps   *fakeResponses
 	notes   *fakeComments
 	links   *fakeLinks
 	events  *fakeEvents
 	waves   *fakeWaves
+	desk    *fakeDesk
+	agents  *fakeAgentsAPI
 	logs    *logBuffer
 }
 
@@ -151,11 +235,12 @@ type fakeAPI struct {
 func newFakeAPI(t *testing.T, edit ...func(*Config)) *fakeAPI {
 	t.Helper()
 	a := &fakeAPI{
-		t: t, convs: &fakeConversations{t: t}, reports: &fakeReports{t: t}, insight: &fakeInsight{t: t}, resps: &fakeResponses{t: t}, notes: &fakeComments{t: t}, links: &fakeLinks{t: t},
-		events: &fakeEvents{t: t}, waves: &fakeWaves{t: t}, logs: &logBuffer{},
+		t: t, convs: &fakeConversations{t: t}, insight: &fakeInsight{t: t}, resps: &fakeResponses{t: t}, notes: &fakeComments{t: t}, links: &fakeLinks{t: t},
+		events: &fakeEvents{t: t}, waves: &fakeWaves{t: t}, desk: &fakeDesk{t: t}, agents: &fakeAgentsAPI{t: t}, logs: &logBuffer{},
 	}
 	cfg := Config{
-		Token: testToken, Conversations: a.convs, Reports: a.reports, Insight: a.insight, Responses: a.resps, Comments: a.notes, Words: spaceWords{}, Links: a.links, Events: a.events, Waves: a.waves,
+		Token: testToken, Conversations: a.convs, Insight: a.insight, Responses: a.resps, Comments: a.notes, Words: spaceWords{}, Links: a.links, Events: a.events, Waves: a.waves,
+		Desk: a.desk, Agents: a.agents,
 		Logger: slog.New(slog.NewTextHandler(a.logs, nil)),
 	}
 	for _, e := range edit {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cxbot/cxbot/conversation"
@@ -138,63 +137,6 @@ func (s *Server) listSurveys(w http.ResponseWriter, r *http.Request) {
 
 type surveysJSON struct {
 	Surveys []surveyJSON `json:"surveys"`
-}
-
-type handoffJSON struct {
-	ID          int64               `json:"id"`
-	ResponseID  int64               `json:"response_id"`
-	CustomerRef string              `json:"customer_ref"`
-	Survey      string              `json:"survey"`
-	Question    string              `json:"question"`
-	Kind        flows.Kind          `json:"kind"`
-	Score       int                 `json:"score"`
-	Class       flows.Class         `json:"class"`
-	Comment     string              `json:"comment"`
-	Channel     flows.Channel       `json:"channel"`
-	ChatID      string              `json:"chat_id"`
-	Context     map[string]string   `json:"context,omitempty"`
-	Status      flows.HandoffStatus `json:"status"`
-	NotifiedAt  *time.Time          `json:"notified_at,omitempty"`
-	CreatedAt   time.Time           `json:"created_at"`
-}
-
-func (s *Server) listHandoffs(w http.ResponseWriter, r *http.Request) {
-	status := flows.HandoffStatus(r.URL.Query().Get("status"))
-	if status != "" && !status.Valid() {
-		names := make([]string, 0, len(flows.HandoffStatuses()))
-		for _, st := range flows.HandoffStatuses() {
-			names = append(names, string(st))
-		}
-		s.fail(w, r, fmt.Errorf("%w: status must be one of %s", flows.ErrInvalid, strings.Join(names, ", ")))
-		return
-	}
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			s.fail(w, r, fmt.Errorf("%w: limit must be an integer from 1 to 1000", flows.ErrInvalid))
-			return
-		}
-		limit = n
-	}
-	handoffs, err := s.cfg.Reports.ListHandoffs(r.Context(), status, limit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := make([]handoffJSON, 0, len(handoffs))
-	for _, h := range handoffs {
-		out = append(out, handoffJSON{
-			ID: h.ID, ResponseID: h.ResponseID, CustomerRef: h.CustomerRef, Survey: h.SurveyID, Question: h.QuestionID,
-			Kind: h.Kind, Score: h.Score, Class: h.Class, Comment: h.Comment, Channel: h.Channel, ChatID: h.ExternalID,
-			Context: h.Context, Status: h.Status, NotifiedAt: h.NotifiedAt, CreatedAt: h.CreatedAt,
-		})
-	}
-	writeJSON(w, http.StatusOK, handoffsJSON{Handoffs: out})
-}
-
-type handoffsJSON struct {
-	Handoffs []handoffJSON `json:"handoffs"`
 }
 
 // linkJSON is a signed deep link (fields in the order clients have seen).

@@ -96,19 +96,19 @@ func TestCreateInvitationRefusals(t *testing.T) {
 		want       string
 	}{
 		{"both chats", `{"survey":"s","customer_ref":"C","telegram_chat_id":1,"wechat_openid":"o"}`, nil, http.StatusBadRequest,
-			"invalid: give telegram_chat_id or wechat_openid, not both"},
-		{"no chat", `{"survey":"s","customer_ref":"C"}`, nil, http.StatusBadRequest, "invalid: telegram_chat_id or wechat_openid is required"},
+			"give telegram_chat_id or wechat_openid, not both"},
+		{"no chat", `{"survey":"s","customer_ref":"C"}`, nil, http.StatusBadRequest, "telegram_chat_id or wechat_openid is required"},
 		{"chat id text", `{"survey":"s","customer_ref":"C","telegram_chat_id":"abc"}`, nil, http.StatusBadRequest, `chat id "abc" is not an integer`},
 		{"chat id float", `{"survey":"s","customer_ref":"C","telegram_chat_id":4.5}`, nil, http.StatusBadRequest, `chat id "4.5" is not an integer`},
 		{"chat id bool", `{"survey":"s","customer_ref":"C","telegram_chat_id":true}`, nil, http.StatusBadRequest, "chat id must be an integer"},
-		{"context number", `{"survey":"s","customer_ref":"C","telegram_chat_id":1,"context":{"n":1}}`, nil, http.StatusBadRequest, `invalid: field "context" must be string`},
+		{"context number", `{"survey":"s","customer_ref":"C","telegram_chat_id":1,"context":{"n":1}}`, nil, http.StatusBadRequest, `field "context" must be a string, not a number`},
 		{"bad JSON", `{"survey":`, nil, http.StatusBadRequest, "the body ends too early"},
 		{"unknown survey", `{"survey":"nope","customer_ref":"C","telegram_chat_id":1}`, fmt.Errorf("%w: survey %q", flows.ErrNotFound, "nope"),
-			http.StatusNotFound, `not found: survey "nope"`},
+			http.StatusNotFound, `survey "nope" not found`},
 		{"invalid for the survey", `{"survey":"s","customer_ref":"","telegram_chat_id":1}`, fmt.Errorf("%w: customer_ref is required", flows.ErrInvalid),
-			http.StatusBadRequest, "invalid: customer_ref is required"},
+			http.StatusBadRequest, "customer_ref is required"},
 		{"opted out", `{"survey":"s","customer_ref":"C","telegram_chat_id":1}`, fmt.Errorf("%w: customer opted out", flows.ErrConflict),
-			http.StatusConflict, "conflict: customer opted out"},
+			http.StatusConflict, "customer opted out"},
 		{"redis down", `{"survey":"s","customer_ref":"C","telegram_chat_id":1}`, fmt.Errorf("lock chat: %w", flows.ErrUnavailable),
 			http.StatusServiceUnavailable, "lock chat: unavailable"},
 		{"platform limit", `{"survey":"s","customer_ref":"C","telegram_chat_id":1}`, &bot.RateLimitedError{RetryAfter: 3 * time.Second},
@@ -148,13 +148,9 @@ func TestListSurveys(t *testing.T) {
 
 func TestListHandoffs(t *testing.T) {
 	a := newFakeAPI(t)
-	type call struct {
-		status flows.HandoffStatus
-		limit  int
-	}
-	var calls []call
-	a.reports.ListHandoffsFn = func(_ context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error) {
-		calls = append(calls, call{status, limit})
+	var calls []flows.HandoffQuery
+	a.desk.CasesFn = func(_ context.Context, q flows.HandoffQuery) ([]flows.Handoff, error) {
+		calls = append(calls, q)
 		return []flows.Handoff{{
 			ID: 9, ResponseID: 4, CustomerID: 3, CustomerRef: "C-1", SurveyID: "post_purchase_nps", QuestionID: "nps",
 			Kind: flows.KindNPS, Score: 2, Class: flows.ClassDetractor, Comment: "late", Channel: flows.ChannelTelegram,
@@ -166,12 +162,15 @@ func TestListHandoffs(t *testing.T) {
 	want := `{"handoffs":[{"id":9,"response_id":4,"customer_ref":"C-1","survey":"post_purchase_nps","question":"nps","kind":"nps",` +
 		`"score":2,"class":"detractor","comment":"late","channel":"telegram","chat_id":"42","context":{"order_id":"1001"},` +
 		`"status":"open","notified_at":"2026-01-20T09:31:00Z","created_at":"2026-01-20T09:30:00Z"}]}` + "\n"
-	if r.code != http.StatusOK || r.body != want || calls[0] != (call{"", 100}) {
+	if r.code != http.StatusOK || r.body != want || calls[0] != (flows.HandoffQuery{Limit: 100}) {
 		t.Fatalf("handoffs = %d %s\nwant %s (call %+v)", r.code, r.body, want, calls[0])
 	}
-	status := flows.HandoffStatuses()[len(flows.HandoffStatuses())-1]
-	if r := a.do(http.MethodGet, "/api/v1/handoffs?status="+string(status)+"&limit=1000", ""); r.code != http.StatusOK || calls[1] != (call{status, 1000}) {
-		t.Fatalf("handoffs?status=%s&limit=1000 = %d %s (call %+v)", status, r.code, r.body, calls[1])
+	r = a.do(http.MethodGet, "/api/v1/handoffs?status=claimed&agent=7&from=2026-01-01&to=2026-02-01T00:00:00Z&limit=1&before=50", "")
+	wantQ := flows.HandoffQuery{Status: flows.HandoffClaimed, AgentID: 7, Limit: 1, BeforeID: 50,
+		From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)}
+	if r.code != http.StatusOK || !calls[1].From.Equal(wantQ.From) || !calls[1].To.Equal(wantQ.To) || calls[1].Status != wantQ.Status ||
+		calls[1].AgentID != 7 || calls[1].Limit != 1 || calls[1].BeforeID != 50 || !strings.Contains(r.body, `"next_before":9`) {
+		t.Fatalf("filtered handoffs = %d %s (call %+v)", r.code, r.body, calls[1])
 	}
 
 	var names []string
@@ -179,10 +178,12 @@ func TestListHandoffs(t *testing.T) {
 		names = append(names, string(st))
 	}
 	for _, tc := range []struct{ query, want string }{
-		{"status=lost", "invalid: status must be one of " + strings.Join(names, ", ")},
-		{"limit=0", "invalid: limit must be an integer from 1 to 1000"},
-		{"limit=1001", "invalid: limit must be an integer from 1 to 1000"},
-		{"limit=ten", "invalid: limit must be an integer from 1 to 1000"},
+		{"status=lost", "status must be one of " + strings.Join(names, ", ")},
+		{"limit=0", "limit must be an integer from 1 to 1000"},
+		{"limit=1001", "limit must be an integer from 1 to 1000"},
+		{"limit=ten", "limit must be an integer from 1 to 1000"},
+		{"agent=x", "agent must be an integer from 1 to 4611686018427387904"},
+		{"from=yesterday", "from must be an RFC 3339 time or a YYYY-MM-DD date"},
 	} {
 		r := a.do(http.MethodGet, "/api/v1/handoffs?"+tc.query, "")
 		if r.code != http.StatusBadRequest || r.errorText(t) != tc.want {
@@ -190,14 +191,14 @@ func TestListHandoffs(t *testing.T) {
 		}
 	}
 	if len(calls) != 2 {
-		t.Fatalf("ListHandoffs called %d times; refused queries must not reach it", len(calls))
+		t.Fatalf("Cases called %d times; refused queries must not reach it", len(calls))
 	}
 
-	a.reports.ListHandoffsFn = func(context.Context, flows.HandoffStatus, int) ([]flows.Handoff, error) { return nil, nil }
+	a.desk.CasesFn = func(context.Context, flows.HandoffQuery) ([]flows.Handoff, error) { return nil, nil }
 	if r := a.do(http.MethodGet, "/api/v1/handoffs", ""); r.code != http.StatusOK || r.body != `{"handoffs":[]}`+"\n" {
 		t.Fatalf("no handoffs = %d %s; want an empty list", r.code, r.body)
 	}
-	a.reports.ListHandoffsFn = func(context.Context, flows.HandoffStatus, int) ([]flows.Handoff, error) {
+	a.desk.CasesFn = func(context.Context, flows.HandoffQuery) ([]flows.Handoff, error) {
 		return nil, errors.New("sql: connection is already closed")
 	}
 	if r := a.do(http.MethodGet, "/api/v1/handoffs", ""); r.code != http.StatusInternalServerError || r.errorText(t) != "internal error" {
@@ -217,7 +218,7 @@ func TestCreateLink(t *testing.T) {
 	if want := `{"customer_ref":"C-1","start_command":"/start tok-C-1","token":"tok-C-1"}` + "\n"; r.code != http.StatusCreated || r.body != want {
 		t.Fatalf("link = %d %s\nwant %s", r.code, r.body, want)
 	}
-	if r := a.do(http.MethodPost, "/api/v1/links", `{}`); r.code != http.StatusBadRequest || r.errorText(t) != "invalid: customer_ref is required" {
+	if r := a.do(http.MethodPost, "/api/v1/links", `{}`); r.code != http.StatusBadRequest || r.errorText(t) != "customer_ref is required" {
 		t.Fatalf("link without a reference = %d %s", r.code, r.body)
 	}
 }

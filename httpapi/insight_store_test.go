@@ -151,8 +151,8 @@ func TestExportsFromTheStore(t *testing.T) {
 		t.Errorf("filtered export = %q", rows)
 	}
 	for _, tc := range []struct{ path, want string }{
-		{"/api/v1/exports/responses.csv", "invalid: query parameter survey is required: an export has one column per question of one survey"},
-		{"/api/v1/exports/responses.xlsx?survey=post_purchase_nps&class=happy", `invalid: class="happy": use promoter, passive, detractor, satisfied, neutral, dissatisfied, easy or difficult`},
+		{"/api/v1/exports/responses.csv", "query parameter survey is required: an export has one column per question of one survey"},
+		{"/api/v1/exports/responses.xlsx?survey=post_purchase_nps&class=happy", `class="happy": use promoter, passive, detractor, satisfied, neutral, dissatisfied, easy or difficult`},
 	} {
 		if r := a.do(http.MethodGet, tc.path, ""); r.code != http.StatusBadRequest || r.errorText(t) != tc.want {
 			t.Errorf("%s = %d %s", tc.path, r.code, r.body)

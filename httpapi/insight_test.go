@@ -77,14 +77,14 @@ func TestScoreReports(t *testing.T) {
 		code int
 		want string
 	}{
-		{"nps?survey=nope", http.StatusNotFound, `not found: survey "nope"`},
-		{"nps?from=last+week", http.StatusBadRequest, `invalid: from="last week" is not an RFC 3339 time or a YYYY-MM-DD date`},
-		{"nps?to=2026-13-01", http.StatusBadRequest, `invalid: to="2026-13-01" is not an RFC 3339 time or a YYYY-MM-DD date`},
-		{"nps?from=2026-02-01&to=2026-01-01", http.StatusBadRequest, `invalid: from (2026-02-01T00:00:00Z) must be before to (2026-01-01T00:00:00Z)`},
-		{"nps?tz=Mars/Olympus", http.StatusBadRequest, `invalid: tz="Mars/Olympus" is not an IANA time zone such as Asia/Shanghai`},
-		{"nps?group_by=store%3Bdrop", http.StatusBadRequest, `invalid: group_by="store;drop": use day, week, month, touchpoint, wave, survey, channel, language or an event attribute name (letters, digits, _ . -)`},
-		{"nps?attr.a%27b=1", http.StatusBadRequest, `invalid: attribute filter "a'b": names are letters, digits, _ . - (at most 64)`},
-		{"nps?group_by=day&from=2020-01-01&to=2026-01-01", http.StatusBadRequest, `invalid: group_by=day over this period gives 1001 buckets, more than 1000: shorten the period or use a longer interval`},
+		{"nps?survey=nope", http.StatusNotFound, `survey "nope" not found`},
+		{"nps?from=last+week", http.StatusBadRequest, `from="last week" is not an RFC 3339 time or a YYYY-MM-DD date`},
+		{"nps?to=2026-13-01", http.StatusBadRequest, `to="2026-13-01" is not an RFC 3339 time or a YYYY-MM-DD date`},
+		{"nps?from=2026-02-01&to=2026-01-01", http.StatusBadRequest, `from (2026-02-01T00:00:00Z) must be before to (2026-01-01T00:00:00Z)`},
+		{"nps?tz=Mars/Olympus", http.StatusBadRequest, `tz="Mars/Olympus" is not an IANA time zone such as Asia/Shanghai`},
+		{"nps?group_by=store%3Bdrop", http.StatusBadRequest, `group_by="store;drop": use day, week, month, touchpoint, wave, survey, channel, language or an event attribute name (letters, digits, _ . -)`},
+		{"nps?attr.a%27b=1", http.StatusBadRequest, `attribute filter "a'b": names are letters, digits, _ . - (at most 64)`},
+		{"nps?group_by=day&from=2020-01-01&to=2026-01-01", http.StatusBadRequest, `group_by=day over this period gives 1001 buckets, more than 1000: shorten the period or use a longer interval`},
 		{"mood", http.StatusNotFound, `no report "mood": use nps, csat, ces, funnel or terms`},
 	} {
 		r := a.do(http.MethodGet, "/api/v1/reports/"+tc.path, "")

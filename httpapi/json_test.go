@@ -26,7 +26,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 // so a body built some other way is caught there.
 func responseTypes() []any {
 	return []any{
-		errorBody{}, healthJSON{}, invitationJSON{}, npsReportJSON{}, responsesJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
+		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, npsReportJSON{}, responsesJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, flows.TermsReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
 		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{},
 	}
 }
@@ -187,11 +187,29 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		}
 		return nil
 	}
-	a.reports.ListHandoffsFn = func(context.Context, flows.HandoffStatus, int) ([]flows.Handoff, error) {
-		return []flows.Handoff{{ID: 1, ResponseID: 2, CustomerRef: "C-1", SurveyID: "s", QuestionID: "q", Kind: flows.KindNPS, Score: 1,
-			Class: flows.ClassDetractor, Comment: "c", Channel: flows.ChannelTelegram, ExternalID: "42",
-			Context: map[string]string{"order_id": "1"}, Status: flows.HandoffOpen, NotifiedAt: &sentAt, CreatedAt: createdAt}}, nil
+	claimedAt := sentAt.Add(time.Minute)
+	recovered, score := true, 5
+	handoff := flows.Handoff{ID: 1, ResponseID: 2, CustomerRef: "C-1", SurveyID: "s", QuestionID: "q", Kind: flows.KindNPS, Score: 1,
+		Class: flows.ClassDetractor, Comment: "c", Channel: flows.ChannelTelegram, ExternalID: "42",
+		Context: map[string]string{"order_id": "1"}, Status: flows.HandoffResolved, NotifiedAt: &sentAt, CreatedAt: createdAt,
+		Case: flows.Case{ClaimedBy: 3, ClaimedByName: "Li", ClaimedAt: &claimedAt, ResolvedAt: &claimedAt, Outcome: flows.OutcomeResolved,
+			Note: "refunded", ResolvedBy: "Li", EscalatedAt: &claimedAt, FollowUpSentAt: &claimedAt, RecoveryScore: &score, Recovered: &recovered, Reopened: 1}}
+	message := flows.CaseMessage{ID: 4, HandoffID: 1, Author: flows.AuthorAgent, AgentID: 3, AgentName: "Li", Text: "hi", PhotoID: "p", Delivered: true, CreatedAt: createdAt}
+	agent := flows.Agent{ID: 3, TelegramUserID: 77, Name: "Li", Role: flows.RoleSupervisor, CreatedAt: createdAt}
+	a.desk.CasesFn = func(context.Context, flows.HandoffQuery) ([]flows.Handoff, error) {
+		return []flows.Handoff{handoff}, nil
 	}
+	a.desk.CaseFn = func(context.Context, int64) (flows.Handoff, []flows.CaseMessage, error) {
+		return handoff, []flows.CaseMessage{message}, nil
+	}
+	a.desk.ClaimFn = func(context.Context, int64, int64) (flows.Handoff, error) { return handoff, nil }
+	a.desk.ReplyFn = func(context.Context, int64, int64, string) (flows.CaseMessage, error) { return message, nil }
+	a.desk.ResolveFn = func(context.Context, int64, int64, flows.CaseOutcome, string) (flows.Handoff, error) {
+		return handoff, nil
+	}
+	a.agents.ListFn = func(context.Context) ([]flows.Agent, error) { return []flows.Agent{agent}, nil }
+	a.agents.AddFn = func(context.Context, flows.Agent) (flows.Agent, error) { return agent, nil }
+	a.agents.RemoveFn = func(context.Context, int64) error { return nil }
 	a.links.TokenFn = func(string) (string, error) { return "tok", nil }
 	a.events.SaveEventsFn = func(_ context.Context, events []flows.Event) ([]flows.EventResult, error) {
 		return []flows.EventResult{{ID: events[0].ID, Created: true}}, nil
@@ -200,6 +218,8 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	a.waves.GetFn = func(context.Context, string) (scheduler.WaveStatus, error) { return fullWave, nil }
 	a.waves.CreateFn = func(context.Context, []byte) (scheduler.WaveStatus, error) { return fullWave, nil }
 	a.waves.SetPausedFn = func(context.Context, string, bool) (scheduler.WaveStatus, error) { return fullWave, nil }
+	a.waves.PutFn = func(context.Context, string, []byte) (scheduler.WaveStatus, bool, error) { return fullWave, true, nil }
+	a.waves.RetireFn = func(context.Context, string) (scheduler.WaveStatus, error) { return fullWave, nil }
 	a.waves.PreviewFn = func(context.Context, string) (scheduler.PlanResult, error) {
 		return scheduler.PlanResult{Considered: 7, Planned: 1, Sample: []flows.Invitation{sentInvitation(conversation.InviteRequest{CustomerRef: "C-1"})},
 			Skipped: map[string]int{scheduler.SkipSample: 1, scheduler.SkipOptedOut: 1, scheduler.SkipUnreachable: 1,
@@ -209,26 +229,36 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	// One request per route, a body or "?query": a route without a sample
 	// fails the test.
 	samples := map[string]string{
-		"GET /healthz":                       "",
-		"POST /api/v1/invitations":           `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
-		"GET /api/v1/reports/{report}":       "?survey=post_purchase_nps&group_by=day",
-		"GET /{$}":                           "",
-		"GET /dashboard/":                    "",
-		"GET /api/v1/reports/terms":          "",
-		"GET /api/v1/responses":              "",
-		"GET /api/v1/exports/responses.csv":  "?survey=post_purchase_nps",
-		"GET /api/v1/exports/responses.xlsx": "?survey=post_purchase_nps",
-		"GET /api/v1/surveys":                "",
-		"GET /api/v1/handoffs":               "",
-		"POST /api/v1/links":                 `{"customer_ref":"C-1"}`,
-		"POST /api/v1/events":                eventsBody(t, goodEvent("e-1"), with(goodEvent("e-2"), "id", 2)),
-		"GET /api/v1/waves":                  "",
-		"POST /api/v1/waves":                 "id: w-1\n",
-		"GET /api/v1/waves/{id}":             "",
-		"POST /api/v1/waves/{id}/pause":      "",
-		"POST /api/v1/waves/{id}/resume":     "",
-		"GET /api/v1/waves/{id}/preview":     "",
-		"/api/":                              "",
+		"GET /healthz":                             "",
+		"GET /livez":                               "",
+		"POST /api/v1/invitations":                 `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
+		"GET /api/v1/reports/{report}":             "?survey=post_purchase_nps&group_by=day",
+		"GET /{$}":                                 "",
+		"GET /dashboard/":                          "",
+		"GET /api/v1/reports/terms":                "",
+		"GET /api/v1/responses":                    "",
+		"GET /api/v1/exports/responses.csv":        "?survey=post_purchase_nps",
+		"GET /api/v1/exports/responses.xlsx":       "?survey=post_purchase_nps",
+		"GET /api/v1/surveys":                      "",
+		"GET /api/v1/handoffs":                     "",
+		"GET /api/v1/handoffs/{id}":                "",
+		"POST /api/v1/handoffs/{id}/claim":         `{"agent_id":3}`,
+		"POST /api/v1/handoffs/{id}/reply":         `{"agent_id":3,"text":"hi"}`,
+		"POST /api/v1/handoffs/{id}/resolve":       `{"outcome":"resolved","note":"n"}`,
+		"GET /api/v1/agents":                       "",
+		"POST /api/v1/agents":                      `{"telegram_user_id":77,"name":"Li","role":"supervisor"}`,
+		"DELETE /api/v1/agents/{telegram_user_id}": "",
+		"POST /api/v1/links":                       `{"customer_ref":"C-1"}`,
+		"POST /api/v1/events":                      eventsBody(t, goodEvent("e-1"), with(goodEvent("e-2"), "id", 2)),
+		"GET /api/v1/waves":                        "",
+		"POST /api/v1/waves":                       "id: w-1\n",
+		"GET /api/v1/waves/{id}":                   "",
+		"PUT /api/v1/waves/{id}":                   "id: w-1\n",
+		"DELETE /api/v1/waves/{id}":                "",
+		"POST /api/v1/waves/{id}/pause":            "",
+		"POST /api/v1/waves/{id}/resume":           "",
+		"GET /api/v1/waves/{id}/preview":           "",
+		"/api/":                                    "",
 	}
 	for _, rt := range (&Server{}).routes() {
 		method, path := requestFor(rt.pattern)
@@ -244,7 +274,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 			path, body = path+"?"+query, ""
 		}
 		r := a.do(method, path, body)
-		if strings.Contains(rt.pattern, "/exports/") || !strings.Contains(rt.pattern, "/api/") && rt.pattern != "GET /healthz" { // files, not JSON
+		if strings.Contains(rt.pattern, "/exports/") || !strings.Contains(rt.pattern, "/api/") && rt.pattern != "GET /healthz" && rt.pattern != "GET /livez" { // files, not JSON
 			if r.code != http.StatusOK {
 				t.Errorf("%s %s = %d %s", method, path, r.code, r.body)
 			}

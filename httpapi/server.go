@@ -9,30 +9,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/conversation"
 	"github.com/cxbot/cxbot/flows"
 )
 
-const maxBodyBytes = 1 << 20
-
 // Conversations is what the API needs from the conversation layer.
 type Conversations interface {
 	Invite(ctx context.Context, req conversation.InviteRequest) (flows.Invitation, bool, error)
 	Surveys() map[string]*flows.Survey
-}
-
-// Reports reads results from SQL.
-type Reports interface {
-	ListHandoffs(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error)
 }
 
 // LinkTokens signs deep links to customer references.
@@ -50,7 +41,6 @@ type Check struct {
 type Config struct {
 	Token         string // bearer token; empty refuses every API call
 	Conversations Conversations
-	Reports       Reports
 	Insight       Insight
 	Responses     ResponseReader
 	Comments      Comments
@@ -58,6 +48,8 @@ type Config struct {
 	Links         LinkTokens
 	Events        EventSaver
 	Waves         WaveAdmin
+	Desk          Desk   // the handoff desk; nil answers 503
+	Agents        Agents // the desk's agents
 	Checks        []Check
 	Logger        *slog.Logger
 }
@@ -91,6 +83,7 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{"GET /healthz", http.HandlerFunc(s.health)},
+		{"GET /livez", http.HandlerFunc(s.live)},
 		{"GET /{$}", s.dashboard()},
 		{"GET /dashboard/", s.dashboard()},
 		{"POST /api/v1/invitations", s.auth(s.createInvitation)},
@@ -101,11 +94,20 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/exports/responses.xlsx", s.auth(s.exportXLSX)},
 		{"GET /api/v1/surveys", s.auth(s.listSurveys)},
 		{"GET /api/v1/handoffs", s.auth(s.listHandoffs)},
+		{"GET /api/v1/handoffs/{id}", s.auth(s.getHandoff)},
+		{"POST /api/v1/handoffs/{id}/claim", s.auth(s.claimHandoff)},
+		{"POST /api/v1/handoffs/{id}/reply", s.auth(s.replyHandoff)},
+		{"POST /api/v1/handoffs/{id}/resolve", s.auth(s.resolveHandoff)},
+		{"GET /api/v1/agents", s.auth(s.listAgents)},
+		{"POST /api/v1/agents", s.auth(s.addAgent)},
+		{"DELETE /api/v1/agents/{telegram_user_id}", s.auth(s.removeAgent)},
 		{"POST /api/v1/links", s.auth(s.createLink)},
 		{"POST /api/v1/events", s.auth(s.postEvents)},
 		{"GET /api/v1/waves", s.auth(s.listWaves)},
 		{"POST /api/v1/waves", s.auth(s.createWave)},
 		{"GET /api/v1/waves/{id}", s.auth(s.getWave)},
+		{"PUT /api/v1/waves/{id}", s.auth(s.putWave)},
+		{"DELETE /api/v1/waves/{id}", s.auth(s.retireWave)},
 		{"POST /api/v1/waves/{id}/pause", s.auth(s.pauseWave)},
 		{"POST /api/v1/waves/{id}/resume", s.auth(s.resumeWave)},
 		{"GET /api/v1/waves/{id}/preview", s.auth(s.previewWave)},
@@ -116,6 +118,11 @@ func (s *Server) routes() []route {
 // noRoute answers any other path under /api/ (behind the token, so the
 // routes cannot be probed without one).
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	if allowed := s.allowedMethods(r); len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, ", ")))
+		return
+	}
 	writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 }
 
@@ -130,8 +137,7 @@ func (s *Server) auth(next http.HandlerFunc) http.Handler {
 			writeError(w, http.StatusUnauthorized, "the API is disabled: set CXBOT_API_TOKEN")
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
+		if !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cxbot"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
@@ -140,26 +146,11 @@ func (s *Server) auth(next http.HandlerFunc) http.Handler {
 	})
 }
 
-// healthJSON is the answer of /healthz: "ok" or "degraded", and each
-// check's "ok" or error.
-type healthJSON struct {
-	Checks map[string]string `json:"checks"`
-	Status string            `json:"status"`
-}
-
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	out, code := healthJSON{Checks: map[string]string{}, Status: "ok"}, http.StatusOK
-	for _, c := range s.cfg.Checks {
-		if err := c.Probe(ctx); err != nil {
-			out.Checks[c.Name] = err.Error()
-			out.Status, code = "degraded", http.StatusServiceUnavailable
-			continue
-		}
-		out.Checks[c.Name] = "ok"
-	}
-	writeJSON(w, code, out)
+// authorized reports whether the request carries the API token (compared
+// in constant time); with no token configured nothing is authorized.
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := bearerToken(r.Header.Get("Authorization"))
+	return ok && s.cfg.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
 }
 
 // decodeBody reads a bounded JSON body and rejects unknown fields, so a
@@ -168,23 +159,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		var tooBig *http.MaxBytesError
-		var syntax *json.SyntaxError
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &tooBig):
-			return fmt.Errorf("%w: body larger than %d bytes", flows.ErrInvalid, maxBodyBytes)
-		case errors.As(err, &syntax):
-			return fmt.Errorf("%w: malformed JSON at byte %d", flows.ErrInvalid, syntax.Offset)
-		case errors.As(err, &typeErr):
-			return fmt.Errorf("%w: field %q must be %s", flows.ErrInvalid, typeErr.Field, typeErr.Type)
-		case errors.Is(err, io.EOF):
-			return fmt.Errorf("%w: empty body, expected a JSON object", flows.ErrInvalid)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return fmt.Errorf("%w: malformed JSON: the body ends too early", flows.ErrInvalid)
-		default:
-			return fmt.Errorf("%w: %s", flows.ErrInvalid, strings.TrimPrefix(err.Error(), "json: "))
-		}
+		return jsonDecodeError(err, maxBodyBytes)
 	}
 	if dec.More() {
 		return fmt.Errorf("%w: body has data after the JSON object", flows.ErrInvalid)
@@ -192,7 +167,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 	return nil
 }
 
+// errorBody is every error's JSON: a stable machine code (by status) and a
+// message for a person.
 type errorBody struct {
+	Code  string `json:"code"`
 	Error string `json:"error"`
 }
 
@@ -203,7 +181,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
+	writeJSON(w, code, errorBody{Code: errorCode(code), Error: msg})
 }
 
 // fail maps the error vocabulary to HTTP status codes.
@@ -211,6 +189,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusInternalServerError
 	var limited *bot.RateLimitedError
 	switch {
+	case errors.As(err, new(*tooLargeError)):
+		code = http.StatusRequestEntityTooLarge
 	case errors.As(err, &limited):
 		code = http.StatusTooManyRequests
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(limited.RetryAfter.Seconds())))))
@@ -223,7 +203,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, flows.ErrUnavailable):
 		code = http.StatusServiceUnavailable
 	}
-	msg := err.Error()
+	msg := publicMessage(err)
 	if code == http.StatusInternalServerError {
 		s.cfg.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"

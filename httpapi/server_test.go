@@ -22,6 +22,10 @@ func requestFor(pattern string) (method, path string) {
 	if !ok {
 		method, path = http.MethodGet, pattern+"no-such-route"
 	}
+	if strings.HasPrefix(path, "/api/v1/handoffs/") {
+		path = strings.ReplaceAll(path, "{id}", "1")
+	}
+	path = strings.ReplaceAll(path, "{telegram_user_id}", "77")
 	return method, strings.NewReplacer("{id}", "w-1", "{report}", "nps", "{$}", "").Replace(path)
 }
 
@@ -32,7 +36,7 @@ func TestEveryAPIRouteNeedsTheToken(t *testing.T) {
 		if !strings.HasPrefix(path, "/api/") {
 			continue
 		}
-		for _, auth := range []string{"", "Bearer wrong", "Basic " + testToken, "bearer " + testToken, testToken, "Bearer " + testToken + "x"} {
+		for _, auth := range []string{"", "Bearer wrong", "Basic " + testToken, "Bearer", testToken, "Bearer " + testToken + "x"} {
 			r := a.doWith(method, path, `{}`, auth)
 			if r.code != http.StatusUnauthorized || r.errorText(t) != "missing or wrong bearer token" ||
 				r.header.Get("WWW-Authenticate") != `Bearer realm="cxbot"` {
@@ -56,11 +60,7 @@ func TestUnknownRoutes(t *testing.T) {
 	for _, tc := range []struct{ method, path string }{
 		{http.MethodGet, "/api/v2/surveys"},
 		{http.MethodGet, "/api/"},
-		{http.MethodDelete, "/api/v1/waves/w-1"},
-		// A known path with another method is not a route either (404, not 405).
-		{http.MethodGet, "/api/v1/invitations"},
-		{http.MethodPut, "/api/v1/events"},
-		{http.MethodPost, "/api/v1/surveys"},
+		{http.MethodDelete, "/api/v1/waves/w-1/x"},
 	} {
 		r := a.do(tc.method, tc.path, "")
 		if want := fmt.Sprintf("no API route %s %s", tc.method, tc.path); r.code != http.StatusNotFound || r.errorText(t) != want {
@@ -90,12 +90,34 @@ func TestHealth(t *testing.T) {
 			{Name: "redis", Probe: func(context.Context) error { return errors.New("dial tcp 127.0.0.1:6379: connection refused") }},
 		}
 	})
-	r = a.doWith(http.MethodGet, "/healthz", "", "")
+	// Anonymous: which check fails, never why (no host, port or user).
+	for _, auth := range []string{"", "Bearer wrong"} {
+		r = a.doWith(http.MethodGet, "/healthz", "", auth)
+		if r.code != http.StatusServiceUnavailable || r.body != `{"checks":{"database":"ok","redis":"failing"},"status":"degraded"}`+"\n" ||
+			strings.Contains(r.body, "127.0.0.1") || r.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("anonymous healthz (Authorization %q) with redis down = %d %s", auth, r.code, r.body)
+		}
+	}
+	// With the API token: the error itself.
+	r = a.do(http.MethodGet, "/healthz", "")
 	var got healthJSON
 	r.json(t, &got)
 	if r.code != http.StatusServiceUnavailable || got.Status != "degraded" || got.Checks["database"] != "ok" ||
 		got.Checks["redis"] != "dial tcp 127.0.0.1:6379: connection refused" {
-		t.Fatalf("healthz with redis down = %d %s", r.code, r.body)
+		t.Fatalf("healthz with the token, redis down = %d %s", r.code, r.body)
+	}
+	// Liveness ignores the dependencies.
+	r = a.doWith(http.MethodGet, "/livez", "", "")
+	if r.code != http.StatusOK || r.body != `{"status":"ok"}`+"\n" {
+		t.Fatalf("livez with redis down = %d %s", r.code, r.body)
+	}
+	// A server without an API token never shows details, even to "Bearer ".
+	off := newFakeAPI(t, func(c *Config) {
+		c.Token = ""
+		c.Checks = []Check{{Name: "redis", Probe: func(context.Context) error { return errors.New("dial tcp 10.0.0.1:6379") }}}
+	})
+	if r = off.doWith(http.MethodGet, "/healthz", "", "Bearer "); r.code != http.StatusServiceUnavailable || strings.Contains(r.body, "10.0.0.1") {
+		t.Fatalf("healthz without a configured token = %d %s", r.code, r.body)
 	}
 	if deadline <= 0 || deadline > 2*time.Second {
 		t.Fatalf("probe deadline in %v; want the 2 s bound", deadline)
@@ -125,10 +147,10 @@ func TestErrorVocabulary(t *testing.T) {
 		msg        string
 		retryAfter string
 	}{
-		{"invalid", fmt.Errorf("%w: wave id %q has spaces", flows.ErrInvalid, "a b"), http.StatusBadRequest, `invalid: wave id "a b" has spaces`, ""},
-		{"not found", fmt.Errorf("%w: wave %q", flows.ErrNotFound, "w-1"), http.StatusNotFound, `not found: wave "w-1"`, ""},
-		{"conflict", fmt.Errorf("%w: wave w-1 exists", flows.ErrConflict), http.StatusConflict, "conflict: wave w-1 exists", ""},
-		{"unavailable", fmt.Errorf("load wave: %w: database is down", flows.ErrUnavailable), http.StatusServiceUnavailable, "load wave: unavailable: database is down", ""},
+		{"invalid", fmt.Errorf("%w: wave id %q has spaces", flows.ErrInvalid, "a b"), http.StatusBadRequest, `wave id "a b" has spaces`, ""},
+		{"not found", fmt.Errorf("%w: wave %q", flows.ErrNotFound, "w-1"), http.StatusNotFound, `wave "w-1" not found`, ""},
+		{"conflict", fmt.Errorf("%w: wave w-1 exists", flows.ErrConflict), http.StatusConflict, "wave w-1 exists", ""},
+		{"unavailable", fmt.Errorf("load wave: %w: database is down", flows.ErrUnavailable), http.StatusServiceUnavailable, "load wave: database is down", ""},
 		{"rate limited", fmt.Errorf("send: %w", &bot.RateLimitedError{RetryAfter: 1200 * time.Millisecond}), http.StatusTooManyRequests,
 			"send: rate limited by the platform: retry after 1.2s", "2"},
 		{"rate limited now", &bot.RateLimitedError{}, http.StatusTooManyRequests, "rate limited by the platform: retry after 0s", "1"},
@@ -158,18 +180,22 @@ func TestErrorVocabulary(t *testing.T) {
 func TestDecodeBody(t *testing.T) {
 	a := newFakeAPI(t)
 	for _, tc := range []struct{ name, body, want string }{
-		{"empty", "", "invalid: empty body, expected a JSON object"},
-		{"syntax", `{"customer_ref" "C-1"}`, "invalid: malformed JSON at byte 17"},
-		{"cut short", `{"customer_ref":`, "invalid: malformed JSON: the body ends too early"},
-		{"wrong type", `{"customer_ref":7}`, `invalid: field "customer_ref" must be string`},
-		{"unknown field", `{"customer":"C-1"}`, `invalid: unknown field "customer"`},
-		{"trailing data", `{"customer_ref":"C-1"} {}`, "invalid: body has data after the JSON object"},
-		{"too big", `{"customer_ref":"` + strings.Repeat("x", maxBodyBytes) + `"}`, "invalid: body larger than 1048576 bytes"},
+		{"empty", "", "empty body, expected a JSON object"},
+		{"syntax", `{"customer_ref" "C-1"}`, "malformed JSON at byte 17"},
+		{"cut short", `{"customer_ref":`, "malformed JSON: the body ends too early"},
+		{"wrong type", `{"customer_ref":7}`, `field "customer_ref" must be a string, not a number`},
+		{"unknown field", `{"customer":"C-1"}`, `unknown field "customer"`},
+		{"trailing data", `{"customer_ref":"C-1"} {}`, "body has data after the JSON object"},
+		{"too big", `{"customer_ref":"` + strings.Repeat("x", maxBodyBytes) + `"}`, "body larger than 1 MiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := a.do(http.MethodPost, "/api/v1/links", tc.body)
-			if r.code != http.StatusBadRequest || r.errorText(t) != tc.want {
-				t.Fatalf("= %d %s; want 400 %q", r.code, r.body, tc.want)
+			want := http.StatusBadRequest
+			if tc.name == "too big" {
+				want = http.StatusRequestEntityTooLarge
+			}
+			if r.code != want || r.errorText(t) != tc.want {
+				t.Fatalf("= %d %s; want %d %q", r.code, r.body, want, tc.want)
 			}
 		})
 	}

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/cxbot/cxbot/flows"
@@ -15,6 +13,8 @@ type WaveAdmin interface {
 	List(ctx context.Context) ([]scheduler.WaveStatus, error)
 	Get(ctx context.Context, id string) (scheduler.WaveStatus, error)
 	Create(ctx context.Context, definition []byte) (scheduler.WaveStatus, error)
+	Put(ctx context.Context, id string, definition []byte) (scheduler.WaveStatus, bool, error)
+	Retire(ctx context.Context, id string) (scheduler.WaveStatus, error)
 	SetPaused(ctx context.Context, id string, paused bool) (scheduler.WaveStatus, error)
 	Preview(ctx context.Context, id string) (scheduler.PlanResult, error)
 }
@@ -44,9 +44,9 @@ func (s *Server) getWave(w http.ResponseWriter, r *http.Request) {
 // createWave takes the same definition as a configs/waves file, as JSON or
 // YAML; an invalid one is refused whole, naming every bad field.
 func (s *Server) createWave(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := readBody(w, r, maxWaveBodyBytes)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: wave definition larger than 64 KiB", flows.ErrInvalid))
+		s.fail(w, r, err)
 		return
 	}
 	wave, err := s.cfg.Waves.Create(r.Context(), body)
@@ -55,6 +55,35 @@ func (s *Server) createWave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, wave)
+}
+
+// putWave creates or replaces an API wave: 201 when new, 200 when replaced.
+func (s *Server) putWave(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, maxWaveBodyBytes)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	wave, created, err := s.cfg.Waves.Put(r.Context(), r.PathValue("id"), body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	writeJSON(w, code, wave)
+}
+
+// retireWave is DELETE: the wave stops for good, its history stays.
+func (s *Server) retireWave(w http.ResponseWriter, r *http.Request) {
+	wave, err := s.cfg.Waves.Retire(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wave)
 }
 
 func (s *Server) pauseWave(w http.ResponseWriter, r *http.Request)  { s.setPaused(w, r, true) }

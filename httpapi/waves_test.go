@@ -14,12 +14,19 @@ import (
 func testWave(id string) scheduler.WaveStatus {
 	return scheduler.WaveStatus{
 		ID: id, Survey: "post_purchase_nps", Kind: "trigger", Touchpoint: "purchase", Schedule: "*/5 * * * *", Source: "api",
+		Definition: scheduler.WaveDefinition{
+			Trigger:    &scheduler.TriggerDefinition{Touchpoint: "purchase", Delay: "2h", MaxAge: "7d", Where: map[string]string{"store": "SH-*"}},
+			QuietHours: []string{"21:00-09:00"}, FrequencyCap: "1 per 30d", Sample: 1, ExpiresAfter: "3d", ReminderAfter: "1d",
+			Channels: []flows.Channel{flows.ChannelTelegram}, TimeZone: "Asia/Shanghai",
+		},
 		Counts: flows.WaveCounts{Planned: 1, Skipped: 2, Sent: 3, Failed: 4, Delivered: 5, Started: 6, Completed: 7, Expired: 8},
 	}
 }
 
 const testWaveJSON = `{"id":"w-1","survey":"post_purchase_nps","kind":"trigger","touchpoint":"purchase","schedule":"*/5 * * * *",` +
-	`"source":"api","paused":false,"counts":{"planned":1,"skipped":2,"sent":3,"failed":4,"delivered":5,"started":6,"completed":7,"expired":8}}`
+	`"source":"api","paused":false,"retired":false,"definition":{"trigger":{"touchpoint":"purchase","delay":"2h","max_age":"7d","where":{"store":"SH-*"}},` +
+	`"quiet_hours":["21:00-09:00"],"frequency_cap":"1 per 30d","sample":1,"expires_after":"3d","reminder_after":"1d","channels":["telegram"],"timezone":"Asia/Shanghai"},` +
+	`"counts":{"planned":1,"skipped":2,"sent":3,"failed":4,"delivered":5,"started":6,"completed":7,"expired":8}}`
 
 func TestListWaves(t *testing.T) {
 	a := newFakeAPI(t)
@@ -48,7 +55,7 @@ func TestGetWave(t *testing.T) {
 	if r := a.do(http.MethodGet, "/api/v1/waves/w-1", ""); r.code != http.StatusOK || r.body != testWaveJSON+"\n" {
 		t.Fatalf("wave = %d %s", r.code, r.body)
 	}
-	if r := a.do(http.MethodGet, "/api/v1/waves/w-2", ""); r.code != http.StatusNotFound || r.errorText(t) != `not found: wave "w-2"` {
+	if r := a.do(http.MethodGet, "/api/v1/waves/w-2", ""); r.code != http.StatusNotFound || r.errorText(t) != `wave "w-2" not found` {
 		t.Fatalf("unknown wave = %d %s", r.code, r.body)
 	}
 }
@@ -70,14 +77,14 @@ func TestCreateWave(t *testing.T) {
 	if r := a.do(http.MethodPost, "/api/v1/waves", yaml); r.code != http.StatusCreated || r.body != testWaveJSON+"\n" || got[0] != yaml {
 		t.Fatalf("create = %d %s (definition %q)", r.code, r.body, got)
 	}
-	if r := a.do(http.MethodPost, "/api/v1/waves", "id: w-taken\nsurvey: s\n"); r.code != http.StatusConflict || r.errorText(t) != "conflict: wave w-taken exists" {
+	if r := a.do(http.MethodPost, "/api/v1/waves", "id: w-taken\nsurvey: s\n"); r.code != http.StatusConflict || r.errorText(t) != "wave w-taken exists" {
 		t.Fatalf("create over an existing wave = %d %s", r.code, r.body)
 	}
-	if r := a.do(http.MethodPost, "/api/v1/waves", `{"id":"w-3"}`); r.code != http.StatusBadRequest || r.errorText(t) != "invalid: api: survey is required" {
+	if r := a.do(http.MethodPost, "/api/v1/waves", `{"id":"w-3"}`); r.code != http.StatusBadRequest || r.errorText(t) != "api: survey is required" {
 		t.Fatalf("create without survey = %d %s", r.code, r.body)
 	}
 	big := "id: w-4\nsurvey: s\n# " + strings.Repeat("x", 64<<10)
-	if r := a.do(http.MethodPost, "/api/v1/waves", big); r.code != http.StatusBadRequest || r.errorText(t) != "invalid: wave definition larger than 64 KiB" {
+	if r := a.do(http.MethodPost, "/api/v1/waves", big); r.code != http.StatusRequestEntityTooLarge || r.errorText(t) != "body larger than 64 KiB" {
 		t.Fatalf("create with a 64 KiB definition = %d %s", r.code, r.body)
 	}
 	if len(got) != 3 {
@@ -112,7 +119,7 @@ func TestPauseAndResumeWave(t *testing.T) {
 	if r := a.do(http.MethodPost, "/api/v1/waves/w-9/pause", ""); r.code != http.StatusNotFound {
 		t.Fatalf("pause an unknown wave = %d %s", r.code, r.body)
 	}
-	if r := a.do(http.MethodGet, "/api/v1/waves/w-1/pause", ""); r.code != http.StatusNotFound || len(calls) != 3 {
+	if r := a.do(http.MethodGet, "/api/v1/waves/w-1/pause", ""); r.code != http.StatusMethodNotAllowed || len(calls) != 3 {
 		t.Fatalf("GET pause = %d %s; only POST pauses", r.code, r.body)
 	}
 }
@@ -148,5 +155,43 @@ func TestPreviewWave(t *testing.T) {
 	}
 	if r := a.do(http.MethodGet, "/api/v1/waves/w-9/preview", ""); r.code != http.StatusNotFound {
 		t.Fatalf("preview of an unknown wave = %d %s", r.code, r.body)
+	}
+}
+
+func TestPutAndDeleteWave(t *testing.T) {
+	a := newFakeAPI(t)
+	var put []string
+	a.waves.PutFn = func(_ context.Context, id string, definition []byte) (scheduler.WaveStatus, bool, error) {
+		put = append(put, id+"|"+string(definition))
+		if id == "file-wave" {
+			return scheduler.WaveStatus{}, false, fmt.Errorf("%w: wave %q comes from a file: edit the file instead", flows.ErrConflict, id)
+		}
+		return testWave(id), len(put) == 1, nil
+	}
+	if r := a.do(http.MethodPut, "/api/v1/waves/w-1", "id: w-1\n"); r.code != http.StatusCreated || r.body != testWaveJSON+"\n" {
+		t.Fatalf("PUT new = %d %s", r.code, r.body)
+	}
+	if r := a.do(http.MethodPut, "/api/v1/waves/w-1", "id: w-1\n"); r.code != http.StatusOK {
+		t.Fatalf("PUT replace = %d %s", r.code, r.body)
+	}
+	if r := a.do(http.MethodPut, "/api/v1/waves/file-wave", "id: file-wave\n"); r.code != http.StatusConflict || !strings.Contains(r.errorText(t), "edit the file") {
+		t.Fatalf("PUT file wave = %d %s", r.code, r.body)
+	}
+	if len(put) != 3 || put[0] != "w-1|id: w-1\n" {
+		t.Fatalf("put calls %q", put)
+	}
+	a.waves.RetireFn = func(_ context.Context, id string) (scheduler.WaveStatus, error) {
+		if id != "w-1" {
+			return scheduler.WaveStatus{}, fmt.Errorf("%w: wave %q", flows.ErrNotFound, id)
+		}
+		w := testWave(id)
+		w.Retired = true
+		return w, nil
+	}
+	if r := a.do(http.MethodDelete, "/api/v1/waves/w-1", ""); r.code != http.StatusOK || !strings.Contains(r.body, `"retired":true`) {
+		t.Fatalf("DELETE = %d %s", r.code, r.body)
+	}
+	if r := a.do(http.MethodDelete, "/api/v1/waves/w-2", ""); r.code != http.StatusNotFound {
+		t.Fatalf("DELETE unknown = %d %s", r.code, r.body)
 	}
 }

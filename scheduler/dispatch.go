@@ -113,6 +113,9 @@ type DispatcherConfig struct {
 	MaxAttempts int           // transient failures before giving up (default 5)
 	Now         func() time.Time
 	Logger      *slog.Logger
+	// Observe, if set, hears every attempt's outcome with the dispatch lag:
+	// how long after the invitation was due (not_before) the attempt ended.
+	Observe func(inv flows.Invitation, outcome flows.AttemptOutcome, lag time.Duration)
 }
 
 // Dispatcher sends planned invitations from the outbox at the platforms'
@@ -216,6 +219,9 @@ func (d *Dispatcher) handle(ctx context.Context, inv flows.Invitation) error {
 // what was sent must not be sent again.
 func (d *Dispatcher) finish(ctx context.Context, inv flows.Invitation, dec decision) error {
 	a := flows.Attempt{InvitationID: inv.ID, At: d.cfg.Now(), Outcome: dec.outcome, Error: dec.errText, RetryAfter: dec.retry}
+	if d.cfg.Observe != nil {
+		d.cfg.Observe(inv, dec.outcome, a.At.Sub(inv.NotBefore))
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return d.cfg.Store.FinishAttempt(ctx, d.cfg.Owner, a, dec.status, dec.retryAt)
@@ -232,6 +238,9 @@ func (d *Dispatcher) decide(ctx context.Context, inv flows.Invitation) (decision
 	w, ok := d.cfg.Waves(inv.WaveID)
 	if !ok {
 		return decision{outcome: flows.AttemptSkipped, status: flows.InvitationSkipped, errText: "wave no longer exists"}, nil
+	}
+	if w.Retired {
+		return decision{outcome: flows.AttemptSkipped, status: flows.InvitationSkipped, errText: SkipRetired}, nil
 	}
 	if now.After(inv.CreatedAt.Add(w.ExpiresAfter)) {
 		return decision{outcome: flows.AttemptExpired, status: flows.InvitationExpired, errText: "expired before it could be sent"}, nil

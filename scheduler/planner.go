@@ -51,6 +51,7 @@ const (
 	SkipUnreachable = flows.ReasonUnreachable
 	SkipNoChannel   = "no_channel"
 	SkipFrequency   = "frequency_cap"
+	SkipRetired     = flows.ReasonWaveRetired
 )
 
 // Plan runs the wave once for the slot (the cron tick time). With dryRun it

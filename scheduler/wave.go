@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -36,6 +37,7 @@ type Wave struct {
 	TimeZone      string // for quiet hours when the customer's time zone is unknown
 	Source        string // file path, or flows.WaveSourceAPI
 	Paused        bool
+	Retired       bool // DELETE through the API, or its file removed: plans, reminds and sends nothing more
 }
 
 // Trigger invites once per matching event.
@@ -168,13 +170,19 @@ var waveIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 func ParseWave(source string, data []byte, surveyExists func(string) bool) (*Wave, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", flows.ErrInvalid, source, strings.TrimPrefix(err.Error(), "yaml: "))
+		if line, reason := flows.LocateYAMLError(data, err); line > 0 {
+			return nil, fmt.Errorf("%w: %s:%d: invalid YAML: %s", flows.ErrInvalid, source, line, reason)
+		}
+		return nil, fmt.Errorf("%w: %s: invalid YAML: %s", flows.ErrInvalid, source, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if len(root.Content) == 0 {
 		return nil, fmt.Errorf("%w: %s: empty wave definition", flows.ErrInvalid, source)
 	}
 	var raw waveYAML
 	dec := root.Content[0]
+	if err := knownFields(source, dec, reflect.TypeOf(raw), ""); err != nil {
+		return nil, fmt.Errorf("%w: %s", flows.ErrInvalid, err)
+	}
 	if err := decodeStrict(dec, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %s: %s", flows.ErrInvalid, source, err)
 	}
@@ -244,24 +252,55 @@ func ParseWave(source string, data []byte, surveyExists func(string) bool) (*Wav
 	return w, nil
 }
 
-// decodeStrict decodes a node and rejects unknown fields.
+// decodeStrict decodes a wave's mapping; knownFields has checked its keys.
 func decodeStrict(n *yaml.Node, out *waveYAML) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: a wave is a mapping of fields", n.Line)
-	}
-	known := map[string]bool{}
-	for _, f := range []string{"id", "survey", "trigger", "segment", "schedule", "quiet_hours", "frequency_cap", "sample", "expires_after", "reminder_after", "channels", "timezone"} {
-		known[f] = true
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; !known[k.Value] {
-			return fmt.Errorf("line %d: unknown field %q", k.Line, k.Value)
-		}
 	}
 	if err := n.Decode(out); err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	return nil
+}
+
+// knownFields checks every key of the mapping n against the yaml tags of t,
+// at every depth (trigger.delai is as much a typo as delai), naming the
+// source, line and field. Maps (where:) take any key.
+func knownFields(source string, n *yaml.Node, t reflect.Type, prefix string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	var names []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		fields[name] = t.Field(i).Type
+		names = append(names, name)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		ft, ok := fields[k.Value]
+		if !ok {
+			return fmt.Errorf("%s:%d: %s%s: unknown field (want one of %s)", source, k.Line, prefix, k.Value, strings.Join(names, ", "))
+		}
+		if ft == reflect.TypeOf(yaml.Node{}) {
+			continue
+		}
+		if err := knownFields(source, resolveAlias(n.Content[i+1]), ft, prefix+k.Value+"."); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
 }
 
 // fieldLines maps "field" and "field.sub" to their lines, for messages.
@@ -449,9 +488,25 @@ func ParseDuration(v string) (time.Duration, error) {
 	return time.ParseDuration(v)
 }
 
+// formatDuration writes d the way wave files do: "30d", "1d12h", "2h", "90s".
 func formatDuration(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	if d == 0 {
+		return "0s"
 	}
-	return d.String()
+	var b strings.Builder
+	if days := d / (24 * time.Hour); days > 0 {
+		fmt.Fprintf(&b, "%dd", days)
+		d -= days * 24 * time.Hour
+	}
+	if d > 0 {
+		s := d.String()
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		b.WriteString(s)
+	}
+	return b.String()
 }

@@ -62,7 +62,7 @@ func TestBadWavesNameTheField(t *testing.T) {
 		{"bad sample", base + "sample: 150%\n", "sample"},
 		{"bad delay", strings.Replace(base, "{touchpoint: purchase}", "{touchpoint: purchase, delay: soon}", 1), "trigger.delay"},
 		{"reminder after expiry", base + "expires_after: 24h\nreminder_after: 48h\n", "reminder_after"},
-		{"unknown field", base + "qiet_hours: \"21:00-09:00\"\n", `unknown field "qiet_hours"`},
+		{"unknown field", base + "qiet_hours: \"21:00-09:00\"\n", `w.yaml:5: qiet_hours: unknown field`},
 		{"bad id", strings.Replace(base, "w1", "Wave One", 1), "id"},
 		{"bad channel", base + "channels: [sms]\n", "channels"},
 		{"bad timezone", base + "timezone: Mars/Olympus\n", "timezone"},

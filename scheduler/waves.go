@@ -23,6 +23,9 @@ type WaveStore interface {
 	Waves(ctx context.Context) ([]flows.WaveRecord, error)
 	Wave(ctx context.Context, id string) (flows.WaveRecord, error)
 	SetWavePaused(ctx context.Context, id string, paused bool) error
+	SyncFileWaves(ctx context.Context, recs []flows.WaveRecord) (retired []string, err error)
+	PutWave(ctx context.Context, w flows.WaveRecord) (flows.WaveRecord, bool, error)
+	RetireWave(ctx context.Context, id string) (flows.WaveRecord, error)
 	WaveCounts(ctx context.Context, waveID string) (flows.WaveCounts, error)
 }
 
@@ -69,30 +72,66 @@ func (m *Manager) surveyExists(id string) bool {
 	return ok
 }
 
-// LoadDir reads dir/*.yaml into SQL. An invalid file stops start-up with
-// the file, line and field; a missing folder means no file waves.
+// LoadDir makes the stored file waves exactly the files in dir/*.yaml and
+// *.yml, all or nothing: every file is parsed first, and one invalid file,
+// or two files with one id, stops start-up with nothing written. A wave
+// whose file is gone is retired (history kept). A missing folder means no
+// file waves.
 func (m *Manager) LoadDir(ctx context.Context, dir string) error {
-	files, err := filepath.Glob(filepath.Join(dir, "*.y*ml"))
+	recs, err := ReadWaveDir(dir, m.surveyExists)
 	if err != nil {
 		return err
 	}
+	retired, err := m.cfg.Store.SyncFileWaves(ctx, recs)
+	if err != nil {
+		return err
+	}
+	for _, id := range retired {
+		m.cfg.Logger.Warn("wave retired: its file is gone", "wave", id, "dir", dir)
+	}
+	return nil
+}
+
+// ReadWaveDir parses every wave file in dir and checks that no two share
+// an id; it writes nothing. Every problem is reported, not just the first.
+func ReadWaveDir(dir string, surveyExists func(string) bool) ([]flows.WaveRecord, error) {
+	var files []string
+	for _, pattern := range []string{"*.yaml", "*.yml"} {
+		f, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f...)
+	}
+	sort.Strings(files)
 	var errs []error
+	var recs []flows.WaveRecord
+	fileOf := map[string]string{}
 	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), ".") {
+			continue // editor backups and lock files
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		w, err := ParseWave(f, data, m.surveyExists)
+		w, err := ParseWave(f, data, surveyExists)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if _, err := m.cfg.Store.SaveWave(ctx, flows.WaveRecord{ID: w.ID, Definition: string(data), Source: flows.WaveSourceFile}); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f, err))
+		if other, dup := fileOf[w.ID]; dup {
+			errs = append(errs, fmt.Errorf("%w: %s: id: wave %q is already defined in %s", flows.ErrInvalid, f, w.ID, other))
+			continue
 		}
+		fileOf[w.ID] = f
+		recs = append(recs, flows.WaveRecord{ID: w.ID, Definition: string(data), Source: flows.WaveSourceFile})
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return recs, nil
 }
 
 // Sync makes the cron table match SQL: new or changed waves are scheduled,
@@ -110,7 +149,8 @@ func (m *Manager) Sync(ctx context.Context) error {
 		m.mu.RLock()
 		cur, ok := m.waves[r.ID]
 		m.mu.RUnlock()
-		if ok && cur.definition == r.Definition {
+		retired := r.RetiredAt != nil
+		if ok && cur.definition == r.Definition && cur.wave.Retired == retired {
 			m.mu.Lock()
 			cur.wave.Paused = r.Paused
 			m.mu.Unlock()
@@ -121,8 +161,10 @@ func (m *Manager) Sync(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("wave %s: %w", r.ID, err))
 			continue
 		}
-		w.Paused, w.Source = r.Paused, string(r.Source)
-		if err := m.schedule(w); err != nil {
+		w.Paused, w.Source, w.Retired = r.Paused, string(r.Source), retired
+		if retired {
+			m.unschedule(w.ID)
+		} else if err := m.schedule(w); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -134,11 +176,17 @@ func (m *Manager) Sync(ctx context.Context) error {
 	for id := range m.waves {
 		if !seen[id] {
 			delete(m.waves, id)
-			m.cfg.Scheduler.Remove("wave:" + id)
+			m.unschedule(id)
 		}
 	}
 	m.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+func (m *Manager) unschedule(id string) {
+	if m.cfg.Scheduler != nil {
+		m.cfg.Scheduler.Remove("wave:" + id)
+	}
 }
 
 func (m *Manager) schedule(w *Wave) error {
@@ -158,7 +206,7 @@ func (m *Manager) RunWave(ctx context.Context, id string, slot time.Time) error 
 	if !ok {
 		return fmt.Errorf("%w: wave %s", flows.ErrNotFound, id)
 	}
-	if w.Paused {
+	if w.Paused || w.Retired {
 		return nil
 	}
 	_, planErr := m.cfg.Planner.Plan(ctx, w, slot, false)
@@ -187,6 +235,8 @@ type WaveStatus struct {
 	Schedule   string           `json:"schedule"`
 	Source     string           `json:"source"`
 	Paused     bool             `json:"paused"`
+	Retired    bool             `json:"retired"`
+	Definition WaveDefinition   `json:"definition"`
 	Counts     flows.WaveCounts `json:"counts"`
 }
 
@@ -195,7 +245,8 @@ func (m *Manager) status(ctx context.Context, w *Wave) (WaveStatus, error) {
 	if err != nil {
 		return WaveStatus{}, err
 	}
-	st := WaveStatus{ID: w.ID, Survey: w.Survey, Schedule: w.Schedule, Source: w.Source, Paused: w.Paused, Counts: counts, Kind: "segment"}
+	st := WaveStatus{ID: w.ID, Survey: w.Survey, Schedule: w.Schedule, Source: w.Source, Paused: w.Paused, Retired: w.Retired,
+		Definition: w.Definition(), Counts: counts, Kind: "segment"}
 	if w.Trigger != nil {
 		st.Kind, st.Touchpoint = "trigger", w.Trigger.Touchpoint
 	}
@@ -268,6 +319,41 @@ func (m *Manager) Create(ctx context.Context, definition []byte) (WaveStatus, er
 		return WaveStatus{}, err
 	}
 	return m.Get(ctx, w.ID)
+}
+
+// Put creates or replaces an API wave under id (the definition's id must
+// match); nothing is stored when the definition is invalid. A retired API
+// wave put again is active again. It reports whether the wave is new.
+func (m *Manager) Put(ctx context.Context, id string, definition []byte) (WaveStatus, bool, error) {
+	w, err := ParseWave(string(flows.WaveSourceAPI), definition, m.surveyExists)
+	if err != nil {
+		return WaveStatus{}, false, err
+	}
+	if w.ID != id {
+		return WaveStatus{}, false, fmt.Errorf("%w: id %q in the body differs from %q in the path", flows.ErrInvalid, w.ID, id)
+	}
+	_, created, err := m.cfg.Store.PutWave(ctx, flows.WaveRecord{ID: w.ID, Definition: strings.TrimSpace(string(definition)), Source: flows.WaveSourceAPI})
+	if err != nil {
+		return WaveStatus{}, false, err
+	}
+	if err := m.Sync(ctx); err != nil {
+		return WaveStatus{}, false, err
+	}
+	st, err := m.Get(ctx, id)
+	return st, created, err
+}
+
+// Retire stops an API wave on every replica for good: no planning, no
+// reminders, and its planned invitations are not sent. Its invitations,
+// answers and counts stay. A file wave is retired by removing its file.
+func (m *Manager) Retire(ctx context.Context, id string) (WaveStatus, error) {
+	if _, err := m.cfg.Store.RetireWave(ctx, id); err != nil {
+		return WaveStatus{}, err
+	}
+	if err := m.Sync(ctx); err != nil {
+		return WaveStatus{}, err
+	}
+	return m.Get(ctx, id)
 }
 
 // SetPaused pauses or resumes a wave on every replica: planning, reminders

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 
@@ -56,6 +57,14 @@ type Handler interface {
 	HandleUpdate(ctx context.Context, u flows.Update) error
 }
 
+// DeskHandler is a Handler that also works the agents' desk: messages and
+// taps in group chats go to HandleDeskUpdate, with HandleUpdate's contract
+// (nil only once durable; errors acknowledged as for HandleUpdate). A
+// Handler that is no DeskHandler never sees group updates.
+type DeskHandler interface {
+	HandleDeskUpdate(ctx context.Context, u flows.DeskUpdate) error
+}
+
 // Adapter is the Telegram bot.Channel, webhook handler and poller.
 type Adapter struct {
 	cfg     Config
@@ -64,6 +73,9 @@ type Adapter struct {
 	baseURL string       // API base URL, no trailing slash
 	http    *http.Client // for getUpdates
 	now     func() time.Time
+
+	forumMu sync.Mutex
+	forums  map[int64]bool // IsForum's answers, by chat
 }
 
 var _ bot.Channel = (*Adapter)(nil)
@@ -94,6 +106,7 @@ func New(cfg Config, logger *slog.Logger) (*Adapter, error) {
 		baseURL: strings.TrimRight(cfg.APIURL, "/"),
 		http:    cfg.HTTPClient,
 		now:     cfg.Now,
+		forums:  map[int64]bool{},
 	}
 	if a.baseURL == "" {
 		a.baseURL = defaultAPIURL

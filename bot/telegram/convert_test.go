@@ -57,7 +57,7 @@ func TestConvert(t *testing.T) {
 		{name: "group message", in: groupText, ignored: true},
 		{name: "group tap", in: groupTap, ignored: true},
 		{name: "kicked from a group", in: groupKick, ignored: true},
-		{name: "message without text", in: photo, ignored: true},
+		{name: "message without text or photo", in: photo, ignored: true},
 		{name: "edited message", in: edited, ignored: true},
 		{name: "inline-mode tap", in: inlineTap, ignored: true},
 		{name: "tap without data", in: gameTap, ignored: true},

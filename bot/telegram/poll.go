@@ -92,20 +92,20 @@ func (a *Adapter) handleRaw(ctx context.Context, h Handler, raw json.RawMessage)
 		return idOnly.UpdateID, idOnly.UpdateID != 0
 	}
 	id := *wu.UpdateID
-	u, ok, ignored := a.convert(wu)
-	if !ok {
+	chatID, handled, ignored, err := a.dispatch(ctx, h, wu)
+	if !handled {
 		a.log.Debug("telegram update ignored", "update_id", id, "reason", ignored)
 		return id, true
 	}
-	switch err := h.HandleUpdate(ctx, u); {
+	switch {
 	case err == nil:
 		return id, true
 	case errors.Is(err, flows.ErrInvalid):
-		a.log.Error("telegram update rejected and dropped", "update_id", id, "chat_id", u.ChatID, "err", err)
+		a.log.Error("telegram update rejected and dropped", "update_id", id, "chat_id", chatID, "err", err)
 		return id, true
 	default:
 		if ctx.Err() == nil {
-			a.log.Warn("telegram update failed, will fetch it again", "update_id", id, "chat_id", u.ChatID, "err", err)
+			a.log.Warn("telegram update failed, will fetch it again", "update_id", id, "chat_id", chatID, "err", err)
 		}
 		return id, false
 	}

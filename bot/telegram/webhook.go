@@ -26,7 +26,10 @@ const maxWebhookBody = 1 << 20
 //   - h returns nil → 200; an error wrapping flows.ErrUnavailable or a
 //     *bot.RateLimitedError (a reply the platform throttled) → 503;
 //     flows.ErrInvalid → 200 and a log line; any other error → 500
-//   - updates cxbot does not handle (edited messages, photos…) → 200
+//   - updates cxbot does not handle (edited messages, service messages,
+//     group updates when h is no DeskHandler…) → 200
+//
+// Group updates go to h's HandleDeskUpdate (h a DeskHandler), mapped the same way.
 func (a *Adapter) WebhookHandler(h Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -61,16 +64,16 @@ func (a *Adapter) WebhookHandler(h Handler) http.Handler {
 			return
 		}
 
-		u, ok, ignored := a.convert(wu)
-		if !ok {
-			a.log.Debug("telegram update ignored", "update_id", u.UpdateID, "reason", ignored)
-			writeStatus(w, http.StatusOK, "")
-			return
-		}
 		// The answer to a tapped button rides on the webhook's own reply
 		// (one Bot API method may), saving a call on the customer's path.
 		reply := &webhookReply{}
-		err = h.HandleUpdate(withWebhookReply(r.Context(), reply), u)
+		updateID := strconv.FormatInt(*wu.UpdateID, 10)
+		chatID, handled, ignored, err := a.dispatch(withWebhookReply(r.Context(), reply), h, wu)
+		if !handled {
+			a.log.Debug("telegram update ignored", "update_id", updateID, "reason", ignored)
+			writeStatus(w, http.StatusOK, "")
+			return
+		}
 		var limited *bot.RateLimitedError
 		if errors.As(err, &limited) {
 			// Telegram ignores the header, but a proxy or a person reading
@@ -85,16 +88,16 @@ func (a *Adapter) WebhookHandler(h Handler) http.Handler {
 		case err == nil:
 			writeStatus(w, http.StatusOK, "")
 		case errors.Is(err, flows.ErrUnavailable), limited != nil:
-			a.log.Warn("telegram update not handled, Telegram will redeliver", "update_id", u.UpdateID, "chat_id", u.ChatID, "err", err)
+			a.log.Warn("telegram update not handled, Telegram will redeliver", "update_id", updateID, "chat_id", chatID, "err", err)
 			writeStatus(w, http.StatusServiceUnavailable, "temporarily unavailable")
 		case errors.Is(err, flows.ErrInvalid):
 			// A poison update: handling it again would fail again, and Telegram
 			// redelivers every non-2xx answer for hours, holding back the
 			// chat's later updates. Acknowledge it and leave the trace here.
-			a.log.Error("telegram update rejected and dropped", "update_id", u.UpdateID, "chat_id", u.ChatID, "err", err)
+			a.log.Error("telegram update rejected and dropped", "update_id", updateID, "chat_id", chatID, "err", err)
 			writeStatus(w, http.StatusOK, "")
 		default:
-			a.log.Error("telegram update failed, Telegram will redeliver", "update_id", u.UpdateID, "chat_id", u.ChatID, "err", err)
+			a.log.Error("telegram update failed, Telegram will redeliver", "update_id", updateID, "chat_id", chatID, "err", err)
 			writeStatus(w, http.StatusInternalServerError, "internal error")
 		}
 	})

@@ -63,8 +63,12 @@ type Config struct {
 	// DecodeTap turns a msgmenu option id back into a Tap. Required. When it
 	// fails (stale or forged id), the update carries a zero Tap, which the
 	// conversation layer treats as a tap on a question no longer asked.
-	DecodeTap  func(string) (flows.Tap, error)
-	Cache      KV           // shared access-token cache (Redis in production). Required.
+	DecodeTap func(string) (flows.Tap, error)
+	Cache     KV // shared access-token cache (Redis in production). Required.
+	// Nonces remembers the nonces of accepted pushes for 10 minutes, shared
+	// by all replicas (Redis in production), so a replayed push is refused.
+	// Required.
+	Nonces     NonceStore
 	HTTPClient *http.Client // optional; default has a 10s timeout
 	Now        func() time.Time
 }
@@ -115,6 +119,8 @@ func New(cfg Config, logger *slog.Logger) (*Adapter, error) {
 		return invalid("DecodeTap is required")
 	case cfg.Cache == nil:
 		return invalid("Cache is required (the access token is shared by all replicas)")
+	case cfg.Nonces == nil:
+		return invalid("Nonces is required (replayed pushes are refused by every replica)")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -16,7 +16,7 @@ import (
 
 func TestNewValidatesConfig(t *testing.T) {
 	kv := newMemKV(time.Now)
-	base := Config{AppID: appID, AppSecret: appSecret, Token: token, DecodeTap: testDecodeTap, Cache: kv}
+	base := Config{AppID: appID, AppSecret: appSecret, Token: token, DecodeTap: testDecodeTap, Cache: kv, Nonces: kv}
 	cases := map[string]func(*Config){
 		"AppID":     func(c *Config) { c.AppID = " " },
 		"AppSecret": func(c *Config) { c.AppSecret = "" },
@@ -24,6 +24,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		"AESKey":    func(c *Config) { c.AESKey = "too-short" },
 		"DecodeTap": func(c *Config) { c.DecodeTap = nil },
 		"Cache":     func(c *Config) { c.Cache = nil },
+		"Nonces":    func(c *Config) { c.Nonces = nil },
 	}
 	for want, edit := range cases {
 		cfg := base

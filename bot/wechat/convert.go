@@ -26,6 +26,7 @@ type wireMessage struct {
 	BizMsgMenuID string   `xml:"bizmsgmenuid"`
 	Event        string   `xml:"Event"`
 	EventKey     string   `xml:"EventKey"`
+	PicURL       string   `xml:"PicUrl"`
 }
 
 // scenePrefix is the prefix of a subscribe event's EventKey when the user
@@ -43,7 +44,9 @@ const scenePrefix = "qrscene_"
 //     SCAN (a follower scanning a QR code) → "/start <token>";
 //     unsubscribe → Blocked. Events have no MsgId: UpdateID is
 //     "evt:<openid>:<CreateTime>:<event>", which is the same on WeChat's retries.
-//   - anything else (images, voice, location, menu clicks…) is ignored
+//   - image → PhotoID its PicUrl (an agents' chat on Telegram fetches it
+//     from there), UpdateID "msg:<MsgId>"
+//   - anything else (voice, location, menu clicks…) is ignored
 //
 // WeChat does not tell the user's language: Language stays "".
 func (a *Adapter) convert(w wireMessage) (u flows.Update, ok bool, ignored string) {
@@ -68,6 +71,14 @@ func (a *Adapter) convert(w wireMessage) (u flows.Update, ok bool, ignored strin
 			}
 			u.Tap = &tap
 		}
+		return u, true, ""
+
+	case message.MsgTypeImage:
+		if strings.TrimSpace(w.PicURL) == "" || strings.TrimSpace(w.MsgID) == "" {
+			return u, false, "image without a picture URL or message id"
+		}
+		u.UpdateID = "msg:" + strings.TrimSpace(w.MsgID)
+		u.PhotoID = strings.TrimSpace(w.PicURL)
 		return u, true, ""
 
 	case message.MsgTypeEvent:

@@ -95,6 +95,19 @@ func (k *memKV) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+func (k *memKV) FirstUse(_ context.Context, key, value string, ttl time.Duration) (string, bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.fail != nil {
+		return "", false, k.fail
+	}
+	if e, ok := k.m[key]; ok && k.now().Before(e.expires) {
+		return e.value, false, nil
+	}
+	k.m[key] = memEntry{value, k.now().Add(ttl)}
+	return value, true, nil
+}
+
 func (k *memKV) setFail(err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -149,6 +162,7 @@ func setup(t *testing.T, edit func(*Config)) *env {
 		APIURL:    fake.URL(),
 		DecodeTap: testDecodeTap,
 		Cache:     kv,
+		Nonces:    kv,
 		Now:       clk.Now,
 	}
 	if edit != nil {

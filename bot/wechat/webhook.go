@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/silenceper/wechat/v2/officialaccount/message"
@@ -30,7 +31,10 @@ const handleTimeout = 30 * time.Second
 //
 //   - GET (URL verification): a valid signature → echostr; otherwise 403
 //   - POST: signature, timestamp or nonce wrong or missing → 403, h not
-//     called. Encrypted (encrypt_type=aes): msg_signature wrong or missing →
+//     called; a timestamp more than 5 minutes from this replica's clock →
+//     403; a nonce seen before (by any replica, in the last 10 minutes)
+//     with another body → 403 (with the same body it is WeChat's retry and
+//     goes on); the nonce store unavailable → 500. Encrypted (encrypt_type=aes): msg_signature wrong or missing →
 //     403; Encrypt that does not decrypt for this AppID → 400. With an AESKey
 //     configured a plaintext push is refused (403); without one, a
 //     compatible-mode push is read from its plain fields and a safe-mode one
@@ -61,6 +65,11 @@ func (a *Adapter) WebhookHandler(h Handler) http.Handler {
 			writeText(w, http.StatusForbidden, "wrong or missing signature")
 			return
 		}
+		if !a.freshTimestamp(q.Get("timestamp")) {
+			a.log.Warn("wechat webhook: timestamp outside ±5 minutes", "remote_addr", r.RemoteAddr, "timestamp", clip(q.Get("timestamp")))
+			writeText(w, http.StatusForbidden, "stale timestamp")
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 		if err != nil {
 			var tooBig *http.MaxBytesError
@@ -73,6 +82,10 @@ func (a *Adapter) WebhookHandler(h Handler) http.Handler {
 		}
 		wm, status, problem := a.open(q, body, r.RemoteAddr)
 		if status != 0 {
+			writeText(w, status, problem)
+			return
+		}
+		if status, problem := a.claimNonce(r.Context(), q.Get("timestamp"), q.Get("nonce"), body, r.RemoteAddr); status != 0 {
 			writeText(w, status, problem)
 			return
 		}
@@ -179,6 +192,15 @@ func parse(data []byte) (wm wireMessage, status int, problem string) {
 		return wm, http.StatusBadRequest, "message without FromUserName"
 	}
 	return wm, 0, ""
+}
+
+// clip bounds a value taken from the request before it reaches a log line.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
 }
 
 func writeText(w http.ResponseWriter, status int, text string) {

@@ -86,11 +86,11 @@ func TestWebhookModeMismatch(t *testing.T) {
 	if status, body, _ := inbound(secure, wechattest.Plaintext).Deliver(ctx, url, plain); status != http.StatusForbidden {
 		t.Errorf("plaintext push to an adapter with an AESKey: %d %q", status, body)
 	}
-	otherApp := wechattest.NewInbound(token, "wx0000000000000000", aesKey, wechattest.Safe).Text(openID, "hi")
+	otherApp := wechattest.NewInbound(token, "wx0000000000000000", aesKey, wechattest.Safe, wechattest.WithInboundClock(secure.clock.Now)).Text(openID, "hi")
 	if status, body, _ := inbound(secure, wechattest.Safe).Deliver(ctx, url, otherApp); status != http.StatusBadRequest {
 		t.Errorf("encrypted for another AppID: %d %q", status, body)
 	}
-	otherKey := wechattest.NewInbound(token, appID, "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut", wechattest.Safe).Text(openID, "hi")
+	otherKey := wechattest.NewInbound(token, appID, "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut", wechattest.Safe, wechattest.WithInboundClock(secure.clock.Now)).Text(openID, "hi")
 	if status, body, _ := inbound(secure, wechattest.Safe).Deliver(ctx, url, otherKey); status != http.StatusBadRequest {
 		t.Errorf("encrypted with another key: %d %q", status, body)
 	}
@@ -301,6 +301,7 @@ func TestWebhookConvertsPushes(t *testing.T) {
 			subscribeScene := in.Subscribe("o-new", "Lk3-TOKEN_x")
 			scan := in.Scan(openID, "Lk3-TOKEN_x")
 			unsubscribe := in.Unsubscribe(openID)
+			image := in.Image(openID, "media-1")
 			cases := []struct {
 				name string
 				in   wechattest.Request
@@ -317,7 +318,7 @@ func TestWebhookConvertsPushes(t *testing.T) {
 				{"subscribe by QR code", subscribeScene, &flows.Update{Channel: wc, UpdateID: "evt:o-new:" + ct + ":subscribe", ChatID: "o-new", UserID: "o-new", Text: "/start Lk3-TOKEN_x", ReceivedAt: at}},
 				{"follower scans a QR code", scan, &flows.Update{Channel: wc, UpdateID: "evt:" + openID + ":" + ct + ":scan", ChatID: openID, UserID: openID, Text: "/start Lk3-TOKEN_x", ReceivedAt: at}},
 				{"unsubscribe", unsubscribe, &flows.Update{Channel: wc, UpdateID: "evt:" + openID + ":" + ct + ":unsubscribe", ChatID: openID, UserID: openID, Blocked: true, ReceivedAt: at}},
-				{"image", in.Image(openID, "media-1"), nil},
+				{"image", image, &flows.Update{Channel: wc, UpdateID: msgID(image), ChatID: openID, UserID: openID, PhotoID: "http://mmbiz.qpic.cn/fake/media-1/0", ReceivedAt: at}},
 				{"menu click", in.Event(openID, "CLICK", "V1001_HELP"), nil},
 				{"location report", in.Event(openID, "LOCATION", ""), nil},
 				{"voice", in.Raw("<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[" + openID + "]]></FromUserName><CreateTime>" + ct +

@@ -40,6 +40,7 @@ type app struct {
 	sched    *scheduler.Scheduler
 	waves    *scheduler.Manager
 	dispatch []*scheduler.Dispatcher
+	metrics  *metrics // GET /metrics
 }
 
 // openDatabase opens SQL and makes sure the schema is current: serve must
@@ -73,7 +74,7 @@ func openDatabase(ctx context.Context, cfg config, log *slog.Logger, migrate boo
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log}
+	a := &app{cfg: cfg, log: log, metrics: newMetrics()}
 	defer func() {
 		if err != nil {
 			a.close() // whatever was opened before the failure
@@ -85,6 +86,13 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	}
 	if len(surveys) == 0 {
 		return nil, fmt.Errorf("CXBOT_CONFIG_DIR: no surveys in %s", filepath.Join(cfg.ConfigDir, "surveys"))
+	}
+	// Every file is checked before any store is opened.
+	if _, err := scheduler.ReadWaveDir(filepath.Join(cfg.ConfigDir, "waves"), func(id string) bool { return surveys[id] != nil }); err != nil {
+		return nil, fmt.Errorf("waves: %w", err)
+	}
+	for _, w := range configWarnings(cfg) {
+		log.Warn(w)
 	}
 	if a.db, err = openDatabase(ctx, cfg, log, migrate); err != nil {
 		return nil, err
@@ -98,6 +106,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	if a.redis, err = redisstore.Open(ctx, cfg.RedisURL, log); err != nil {
 		return nil, fmt.Errorf("CXBOT_REDIS_URL: %w", err)
 	}
+	a.instrument()
 	a.states = a.redis.WithPrefix(cfg.RedisPrefix)
 	if a.redis.Embedded() {
 		log.Info("using the embedded Redis-compatible server (set CXBOT_REDIS_URL for several replicas)")
@@ -113,7 +122,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		if err != nil {
 			return nil, fmt.Errorf("CXBOT_TELEGRAM_TOKEN: %w", err)
 		}
-		channels = append(channels, a.telegram)
+		channels = append(channels, a.metrics.channel(a.telegram))
 	}
 
 	links := conversation.NewLinkSigner([]byte(cfg.LinkSecret))
@@ -124,12 +133,12 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	if cfg.WeChatAppID != "" {
 		a.wechat, err = wechat.New(wechat.Config{
 			AppID: cfg.WeChatAppID, AppSecret: cfg.WeChatAppSecret, Token: cfg.WeChatToken, AESKey: cfg.WeChatAESKey,
-			APIURL: cfg.WeChatAPIURL, DecodeTap: flows.DecodeTap, Cache: a.states,
+			APIURL: cfg.WeChatAPIURL, DecodeTap: flows.DecodeTap, Cache: a.states, Nonces: a.states,
 		}, log)
 		if err != nil {
 			return nil, fmt.Errorf("CXBOT_WECHAT_*: %w", err)
 		}
-		channels = append(channels, a.wechat)
+		channels = append(channels, a.metrics.channel(a.wechat))
 	}
 	if len(channels) == 0 {
 		log.Warn("no chat channel configured: set CXBOT_TELEGRAM_TOKEN or CXBOT_WECHAT_APP_ID")
@@ -140,8 +149,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	}
 	limits := channelLimits(cfg)
 	a.conv, err = conversation.New(conversation.Config{
-		Records: a.db, States: a.states, Channels: channels, Agents: agents, Throttle: scheduler.APIThrottle(a.states, limits),
-		Surveys: surveys, Links: links, Logger: log,
+		Records: meteredRecords{a.db, a.metrics}, States: a.states, Channels: channels, Agents: agents,
+		Throttle: scheduler.APIThrottle(meteredLimiter{a.states, a.metrics}, limits),
+		Surveys:  surveys, Links: links, Logger: log,
 		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait, LeaseTTL: cfg.ChatLease,
 	})
 	if err != nil {
@@ -152,16 +162,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		return nil, err
 	}
 	a.api = httpapi.New(httpapi.Config{
-		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Insight: a.db, Responses: a.db, Comments: a.db, Words: segment.New(), Links: links, Logger: log,
+		Token: cfg.APIToken, Conversations: a.conv, Insight: a.db, Responses: a.db, Comments: a.db, Words: segment.New(), Links: links, Logger: log,
 		Events: a.db, Waves: a.waves,
 		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 	})
 	if a.telegram != nil {
-		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(a.conv))
+		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(meteredUpdates{a.conv, a.metrics}))
 	}
 	if a.wechat != nil {
-		a.api.Handle(wechat.WebhookPath, a.wechat.WebhookHandler(a.conv))
+		a.api.Handle(wechat.WebhookPath, a.wechat.WebhookHandler(meteredUpdates{a.conv, a.metrics}))
 	}
+	a.api.Handle("GET /metrics", a.metrics.handler())
 	err = a.sched.Add(scheduler.Job{Name: "handoff-sweep", Spec: cfg.HandoffSweep, Run: func(ctx context.Context, _ time.Time) error {
 		n, err := a.conv.NotifyPendingHandoffs(ctx)
 		if n > 0 {
@@ -189,7 +200,7 @@ func channelLimits(cfg config) map[flows.Channel]scheduler.ChannelLimits {
 func (a *app) wireWaves(ctx context.Context, surveys map[string]*flows.Survey, limits map[flows.Channel]scheduler.ChannelLimits) error {
 	a.waves = scheduler.NewManager(scheduler.ManagerConfig{
 		Store: a.db, FollowUps: a.db, Planner: scheduler.NewPlanner(a.db, surveys, a.log), Scheduler: a.sched,
-		Convs: a.conv, Limiter: a.states, Limits: limits, Surveys: surveys, Logger: a.log,
+		Convs: a.conv, Limiter: meteredLimiter{a.states, a.metrics}, Limits: limits, Surveys: surveys, Logger: a.log,
 	})
 	if err := a.waves.LoadDir(ctx, filepath.Join(a.cfg.ConfigDir, "waves")); err != nil {
 		return fmt.Errorf("waves: %w", err)
@@ -207,8 +218,8 @@ func (a *app) wireWaves(ctx context.Context, surveys map[string]*flows.Survey, l
 	}
 	for i := range a.cfg.DispatchWorkers {
 		a.dispatch = append(a.dispatch, scheduler.NewDispatcher(scheduler.DispatcherConfig{
-			Store: a.db, Limiter: a.states, Sender: a.conv, Waves: a.waves.Lookup,
-			Owner: fmt.Sprintf("%s/%d", a.cfg.ReplicaName, i), Limits: limits, Logger: a.log,
+			Store: a.db, Limiter: meteredLimiter{a.states, a.metrics}, Sender: a.conv, Waves: a.waves.Lookup,
+			Owner: fmt.Sprintf("%s/%d", a.cfg.ReplicaName, i), Limits: limits, Logger: a.log, Observe: a.metrics.observeDispatch,
 		}))
 	}
 	return nil
@@ -219,7 +230,7 @@ func (a *app) wireWaves(ctx context.Context, surveys map[string]*flows.Survey, l
 func (a *app) run(ctx context.Context, ln net.Listener) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	srv := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: a.metrics.instrumentHTTP(a.api), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	a.log.Info("cxbot serving", "addr", ln.Addr().String())
@@ -237,7 +248,7 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 				srv.Close()
 				return fmt.Errorf("telegram deleteWebhook: %w", err)
 			}
-			go func() { polling <- a.telegram.Poll(ctx, a.conv) }()
+			go func() { polling <- a.telegram.Poll(ctx, meteredUpdates{a.conv, a.metrics}) }()
 			pollerStarted = true
 			a.log.Info("telegram long polling")
 		}
@@ -273,6 +284,19 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 		runErr = nil
 	}
 	return runErr
+}
+
+// instrument feeds the metrics from the stores, before anything runs
+// concurrently (the hooks are not synchronised with calls in flight).
+func (a *app) instrument() {
+	a.redis.Client().AddHook(redisHook{a.metrics})
+	a.db.OnStatementDone(func(took time.Duration, failed bool) {
+		a.metrics.sqlDuration.Observe(took.Seconds())
+		if failed {
+			a.metrics.sqlErrors.Inc()
+		}
+	})
+	a.metrics.openHandoffs(a.db.OpenHandoffs, time.Now)
 }
 
 func (a *app) close() {

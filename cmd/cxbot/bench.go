@@ -400,7 +400,12 @@ func (a *benchAPI) inbox(chat int64) *benchInbox {
 	return in
 }
 
-var noticeChat = regexp.MustCompile(` chat (-?\d+)\)`)
+// noticeCustomer finds the bench customer a notice is about by the
+// reference it shows (bench-<run>-<i> is chat benchChatBase+i).
+var noticeCustomer = regexp.MustCompile(`bench-[a-z0-9]+-(\d+)`)
+
+// benchChatBase is the first bench customer's chat id.
+const benchChatBase = 1_000_000
 
 func (a *benchAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	at := time.Now()
@@ -431,8 +436,9 @@ func (a *benchAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	notice := chat == a.agentChat
 	if notice {
 		chat = 0
-		if sub := noticeChat.FindStringSubmatch(m.text); sub != nil {
-			chat, _ = strconv.ParseInt(sub[1], 10, 64)
+		if sub := noticeCustomer.FindStringSubmatch(m.text); sub != nil {
+			i, _ := strconv.ParseInt(sub[1], 10, 64)
+			chat = benchChatBase + i
 		}
 	}
 	a.mu.RLock()
@@ -1076,7 +1082,7 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 	run := strings.ToLower(rand.Text()[:6])
 	cs := make([]*benchCustomer, o.customers)
 	for i := range cs {
-		chat := int64(1_000_000 + i)
+		chat := int64(benchChatBase + i)
 		cs[i] = &benchCustomer{
 			chat: chat, ref: fmt.Sprintf("bench-%s-%d", run, i), inbox: api.inbox(chat),
 			comment: fmt.Sprintf("Order %d came a week late and the box was crushed.", i),

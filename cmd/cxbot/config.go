@@ -6,9 +6,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/store/redisstore"
@@ -38,6 +41,19 @@ type config struct {
 	CommentWait     time.Duration
 	ChatLease       time.Duration
 	HandoffSweep    string
+
+	// The handoff desk.
+	AgentLanguage      string
+	SupervisorChat     int64
+	HandoffRoutes      []flows.Route
+	ClaimSLA           time.Duration
+	EscalateAfter      time.Duration
+	DeskHours          string
+	DeskTimeZone       string
+	FollowUpDelay      time.Duration
+	ReopenWindow       time.Duration
+	DeskSweep          string
+	WeChatDeskTemplate string
 
 	WeChatAppID     string
 	WeChatAppSecret string
@@ -79,16 +95,26 @@ func settings() []setting {
 	}
 	return []setting{
 		{"CXBOT_HTTP_ADDR", ":8080", "address the HTTP server listens on", false, func(c *config, v string) error {
-			if _, _, err := net.SplitHostPort(v); err != nil {
+			_, port, err := net.SplitHostPort(v)
+			if err != nil {
 				return fmt.Errorf("%q is not host:port (for example :8080)", v)
+			}
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				return fmt.Errorf("%q: the port must be a number from 0 to 65535", v)
 			}
 			c.HTTPAddr = v
 			return nil
 		}},
-		{"CXBOT_DATABASE_URL", "cxbot.db", "postgres://… for PostgreSQL, otherwise a SQLite file path", true, str(func(c *config) *string { return &c.DatabaseURL })},
+		{"CXBOT_DATABASE_URL", "cxbot.db", "postgres://… for PostgreSQL, otherwise a SQLite file path (its folder must exist)", true, func(c *config, v string) error {
+			if err := checkDatabaseURL(v); err != nil {
+				return err
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
 		{"CXBOT_REDIS_URL", "", "redis://… for one server, redis+cluster://host1:port1,host2:port2 for a Redis Cluster; empty starts an embedded Redis-compatible server", true, func(c *config, v string) error {
 			if err := redisstore.CheckURL(v); err != nil {
-				return shownError{err} // it quotes no credentials
+				return err
 			}
 			c.RedisURL = v
 			return nil
@@ -158,7 +184,38 @@ func settings() []setting {
 		{"CXBOT_CONVERSATION_TTL", "72h", "an idle conversation expires after this", false, dur(func(c *config) *time.Duration { return &c.ConversationTTL })},
 		{"CXBOT_HANDOFF_COMMENT_WAIT", "10m", "a detractor's handoff goes out without a comment after this", false, dur(func(c *config) *time.Duration { return &c.CommentWait })},
 		{"CXBOT_CHAT_LEASE", "10s", "how long a chat stays locked after the replica holding it crashed (a running step renews it)", false, dur(func(c *config) *time.Duration { return &c.ChatLease })},
-		{"CXBOT_HANDOFF_SWEEP", "@every 30s", "cron spec of the job that retries handoff notices", false, str(func(c *config) *string { return &c.HandoffSweep })},
+		{"CXBOT_HANDOFF_SWEEP", "@every 30s", "cron spec of the job that retries handoff notices", false, cronSpec(func(c *config) *string { return &c.HandoffSweep })},
+		{"CXBOT_AGENT_LANGUAGE", "zh-CN", "the language the desk speaks to agents in: zh-CN or en", false, func(c *config, v string) error {
+			if v != "zh-CN" && v != "en" {
+				return fmt.Errorf("%q is not zh-CN or en", v)
+			}
+			c.AgentLanguage = v
+			return nil
+		}},
+		{"CXBOT_TELEGRAM_SUPERVISOR_CHAT", "", "Telegram chat id of the supervisors: cases unclaimed for CXBOT_HANDOFF_ESCALATE_AFTER go there; empty = no escalation", false, func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n == 0 {
+				return fmt.Errorf("%q is not a Telegram chat id", v)
+			}
+			c.SupervisorChat = n
+			return nil
+		}},
+		{"CXBOT_HANDOFF_ROUTES", "", "route cases by event attribute to other agents' chats: attribute=glob:chat_id, comma-separated, first match wins (e.g. store=SH-*:-1001234567890)", false, func(c *config, v string) error {
+			routes, err := flows.ParseRoutes(v)
+			c.HandoffRoutes = routes
+			return err
+		}},
+		{"CXBOT_HANDOFF_CLAIM_SLA", "15m", "an unclaimed case is announced again after this much working time", false, dur(func(c *config) *time.Duration { return &c.ClaimSLA })},
+		{"CXBOT_HANDOFF_ESCALATE_AFTER", "60m", "an unclaimed case goes to the supervisors' chat after this much working time", false, dur(func(c *config) *time.Duration { return &c.EscalateAfter })},
+		{"CXBOT_DESK_HOURS", "always", "when the desk is staffed, for the SLA clocks: always, or days and hours such as Mon-Fri 09:00-18:00", false, str(func(c *config) *string { return &c.DeskHours })},
+		{"CXBOT_DESK_TIME_ZONE", "Asia/Shanghai", "time zone of CXBOT_DESK_HOURS (IANA name)", false, str(func(c *config) *string { return &c.DeskTimeZone })},
+		{"CXBOT_HANDOFF_FOLLOWUP_DELAY", "24h", "how long after a case is resolved the customer is asked whether it was fixed", false, dur(func(c *config) *time.Duration { return &c.FollowUpDelay })},
+		{"CXBOT_HANDOFF_REOPEN_WINDOW", "168h", "a customer who writes within this time of a resolution reopens the case", false, dur(func(c *config) *time.Duration { return &c.ReopenWindow })},
+		{"CXBOT_DESK_SWEEP", "@every 1m", "cron spec of the desk's job: SLA reminders, escalations, follow-up questions", false, cronSpec(func(c *config) *string { return &c.DeskSweep })},
+		{"CXBOT_WECHAT_DESK_TEMPLATE", "", "the WeChat template agents are told to use when a customer is outside the 48-hour window (shown to them; not sent by cxbot)", false, str(func(c *config) *string { return &c.WeChatDeskTemplate })},
 		{"CXBOT_REPLICA_NAME", "", "this replica's name in invitation claims and logs; empty = host name and process id", false, str(func(c *config) *string { return &c.ReplicaName })},
 		{"CXBOT_DISPATCH_WORKERS", "2", "invitation dispatch workers in this replica (0 = this replica does not send waves)", false, func(c *config, v string) error {
 			n, err := strconv.Atoi(v)
@@ -168,7 +225,7 @@ func settings() []setting {
 			c.DispatchWorkers = n
 			return nil
 		}},
-		{"CXBOT_WAVE_SYNC", "@every 30s", "cron spec: how often a replica picks up waves created or paused elsewhere", false, str(func(c *config) *string { return &c.WaveSync })},
+		{"CXBOT_WAVE_SYNC", "@every 30s", "cron spec: how often a replica picks up waves created or paused elsewhere", false, cronSpec(func(c *config) *string { return &c.WaveSync })},
 		{"CXBOT_TELEGRAM_RATE", "30/s", "invitations and reminders per bot, all replicas together", false, rate(func(c *config) *flows.Limit { return &c.TelegramRate })},
 		{"CXBOT_TELEGRAM_CHAT_RATE", "1/s", "messages the dispatcher sends to one chat", false, rate(func(c *config) *flows.Limit { return &c.TelegramChatRate })},
 		{"CXBOT_TELEGRAM_PAID_BROADCAST", "false", "true sends invitations with allow_paid_broadcast at up to 1000/s (Telegram Stars are charged)", false, func(c *config, v string) error {
@@ -184,10 +241,6 @@ func settings() []setting {
 	}
 }
 
-// shownError is a secret setting's error that quotes nothing of the value,
-// so loadConfig may show it.
-type shownError struct{ error }
-
 // loadConfig reads the settings from getenv and checks them together; the
 // error names every bad setting, never a secret's value.
 func loadConfig(getenv func(string) string) (config, error) {
@@ -199,11 +252,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 			v, ok = s.def, false
 		}
 		if err := s.apply(&c, v); err != nil {
-			if s.secret && ok && !errors.As(err, new(shownError)) {
-				err = errors.New("invalid value")
+			msg := settingMessage(err)
+			if s.secret && ok {
+				msg = redact(msg, v)
 			}
-			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+			errs = append(errs, fmt.Errorf("%s: %s", s.name, msg))
 		}
+	}
+	if _, err := flows.ParseWorkingHours(c.DeskHours, c.DeskTimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("CXBOT_DESK_HOURS: %s", settingMessage(err)))
+	}
+	if c.EscalateAfter < c.ClaimSLA {
+		errs = append(errs, errors.New("CXBOT_HANDOFF_ESCALATE_AFTER: must not be shorter than CXBOT_HANDOFF_CLAIM_SLA"))
 	}
 	if c.PublicURL != "" && c.TelegramToken != "" && c.TelegramWebhookSecret == "" {
 		errs = append(errs, errors.New("CXBOT_TELEGRAM_WEBHOOK_SECRET: required in webhook mode (CXBOT_PUBLIC_URL is set)"))
@@ -222,6 +282,80 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.TelegramRate = flows.Limit{Count: 1000, Per: time.Second}
 	}
 	return c, errors.Join(errs...)
+}
+
+// settingMessage is err's text without the domain's sentinel prefixes
+// ("invalid: "), which mean nothing to whoever set the variable.
+func settingMessage(err error) string {
+	msg := err.Error()
+	for _, prefix := range []string{"invalid: ", "open database: "} {
+		msg = strings.ReplaceAll(msg, prefix, "")
+	}
+	return msg
+}
+
+// redact keeps the reason a secret setting is wrong but never shows the
+// secret: the value, and a URL's password, become "***".
+func redact(msg, value string) string {
+	if u, err := url.Parse(value); err == nil && u.User != nil {
+		if pass, ok := u.User.Password(); ok && pass != "" {
+			msg = strings.ReplaceAll(msg, pass, "***")
+		}
+	}
+	msg = strings.ReplaceAll(msg, strconv.Quote(value), `"***"`)
+	if len(value) >= 4 {
+		msg = strings.ReplaceAll(msg, value, "***")
+	}
+	return msg
+}
+
+// cronSpec accepts what the scheduler accepts ("@every 30s", "*/5 * * * *").
+func cronSpec(dst func(*config) *string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if _, err := cron.ParseStandard(v); err != nil {
+			return fmt.Errorf("%q is not a cron spec such as \"@every 30s\" or \"*/5 * * * *\": %v", v, err)
+		}
+		*dst(c) = v
+		return nil
+	}
+}
+
+// checkDatabaseURL refuses what sqlstore.Open would refuse, before anything
+// is opened, and a SQLite file in a folder that does not exist: a typo in
+// the path must not create folders and serve an empty database.
+func checkDatabaseURL(v string) error {
+	switch {
+	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		if _, err := url.Parse(v); err != nil {
+			return errors.New("is not a valid postgres:// URL")
+		}
+		return nil
+	case strings.Contains(v, "://") && !strings.HasPrefix(v, "sqlite://"):
+		scheme, _, _ := strings.Cut(v, "://")
+		return fmt.Errorf("unsupported URL scheme %q: use postgres://… or a SQLite file path", scheme)
+	}
+	file, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(v, "sqlite://"), "sqlite:"), "?")
+	if file == "" || file == ":memory:" || strings.HasPrefix(file, "file:") {
+		return nil
+	}
+	dir := filepath.Dir(file)
+	info, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("the folder %s of the SQLite file does not exist: create it, or fix the path (cxbot creates the file, not folders)", dir)
+	case !info.IsDir():
+		return fmt.Errorf("%s is not a folder", dir)
+	}
+	return nil
+}
+
+// configWarnings are settings that work but are probably not what was meant.
+func configWarnings(c config) []string {
+	var out []string
+	if c.APIToken == "" {
+		out = append(out, "CXBOT_API_TOKEN is empty: every /api/v1 call is refused with 401 (events, invitations, waves, reports)")
+	}
+	return out
 }
 
 // rate parses "30/s", "20/min" or "1000/h" into a limit.

@@ -24,6 +24,7 @@ Usage:
   cxbot events import FILE.csv  load touchpoint events from a CSV file
   cxbot waves               list survey waves and their counts
   cxbot export --survey ID --out FILE.csv|.xlsx  write the responses to a file
+  cxbot agents add|list|remove  register the people who work handoffs
   cxbot demo [--customers N] run the whole loop on this machine, no services needed
   cxbot bench [--customers N] measure the answer path against a bare echo bot
   cxbot version             print the version
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "events":
 		err = cmdEvents(ctx, args[1:], getenv, stdout, stderr)
+	case "agents":
+		err = cmdAgents(ctx, args[1:], getenv, stdout, stderr)
 	case "waves":
 		err = cmdWaves(ctx, args[1:], getenv, stdout, stderr)
 	case "export":

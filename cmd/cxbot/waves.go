@@ -12,7 +12,8 @@ import (
 )
 
 // cmdWaves lists the waves in the database with their counts; it reads
-// SQL directly, so it works whether or not a server is running.
+// SQL directly, so it works whether or not a server is running, and writes
+// nothing.
 func cmdWaves(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("waves", "Lists survey waves (files under CXBOT_CONFIG_DIR/waves and those created through the API) with their counts.", stderr)
 	if err := fs.Parse(args); err != nil {
@@ -31,10 +32,12 @@ func cmdWaves(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer db.Close()
-	manager := scheduler.NewManager(scheduler.ManagerConfig{Store: db, Surveys: surveys, Logger: newLogger(stderr, "error")})
-	if err := manager.LoadDir(ctx, filepath.Join(cfg.ConfigDir, "waves")); err != nil {
-		return fmt.Errorf("waves: %w", err)
+	// A listing never writes: the files are only checked here, and loaded
+	// by cxbot serve.
+	if _, err := scheduler.ReadWaveDir(filepath.Join(cfg.ConfigDir, "waves"), func(id string) bool { return surveys[id] != nil }); err != nil {
+		fmt.Fprintf(stderr, "warning: the wave files would not load (cxbot serve would refuse to start):\n%v\n", err)
 	}
+	manager := scheduler.NewManager(scheduler.ManagerConfig{Store: db, Surveys: surveys, Logger: newLogger(stderr, "error")})
 	waves, err := manager.List(ctx)
 	if err != nil {
 		return err
@@ -47,7 +50,10 @@ func cmdWaves(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintln(tw, "WAVE\tSURVEY\tKIND\tSCHEDULE\tSTATE\tPLANNED\tSENT\tDELIVERED\tSTARTED\tCOMPLETED\tEXPIRED\tFAILED\tSKIPPED")
 	for _, w := range waves {
 		state := "active"
-		if w.Paused {
+		switch {
+		case w.Retired:
+			state = "retired"
+		case w.Paused:
 			state = "paused"
 		}
 		c := w.Counts

@@ -40,7 +40,7 @@ func importRules() []rule {
 		packages: []string{in("...")},
 		besides:  []string{in("bot/..."), in("store/..."), in("cmd/..."), in("internal/rediscluster")},
 		forbid:   technologies(),
-		why:      "SDK types stop in the channel adapters and storage types in the stores: the use cases (conversation, scheduler) and the HTTP and CSV adapters see only flows and the small interfaces they declare",
+		why:      "SDK types stop in the channel adapters and storage types in the stores: the use cases (conversation, desk, scheduler) and the HTTP and CSV adapters see only flows and the small interfaces they declare",
 	}, {
 		packages: []string{in("flows")},
 		forbid:   append(technologies(), in("...")),
@@ -48,11 +48,11 @@ func importRules() []rule {
 		why:      "flows is the domain at the centre: channel-agnostic, no SDK, no storage, no other cxbot package",
 	}, {
 		packages: []string{in("bot/...")},
-		forbid:   []string{in("store/..."), in("conversation"), in("scheduler"), in("httpapi"), in("eventcsv")},
+		forbid:   []string{in("store/..."), in("conversation"), in("scheduler"), in("httpapi"), in("eventcsv"), in("desk")},
 		why:      "channel adapters convert SDK types at the edge and know only flows and bot.Channel",
 	}, {
 		packages: []string{in("store/...")},
-		forbid:   []string{in("conversation"), in("scheduler"), in("httpapi"), in("eventcsv"), in("bot/..."), in("cmd/...")},
+		forbid:   []string{in("conversation"), in("scheduler"), in("httpapi"), in("eventcsv"), in("desk"), in("bot/..."), in("cmd/...")},
 		why:      "storage applies the rules flows defines and knows nothing of the layers that use it",
 	}, {
 		packages: []string{in("eventcsv")},

@@ -220,6 +220,24 @@ type handoffRow struct {
 	NotifiedAt  *time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+
+	// The desk (step 5).
+	AgentChatID     string
+	NoticeMessageID int
+	TopicID         int
+	ClaimedBy       *int64
+	ClaimedByName   string
+	ClaimedAt       *time.Time
+	ResolvedAt      *time.Time
+	Outcome         string
+	ResolutionNote  string
+	ResolvedBy      string
+	RemindedAt      *time.Time
+	EscalatedAt     *time.Time
+	FollowUpSentAt  *time.Time
+	RecoveryScore   *int
+	Recovered       *bool
+	Reopened        int
 }
 
 func (handoffRow) TableName() string { return "handoffs" }
@@ -242,8 +260,92 @@ func (r handoffRow) domain() flows.Handoff {
 		Status:      r.Status,
 		NotifiedAt:  utcPtr(r.NotifiedAt),
 		CreatedAt:   r.CreatedAt.UTC(),
+		Case: flows.Case{
+			AgentChatID:     r.AgentChatID,
+			NoticeMessageID: r.NoticeMessageID,
+			TopicID:         r.TopicID,
+			ClaimedBy:       coalescePtr(r.ClaimedBy),
+			ClaimedByName:   r.ClaimedByName,
+			ClaimedAt:       utcPtr(r.ClaimedAt),
+			ResolvedAt:      utcPtr(r.ResolvedAt),
+			Outcome:         flows.CaseOutcome(r.Outcome),
+			Note:            r.ResolutionNote,
+			ResolvedBy:      r.ResolvedBy,
+			RemindedAt:      utcPtr(r.RemindedAt),
+			EscalatedAt:     utcPtr(r.EscalatedAt),
+			FollowUpSentAt:  utcPtr(r.FollowUpSentAt),
+			RecoveryScore:   r.RecoveryScore,
+			Recovered:       r.Recovered,
+			Reopened:        r.Reopened,
+		},
 	}
 }
+
+func coalescePtr[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// agentRow is a registered agent (step 5).
+type agentRow struct {
+	ID             int64 `gorm:"primaryKey"`
+	TelegramUserID int64
+	Name           string
+	Role           string
+	CreatedAt      time.Time
+}
+
+func (agentRow) TableName() string { return "agents" }
+
+func (r agentRow) domain() flows.Agent {
+	return flows.Agent{ID: r.ID, TelegramUserID: r.TelegramUserID, Name: r.Name, Role: flows.AgentRole(r.Role), CreatedAt: r.CreatedAt.UTC()}
+}
+
+// handoffMessageRow is one message of a case's thread (step 5).
+type handoffMessageRow struct {
+	ID                 int64 `gorm:"primaryKey"`
+	HandoffID          int64
+	Author             string
+	AgentID            int64
+	AgentName          string
+	Text               string
+	PhotoID            string
+	AgentChatMessageID int
+	CustomerMessageID  int
+	Delivered          bool
+	Error              string
+	CreatedAt          time.Time
+}
+
+func (handoffMessageRow) TableName() string { return "handoff_messages" }
+
+func (r handoffMessageRow) domain() flows.CaseMessage {
+	return flows.CaseMessage{
+		ID: r.ID, HandoffID: r.HandoffID, Author: flows.MessageAuthor(r.Author), AgentID: r.AgentID, AgentName: r.AgentName,
+		Text: r.Text, PhotoID: r.PhotoID, AgentChatMessageID: r.AgentChatMessageID, CustomerMessageID: r.CustomerMessageID,
+		Delivered: r.Delivered, Error: r.Error, CreatedAt: r.CreatedAt.UTC(),
+	}
+}
+
+// outboxRow is one webhook in the durable outbox (step 5).
+type outboxRow struct {
+	ID            int64 `gorm:"primaryKey"`
+	Event         string
+	SubjectID     int64
+	Payload       string
+	CreatedAt     time.Time
+	NextAttemptAt time.Time
+	Attempts      int
+	LastStatus    int
+	LastError     string
+	DeliveredAt   *time.Time
+	FailedAt      *time.Time
+}
+
+func (outboxRow) TableName() string { return "webhook_outbox" }
 
 func handoffRows(rows []handoffRow) []flows.Handoff {
 	out := make([]flows.Handoff, len(rows))
@@ -301,6 +403,7 @@ type waveRow struct {
 	Paused     bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	RetiredAt  *time.Time
 }
 
 func (waveRow) TableName() string { return "waves" }
@@ -313,6 +416,7 @@ func (r waveRow) record() flows.WaveRecord {
 		Paused:     r.Paused,
 		CreatedAt:  r.CreatedAt.UTC(),
 		UpdatedAt:  r.UpdatedAt.UTC(),
+		RetiredAt:  utcPtr(r.RetiredAt),
 	}
 }
 

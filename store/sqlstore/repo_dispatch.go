@@ -208,7 +208,7 @@ func (db *DB) newInvitationRow(inv flows.Invitation, now time.Time) invitationRo
 
 // ClaimInvitations leases up to limit invitations that are due to a
 // dispatcher (owner): status planned, not_before <= now, not claimed or
-// the claim expired, and their wave not paused (API invitations, wave
+// the claim expired, and their wave not paused or retired (API invitations, wave
 // "api", are sent by the request that made them, never by a dispatcher) (a wave without a row, such
 // as "api", counts as running). The oldest due go first. The rows are
 // claimed until now+lease; FinishAttempt releases them. The candidate
@@ -227,7 +227,7 @@ WHERE id IN (
     SELECT i.id FROM invitations i
     WHERE i.status = ? AND i.not_before <= ? AND i.wave_id <> ?
       AND (i.claim_until IS NULL OR i.claim_until < ?)
-      AND NOT EXISTS (SELECT 1 FROM waves w WHERE w.id = i.wave_id AND w.paused = ?)
+      AND NOT EXISTS (SELECT 1 FROM waves w WHERE w.id = i.wave_id AND (w.paused = ? OR w.retired_at IS NOT NULL))
     ORDER BY i.not_before, i.id
     LIMIT ?
     ` + db.dialect.skipLocked + `)

@@ -64,22 +64,6 @@ func (db *DB) HandoffsToNotify(ctx context.Context, awaitingBefore, openBefore t
 	return handoffRows(rows), nil
 }
 
-// ListHandoffs returns handoffs with the status ("" for all), newest first.
-func (db *DB) ListHandoffs(ctx context.Context, status flows.HandoffStatus, limit int) ([]flows.Handoff, error) {
-	if status != "" && !status.Valid() {
-		return nil, fmt.Errorf("list handoffs: %w: unknown status %q", flows.ErrInvalid, status)
-	}
-	q := db.conn(ctx).Order("created_at DESC").Order("id DESC").Limit(listLimit(limit))
-	if status != "" {
-		q = q.Where("status = ?", string(status))
-	}
-	var rows []handoffRow
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, sqlErr("list handoffs", err)
-	}
-	return handoffRows(rows), nil
-}
-
 func listLimit(n int) int {
 	if n <= 0 {
 		return defaultListLimit

@@ -34,6 +34,9 @@ type DB struct {
 	// Now is the clock for timestamps the caller does not pass (created_at,
 	// updated_at, applied_at). Tests replace it; it defaults to time.Now.
 	Now func() time.Time
+	// Webhooks queues the desk's handoff.* events in the outbox with the
+	// change they report (the business's webhook is configured).
+	Webhooks bool
 
 	gorm    *gorm.DB
 	log     *slog.Logger

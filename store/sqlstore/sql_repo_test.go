@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -667,17 +668,19 @@ func TestSQLHandoffsToNotify(t *testing.T) {
 		}
 		wantErrIs(t, "MarkHandoffNotified(missing)", db.MarkHandoffNotified(ctx, 99999, notifiedAt), flows.ErrNotFound)
 
-		all, err := db.ListHandoffs(ctx, "", 0)
+		all, err := db.QueryHandoffs(ctx, flows.HandoffQuery{})
 		want := []int64{newAwaiting.ID, claimed.ID, notified.ID, unnotified.ID, oldAwaiting.ID}
+		slices.Sort(want)
+		slices.Reverse(want)
 		if err != nil || fmt.Sprint(ids(all)) != fmt.Sprint(want) {
-			t.Fatalf("ListHandoffs(all) = %v, %v; want newest first %v", ids(all), err, want)
+			t.Fatalf("QueryHandoffs(all) = %v, %v; want the last made first %v", ids(all), err, want)
 		}
-		opened, err := db.ListHandoffs(ctx, flows.HandoffOpen, 2)
+		opened, err := db.QueryHandoffs(ctx, flows.HandoffQuery{Status: flows.HandoffOpen, Limit: 2})
 		if err != nil || fmt.Sprint(ids(opened)) != fmt.Sprint([]int64{notified.ID, unnotified.ID}) {
-			t.Fatalf("ListHandoffs(open, 2) = %v, %v", ids(opened), err)
+			t.Fatalf("QueryHandoffs(open, 2) = %v, %v", ids(opened), err)
 		}
-		_, err = db.ListHandoffs(ctx, "bogus", 0)
-		wantErrIs(t, "ListHandoffs(bad status)", err, flows.ErrInvalid)
+		_, err = db.QueryHandoffs(ctx, flows.HandoffQuery{Status: "bogus"})
+		wantErrIs(t, "QueryHandoffs(bad status)", err, flows.ErrInvalid)
 		_, err = db.HandoffForResponse(ctx, 99999)
 		wantErrIs(t, "HandoffForResponse(missing)", err, flows.ErrNotFound)
 	})

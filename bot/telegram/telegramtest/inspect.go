@@ -17,12 +17,17 @@ type Button struct {
 type SentMessage struct {
 	MessageID       int
 	ChatID          int64
-	Text            string     // as sent
+	Text            string     // as sent, raw (HTML included); a photo's caption
+	ParseMode       string     // "" or "HTML"
+	PhotoID         string     // sendPhoto: the file_id sent (or made for an upload)
+	ThreadID        int        // forum topic (message_thread_id), 0 = none
+	ReplyTo         int        // the message it replies to, 0 = none (also when a missing one was allowed)
 	Keyboard        [][]Button // as the customer sees it now (nil once removed)
 	Date            time.Time  // whole seconds, like Telegram's date
 	At              time.Time  // when the fake accepted it, for measuring send rates
 	Edited          bool       // editMessageText changed the text
-	EditedText      string     // the text after the last editMessageText
+	EditedText      string     // the text after the last editMessageText, raw
+	EditedParseMode string     // that edit's parse mode
 	KeyboardRemoved bool       // an edit removed the keyboard
 }
 
@@ -31,6 +36,23 @@ func (m *SentMessage) currentText() string {
 		return m.EditedText
 	}
 	return m.Text
+}
+
+func (m *SentMessage) currentParseMode() string {
+	if m.Edited {
+		return m.EditedParseMode
+	}
+	return m.ParseMode
+}
+
+// PlainText is what people see of the message now: with parse mode HTML,
+// its tags stripped and entities decoded.
+func (m SentMessage) PlainText() string {
+	plain, e := visibleText(m.currentText(), m.currentParseMode())
+	if e != nil { // cannot happen: the fake refused such text when sent
+		return m.currentText()
+	}
+	return plain
 }
 
 // CallbackAnswer is one answerCallbackQuery call.
@@ -45,7 +67,8 @@ type Edit struct {
 	Method          string
 	ChatID          int64
 	MessageID       int
-	Text            string // the message text after the edit
+	Text            string // the message text after the edit, raw
+	ParseMode       string // the edit's parse mode
 	Keyboard        [][]Button
 	KeyboardRemoved bool
 }
@@ -91,6 +114,13 @@ func (s *Server) Edits() []Edit {
 		out[i] = e
 	}
 	return out
+}
+
+// Topics returns the forum topics created in chatID, oldest first.
+func (s *Server) Topics(chatID int64) []Topic {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Topic(nil), s.topics[chatID]...)
 }
 
 // Webhook returns the URL and secret token set by setWebhook ("" when none).

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
 )
 
 func (s *Server) getMe(_ *http.Request, _ params) (any, *apiError) {
@@ -109,35 +108,125 @@ func (s *Server) sendMessage(_ *http.Request, p params) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	text := p["text"]
-	switch n := len(utf16.Encode([]rune(text))); {
-	case strings.TrimSpace(text) == "":
+	o, e := outgoingParams(p)
+	if e != nil {
+		return nil, e
+	}
+	o.text = p["text"]
+	visible, e := visibleText(o.text, o.mode)
+	if e != nil {
+		return nil, e
+	}
+	switch n := utf16Len(visible); {
+	case strings.TrimSpace(visible) == "":
 		return nil, badRequest("message text is empty")
 	case n > 4096:
 		return nil, badRequest("message is too long")
 	}
-	keyboard, e := parseKeyboard(p["reply_markup"])
-	if e != nil {
-		return nil, e
-	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	m, e := s.sendLocked(chatID, o)
+	if e != nil {
+		return nil, e
+	}
+	return s.wireMessage(m), nil
+}
+
+// outgoing is a message the bot asks to send, its parameters checked.
+type outgoing struct {
+	text, mode, photoID string
+	keyboard            [][]Button
+	thread              int
+	replyTo             int  // 0 = no reply
+	allowMissingReply   bool // allow_sending_without_reply
+}
+
+// outgoingParams reads what sendMessage and sendPhoto share: parse_mode,
+// reply_markup, message_thread_id, reply_parameters (JSON) or the legacy
+// reply_to_message_id and allow_sending_without_reply.
+func outgoingParams(p params) (outgoing, *apiError) {
+	var o outgoing
+	var e *apiError
+	if o.mode, e = parseMode(p["parse_mode"]); e != nil {
+		return o, e
+	}
+	if o.keyboard, e = parseKeyboard(p["reply_markup"]); e != nil {
+		return o, e
+	}
+	o.thread = p.int("message_thread_id", 0)
+	o.replyTo, o.allowMissingReply = p.int("reply_to_message_id", 0), p.bool("allow_sending_without_reply")
+	if raw := p["reply_parameters"]; raw != "" && raw != "null" {
+		var rp struct {
+			MessageID int             `json:"message_id"`
+			ChatID    json.RawMessage `json:"chat_id"`
+			Allow     bool            `json:"allow_sending_without_reply"`
+		}
+		if json.Unmarshal([]byte(raw), &rp) != nil {
+			return o, badRequest("can't parse reply parameters JSON object")
+		}
+		if len(rp.ChatID) > 0 {
+			return o, badRequest("replies to another chat are not supported by the fake")
+		}
+		o.replyTo, o.allowMissingReply = rp.MessageID, rp.Allow
+	}
+	return o, nil
+}
+
+// sendLocked places o in chatID as Telegram does: 403 in a blocked chat;
+// an unknown forum topic is refused; a reply to a missing message too,
+// unless allowed (it then goes as no reply); a reply in a forum without a
+// thread goes to the topic of the message it replies to.
+func (s *Server) sendLocked(chatID int64, o outgoing) (*SentMessage, *apiError) {
 	if s.blocked[chatID] {
-		return nil, &apiError{http.StatusForbidden, describe(http.StatusForbidden, 0), 0}
+		return nil, forbidden(chatID)
+	}
+	if o.thread != 0 && !s.hasTopicLocked(chatID, o.thread) {
+		return nil, badRequest("message thread not found")
+	}
+	replyTo := 0
+	if o.replyTo != 0 {
+		switch {
+		case o.replyTo > 0 && o.replyTo <= s.lastMessageID[chatID]:
+			replyTo = o.replyTo
+			if o.thread == 0 && s.forums[chatID] {
+				o.thread = s.threadOf[msgKey{chatID, replyTo}]
+			}
+		case !o.allowMissingReply:
+			return nil, badRequest("message to be replied not found")
+		}
 	}
 	s.lastMessageID[chatID]++
 	m := &SentMessage{
 		MessageID: s.lastMessageID[chatID],
 		ChatID:    chatID,
-		Text:      text,
-		Keyboard:  keyboard,
+		Text:      o.text,
+		ParseMode: o.mode,
+		PhotoID:   o.photoID,
+		ThreadID:  o.thread,
+		ReplyTo:   replyTo,
+		Keyboard:  o.keyboard,
 		Date:      s.now().Truncate(time.Second),
 		At:        s.now(),
 	}
+	if o.thread > 0 {
+		s.threadOf[msgKey{chatID, m.MessageID}] = o.thread
+	}
 	s.sent = append(s.sent, m)
 	s.notifyLocked()
-	return s.wireMessage(m), nil
+	return m, nil
+}
+
+// forbidden is Telegram's 403 for a chat the bot may no longer write to.
+func forbidden(chatID int64) *apiError {
+	desc := describe(http.StatusForbidden, 0)
+	switch chatFor(chatID).Type {
+	case "group":
+		desc = "Forbidden: bot was kicked from the group chat"
+	case "supergroup":
+		desc = "Forbidden: bot was kicked from the supergroup chat"
+	}
+	return &apiError{http.StatusForbidden, desc, 0}
 }
 
 func (s *Server) answerCallbackQuery(_ *http.Request, p params) (any, *apiError) {
@@ -156,17 +245,28 @@ func (s *Server) answerCallbackQuery(_ *http.Request, p params) (any, *apiError)
 // removes the inline keyboard, as Telegram does.
 func (s *Server) editMessageText(_ *http.Request, p params) (any, *apiError) {
 	text := p["text"]
-	if strings.TrimSpace(text) == "" {
-		return nil, badRequest("message text is empty")
+	mode, e := parseMode(p["parse_mode"])
+	if e != nil {
+		return nil, e
 	}
-	return s.edit("editMessageText", p, &text)
+	visible, e := visibleText(text, mode)
+	if e != nil {
+		return nil, e
+	}
+	switch {
+	case strings.TrimSpace(visible) == "":
+		return nil, badRequest("message text is empty")
+	case utf16Len(visible) > 4096:
+		return nil, badRequest("MESSAGE_TOO_LONG")
+	}
+	return s.edit("editMessageText", p, &text, mode)
 }
 
 func (s *Server) editMessageReplyMarkup(_ *http.Request, p params) (any, *apiError) {
-	return s.edit("editMessageReplyMarkup", p, nil)
+	return s.edit("editMessageReplyMarkup", p, nil, "")
 }
 
-func (s *Server) edit(method string, p params, text *string) (any, *apiError) {
+func (s *Server) edit(method string, p params, text *string, mode string) (any, *apiError) {
 	if p["inline_message_id"] != "" {
 		return nil, badRequest("inline messages are not supported by the fake")
 	}
@@ -186,27 +286,30 @@ func (s *Server) edit(method string, p params, text *string) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.blocked[chatID] {
-		return nil, &apiError{http.StatusForbidden, describe(http.StatusForbidden, 0), 0}
+		return nil, forbidden(chatID)
 	}
 	m := s.findLocked(chatID, int(messageID))
 	if m == nil {
 		return nil, badRequest("message to edit not found")
 	}
-	newText := m.currentText()
-	if text != nil {
-		newText = *text
+	if text != nil && m.PhotoID != "" {
+		return nil, badRequest("there is no text in the message to edit")
 	}
-	if newText == m.currentText() && sameKeyboard(keyboard, m.Keyboard) {
+	newText, newMode := m.currentText(), m.currentParseMode()
+	if text != nil {
+		newText, newMode = *text, mode
+	}
+	if newText == m.currentText() && newMode == m.currentParseMode() && sameKeyboard(keyboard, m.Keyboard) {
 		return nil, badRequest("message is not modified: specified new message content and reply markup are exactly the same as a content and reply markup of the current message")
 	}
 	if text != nil {
-		m.Edited, m.EditedText = true, *text
+		m.Edited, m.EditedText, m.EditedParseMode = true, *text, mode
 	}
 	m.KeyboardRemoved = len(keyboard) == 0 && (len(m.Keyboard) > 0 || m.KeyboardRemoved)
 	m.Keyboard = keyboard
 	s.edits = append(s.edits, Edit{
 		Method: method, ChatID: chatID, MessageID: m.MessageID,
-		Text: newText, Keyboard: copyKeyboard(keyboard), KeyboardRemoved: m.KeyboardRemoved,
+		Text: newText, ParseMode: newMode, Keyboard: copyKeyboard(keyboard), KeyboardRemoved: m.KeyboardRemoved,
 	})
 	s.notifyLocked()
 	out := s.wireMessage(m)
@@ -361,15 +464,38 @@ func (s *Server) findLocked(chatID int64, messageID int) *SentMessage {
 	return nil
 }
 
-// wireMessage is the Bot API Message for a message the bot sent.
+// wireMessage is the Bot API Message for a message the bot sent: its text
+// as people see it (tags stripped), photo, topic and the message it replies to.
 func (s *Server) wireMessage(m *SentMessage) *Message {
+	out := s.wireMessageOnly(m)
+	switch {
+	case m.ReplyTo > 0:
+		out.ReplyToMessage = s.messageStubLocked(m.ChatID, m.ReplyTo)
+	case m.ThreadID > 0 && s.forums[m.ChatID]:
+		out.ReplyToMessage = s.topicCreatedLocked(m.ChatID, m.ThreadID)
+	}
+	return out
+}
+
+// wireMessageOnly is wireMessage without reply_to_message (Telegram does
+// not nest them).
+func (s *Server) wireMessageOnly(m *SentMessage) *Message {
 	bot := s.botUser()
 	out := &Message{
 		MessageID: m.MessageID,
 		From:      &bot,
-		Chat:      chatFor(m.ChatID),
+		Chat:      s.chatLocked(m.ChatID),
 		Date:      m.Date.Unix(),
-		Text:      m.currentText(),
+	}
+	if m.PhotoID != "" {
+		out.Photo = photoSizes(m.PhotoID)
+		out.Caption = m.PlainText()
+	} else {
+		out.Text = m.PlainText()
+	}
+	if m.ThreadID > 0 {
+		out.MessageThreadID = m.ThreadID
+		out.IsTopicMessage = s.forums[m.ChatID]
 	}
 	if len(m.Keyboard) > 0 {
 		out.ReplyMarkup = &InlineKeyboardMarkup{InlineKeyboard: [][]InlineKeyboardButton{}}

@@ -52,6 +52,12 @@ type Server struct {
 	faults        []fault
 	faulted       []time.Time // when each FailNext fault was served
 	blocked       map[int64]bool
+	forums        map[int64]bool    // supergroups that are forums (MakeForum)
+	noTopics      map[int64]bool    // forums where the bot may not create topics (DenyTopics)
+	topics        map[int64][]Topic // by chat, oldest first
+	threadOf      map[msgKey]int    // a message's forum topic (or reply thread in a plain supergroup)
+	files         map[string]bool   // file_ids Telegram knows (photos in updates, uploads)
+	nextUpload    int
 
 	webhookURL, webhookSecret string
 	webhookAnswers            int // methods carried out from webhook answers
@@ -97,6 +103,11 @@ func NewHandler(token string, opts ...Option) *Server {
 		callbackIDs:   map[string]bool{},
 		calls:         map[string]int{},
 		blocked:       map[int64]bool{},
+		forums:        map[int64]bool{},
+		noTopics:      map[int64]bool{},
+		topics:        map[int64][]Topic{},
+		threadOf:      map[msgKey]int{},
+		files:         map[string]bool{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -168,6 +179,9 @@ var methods = map[string]handlerFunc{
 	"getme":                  (*Server).getMe,
 	"getupdates":             (*Server).getUpdates,
 	"sendmessage":            (*Server).sendMessage,
+	"sendphoto":              (*Server).sendPhoto,
+	"getchat":                (*Server).getChat,
+	"createforumtopic":       (*Server).createForumTopic,
 	"answercallbackquery":    (*Server).answerCallbackQuery,
 	"editmessagetext":        (*Server).editMessageText,
 	"editmessagereplymarkup": (*Server).editMessageReplyMarkup,
@@ -304,6 +318,9 @@ func readParams(r *http.Request) (params, error) {
 		}
 		for k, v := range r.MultipartForm.Value {
 			p[k] = v[0]
+		}
+		for k, files := range r.MultipartForm.File { // uploads: "@name" holds the file name
+			p["@"+k] = "file:" + files[0].Filename
 		}
 	case "application/x-www-form-urlencoded":
 		if err := r.ParseForm(); err != nil {

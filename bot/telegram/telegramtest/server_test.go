@@ -230,7 +230,7 @@ func TestRouting(t *testing.T) {
 	if code, env := call(t, ctx, s.URL(), "999:other", "getMe", `{}`); code != 401 || env.Description != "Unauthorized" {
 		t.Fatalf("wrong token: %d %+v", code, env)
 	}
-	if code, env := call(t, ctx, s.URL(), token, "sendPhoto", `{}`); code != 404 || env.Description != "Not Found: method not found" {
+	if code, env := call(t, ctx, s.URL(), token, "sendVoice", `{}`); code != 404 || env.Description != "Not Found: method not found" {
 		t.Fatalf("unknown method: %d %+v", code, env)
 	}
 	code, env := call(t, ctx, s.URL(), token, "getme", `{}`)

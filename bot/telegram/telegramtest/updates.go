@@ -28,6 +28,7 @@ type (
 		ID           int64  `json:"id"`
 		IsBot        bool   `json:"is_bot"`
 		FirstName    string `json:"first_name"`
+		LastName     string `json:"last_name,omitempty"`
 		Username     string `json:"username,omitempty"`
 		LanguageCode string `json:"language_code,omitempty"`
 	}
@@ -37,6 +38,7 @@ type (
 		Title     string `json:"title,omitempty"`
 		Username  string `json:"username,omitempty"`
 		FirstName string `json:"first_name,omitempty"`
+		IsForum   bool   `json:"is_forum,omitempty"`
 	}
 	Message struct {
 		MessageID   int                   `json:"message_id"`
@@ -47,6 +49,31 @@ type (
 		Text        string                `json:"text,omitempty"`
 		Entities    []MessageEntity       `json:"entities,omitempty"`
 		ReplyMarkup *InlineKeyboardMarkup `json:"reply_markup,omitempty"`
+		// Groups and forums.
+		MessageThreadID   int                `json:"message_thread_id,omitempty"`
+		IsTopicMessage    bool               `json:"is_topic_message,omitempty"`
+		ReplyToMessage    *Message           `json:"reply_to_message,omitempty"`
+		ForumTopicCreated *ForumTopicCreated `json:"forum_topic_created,omitempty"`
+		// Photos: several sizes, the largest last.
+		Photo   []PhotoSize `json:"photo,omitempty"`
+		Caption string      `json:"caption,omitempty"`
+	}
+	PhotoSize struct {
+		FileID       string `json:"file_id"`
+		FileUniqueID string `json:"file_unique_id"`
+		Width        int    `json:"width"`
+		Height       int    `json:"height"`
+		FileSize     int    `json:"file_size,omitempty"`
+	}
+	ForumTopicCreated struct {
+		Name      string `json:"name"`
+		IconColor int    `json:"icon_color"`
+	}
+	// ForumTopic is createForumTopic's result.
+	ForumTopic struct {
+		MessageThreadID int    `json:"message_thread_id"`
+		Name            string `json:"name"`
+		IconColor       int    `json:"icon_color"`
 	}
 	MessageEntity struct {
 		Type   string `json:"type"`

@@ -112,6 +112,8 @@ type Request struct {
 	OpenID     string // the sender
 	MsgID      int64  // 0 for events, which have none
 	CreateTime int64
+
+	encrypt string // the Encrypt element, "" in plaintext mode
 }
 
 // With returns a copy of r whose query parameter key is value, or without
@@ -133,6 +135,18 @@ func (r Request) With(key, value string) Request {
 // WithBody returns a copy of r posting body instead (the signatures stay).
 func (r Request) WithBody(body string) Request {
 	r.Body = body
+	return r
+}
+
+// Restamp returns r signed again with timestamp and nonce, as a genuine
+// push stamped then would be (msg_signature too, when encrypted): for
+// pushes with a stale timestamp, and for replays that reuse another
+// push's timestamp and nonce.
+func (s *Inbound) Restamp(r Request, timestamp, nonce string) Request {
+	r = r.With("timestamp", timestamp).With("nonce", nonce).With("signature", Signature(s.token, timestamp, nonce))
+	if r.encrypt != "" {
+		r = r.With("msg_signature", Signature(s.token, timestamp, nonce, r.encrypt))
+	}
 	return r
 }
 
@@ -272,6 +286,7 @@ func (s *Inbound) seal(msgXML, openID string) Request {
 	}
 	q.Set("encrypt_type", "aes")
 	q.Set("msg_signature", Signature(s.token, ts, nonce, enc))
+	r.encrypt = enc
 
 	encrypt := &xmlWriter{}
 	encrypt.cdata("Encrypt", enc)

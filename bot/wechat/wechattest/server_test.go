@@ -392,6 +392,19 @@ func TestInboundBodies(t *testing.T) {
 				t.Errorf("%s: body %s", mode, r.Body)
 			}
 		}
+		// Restamp signs the same push for another timestamp and nonce, the
+		// way WeChat would have (checked with the SDK's signature).
+		re := in.Restamp(r, "1", "42")
+		if re.Body != r.Body || re.Query.Get("timestamp") != "1" || re.Query.Get("nonce") != "42" ||
+			re.Query.Get("signature") != util.Signature(token, "1", "42") {
+			t.Errorf("%s: restamped %v", mode, re.Query)
+		}
+		if mode != Plaintext && re.Query.Get("msg_signature") != util.Signature(token, "1", "42", env.Encrypt) {
+			t.Errorf("%s: restamped msg_signature %v", mode, re.Query)
+		}
+		if r.Query.Get("timestamp") == "1" {
+			t.Errorf("%s: Restamp changed the original", mode)
+		}
 		// Every push gets a fresh nonce and every message a fresh MsgId.
 		r2 := in.Text("o1", "hi")
 		if r2.MsgID == r.MsgID || r2.Query.Get("nonce") == q.Get("nonce") {
