@@ -100,6 +100,14 @@ func TestWordsNoCaseWantsGetTheUsualAnswer(t *testing.T) {
 	if got := h.tg.texts("42"); len(d.wrote) != 1 || len(got) != 1 || got[0] != flows.SystemText("no_survey", "en") {
 		t.Fatalf("desk %d, chat %q; want the desk asked, then no_survey", len(d.wrote), got)
 	}
+	// A captioned photo during a survey is not an answer.
+	h.invite("43", "C-43")
+	if err := h.svc.HandleUpdate(h.ctx, flows.Update{Channel: tg, UpdateID: "p43", ChatID: "43", PhotoID: "ph", Text: "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.mustState(tg, "43"); st.QuestionID != "nps" {
+		t.Fatalf("a photo caption answered the survey: %+v", st)
+	}
 	// A photo nobody wants is left alone, as before.
 	if err := h.svc.HandleUpdate(h.ctx, flows.Update{Channel: tg, UpdateID: "p", ChatID: "42", PhotoID: "ph"}); err != nil || len(h.tg.texts("42")) != 1 {
 		t.Fatalf("unwanted photo: %v %q", err, h.tg.texts("42"))

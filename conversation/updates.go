@@ -76,8 +76,8 @@ func (s *Service) route(ctx context.Context, ch bot.Channel, u flows.Update, tur
 			return flows.Keep(), err
 		}
 		return s.answer(ctx, ch, u, turn, flows.Input{Text: text})
-	case text == "":
-		return flows.Keep(), nil // stickers, photos: nothing to answer
+	case text == "" || u.PhotoID != "":
+		return flows.Keep(), nil // stickers, photos (even captioned): not a survey answer
 	default:
 		return s.answer(ctx, ch, u, turn, flows.Input{Text: text})
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdhtml "html"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -266,6 +268,12 @@ func TestNoticeShowsEverythingAndCannotBeForged(t *testing.T) {
 	}
 	if b := posts[0].Buttons; len(b) != 1 || b[0][0].Label != "Claim" {
 		t.Errorf("notice buttons %+v, want Claim", b)
+	}
+	// A very long comment is quoted shorter, so the notice fits one message.
+	long := f.detractor(flows.ChannelTelegram, "44", strings.Repeat("太慢了&<", 1200))
+	posts, _, _ = f.chat.snapshot()
+	if last := posts[len(posts)-1]; last.id != long.NoticeMessageID || len([]rune(stdhtml.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(last.HTML, "")))) > 4096 || !strings.Contains(last.HTML, "…</blockquote>") {
+		t.Fatalf("long notice: %d runes", len([]rune(last.HTML)))
 	}
 	zh := newFixture(t, func(c *desk.Config) { c.Language = "zh-CN" })
 	zh.detractor(flows.ChannelTelegram, "43", "")

@@ -53,9 +53,43 @@ func orDash(s string) string {
 	return s
 }
 
+// maxNotice keeps a notice under Telegram's 4096 visible characters, with
+// room for the status line.
+const maxNotice = 3800
+
 // noticeHTML renders the agents' notice of a case, with a status line
-// (claimed, closed) when it has one.
+// (claimed, closed) when it has one. Long customer texts are quoted shorter
+// until the notice fits one Telegram message.
 func noticeHTML(lang string, h flows.Handoff, f noticeFacts) string {
+	var html string
+	for _, quoted := range []int{maxQuoted, 200, 60} {
+		html = noticeWithQuotes(lang, h, f, quoted)
+		if len([]rune(visible(html))) <= maxNotice {
+			break
+		}
+	}
+	return html
+}
+
+// visible approximates what Telegram shows of HTML: tags dropped and
+// entities counted as one character.
+func visible(s string) string {
+	var b strings.Builder
+	inTag := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			inTag = true
+		case r == '>' && inTag:
+			inTag = false
+		case !inTag:
+			b.WriteRune(r)
+		}
+	}
+	return html.UnescapeString(b.String())
+}
+
+func noticeWithQuotes(lang string, h flows.Handoff, f noticeFacts, maxQuoted int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "🔴 <b>%s</b> · %s\n", say(lang, "case", "id", strconv.FormatInt(h.ID, 10)), esc(scoreLabel(h.Kind, h.Score)))
 	fmt.Fprintf(&b, "%s: <code>%s</code> · %s\n", say(lang, "customer"), esc(orDash(h.CustomerRef)), esc(string(h.Channel)))

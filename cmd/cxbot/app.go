@@ -16,6 +16,7 @@ import (
 	"github.com/cxbot/cxbot/bot/telegram"
 	"github.com/cxbot/cxbot/bot/wechat"
 	"github.com/cxbot/cxbot/conversation"
+	"github.com/cxbot/cxbot/desk"
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/httpapi"
 	"github.com/cxbot/cxbot/scheduler"
@@ -36,6 +37,7 @@ type app struct {
 	telegram *telegram.Adapter // nil without a token
 	wechat   *wechat.Adapter   // nil without an Official Account
 	conv     *conversation.Service
+	desk     *desk.Service
 	api      *httpapi.Server
 	sched    *scheduler.Scheduler
 	waves    *scheduler.Manager
@@ -143,13 +145,12 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	if len(channels) == 0 {
 		log.Warn("no chat channel configured: set CXBOT_TELEGRAM_TOKEN or CXBOT_WECHAT_APP_ID")
 	}
-	var agents bot.AgentNotifier
-	if a.telegram != nil && cfg.TelegramAgentChat != 0 {
-		agents = a.telegram
+	if a.desk, err = newDesk(cfg, a.db, a.states, a.telegram, channels, log); err != nil {
+		return nil, err
 	}
 	limits := channelLimits(cfg)
 	a.conv, err = conversation.New(conversation.Config{
-		Records: meteredRecords{a.db, a.metrics}, States: a.states, Channels: channels, Agents: agents,
+		Records: meteredRecords{a.db, a.metrics}, States: a.states, Channels: channels, Desk: a.desk,
 		Throttle: scheduler.APIThrottle(meteredLimiter{a.states, a.metrics}, limits),
 		Surveys:  surveys, Links: links, Logger: log,
 		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait, LeaseTTL: cfg.ChatLease,
@@ -163,11 +164,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	}
 	a.api = httpapi.New(httpapi.Config{
 		Token: cfg.APIToken, Conversations: a.conv, Insight: a.db, Responses: a.db, Comments: a.db, Words: segment.New(), Links: links, Logger: log,
-		Events: a.db, Waves: a.waves,
+		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db,
 		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 	})
 	if a.telegram != nil {
-		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(meteredUpdates{a.conv, a.metrics}))
+		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(updateRouter{meteredUpdates{a.conv, a.metrics}, a.desk}))
 	}
 	if a.wechat != nil {
 		a.api.Handle(wechat.WebhookPath, a.wechat.WebhookHandler(meteredUpdates{a.conv, a.metrics}))
@@ -182,6 +183,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("CXBOT_HANDOFF_SWEEP: %w", err)
+	}
+	if err := a.sched.Add(scheduler.Job{Name: "desk-sweep", Spec: cfg.DeskSweep, Run: func(ctx context.Context, _ time.Time) error {
+		return a.desk.Sweep(ctx)
+	}}); err != nil {
+		return nil, fmt.Errorf("CXBOT_DESK_SWEEP: %w", err)
 	}
 	return a, nil
 }
@@ -248,7 +254,7 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 				srv.Close()
 				return fmt.Errorf("telegram deleteWebhook: %w", err)
 			}
-			go func() { polling <- a.telegram.Poll(ctx, meteredUpdates{a.conv, a.metrics}) }()
+			go func() { polling <- a.telegram.Poll(ctx, updateRouter{meteredUpdates{a.conv, a.metrics}, a.desk}) }()
 			pollerStarted = true
 			a.log.Info("telegram long polling")
 		}

@@ -24,6 +24,7 @@ import (
 const (
 	demoBotToken  = "424242:DEMO"
 	demoAgentChat = -100
+	demoAgentUser = 7001 // the agent who works a case in the demo
 	demoSurvey    = "post_purchase_nps"
 )
 
@@ -110,6 +111,7 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		"CXBOT_TELEGRAM_API_URL":      tg.URL(),
 		"CXBOT_TELEGRAM_AGENT_CHAT":   strconv.Itoa(demoAgentChat),
 		"CXBOT_TELEGRAM_POLL_TIMEOUT": "2s",
+		"CXBOT_AGENT_LANGUAGE":        "en",
 	}))
 	if err != nil {
 		return err
@@ -161,6 +163,7 @@ type demo struct {
 
 func (d *demo) run(ctx context.Context, customers []demoCustomer) error {
 	var want struct{ promoters, passives, detractors int }
+	firstDetractor := int64(0)
 	for i, c := range customers {
 		chat := int64(9001 + i)
 		if err := d.converse(ctx, c, chat); err != nil {
@@ -169,6 +172,9 @@ func (d *demo) run(ctx context.Context, customers []demoCustomer) error {
 		switch class := d.survey.Classify(flows.KindNPS, c.score); {
 		case class.IsDetractor():
 			want.detractors++
+			if firstDetractor == 0 {
+				firstDetractor = chat
+			}
 		case class == flows.ClassPromoter:
 			want.promoters++
 		default:
@@ -195,7 +201,12 @@ func (d *demo) run(ctx context.Context, customers []demoCustomer) error {
 	}
 	fmt.Fprintf(d.out, "\nAgents' chat got %d handoff notices:\n", len(notices))
 	for _, n := range notices {
-		fmt.Fprintf(d.out, "  %s\n\n", strings.ReplaceAll(n.Text, "\n", "\n  "))
+		fmt.Fprintf(d.out, "  %s\n\n", strings.ReplaceAll(n.PlainText(), "\n", "\n  "))
+	}
+	if firstDetractor != 0 {
+		if err := d.workCase(ctx, notices[0], firstDetractor); err != nil {
+			return fmt.Errorf("the desk: %w", err)
+		}
 	}
 
 	code, body, err = d.call(ctx, "GET", "/api/v1/reports/nps?survey="+demoSurvey, nil)
@@ -237,6 +248,85 @@ func (d *demo) converse(ctx context.Context, c demoCustomer, chat int64) error {
 			return err
 		}
 		fmt.Fprintf(d.out, "      %s → %s\n", a, firstLine(d.tg.LastText(chat)))
+	}
+	return nil
+}
+
+// workCase closes the loop on one case: an agent is registered, claims the
+// notice, answers the customer in the chat, and resolves it.
+func (d *demo) workCase(ctx context.Context, notice telegramtest.SentMessage, customer int64) error {
+	code, body, err := d.call(ctx, "POST", "/api/v1/agents", map[string]any{"telegram_user_id": demoAgentUser, "name": "Li Wei"})
+	if err != nil || code != http.StatusCreated {
+		return fmt.Errorf("add agent: %d %s %v", code, body, err)
+	}
+	agent := telegramtest.NewUser(demoAgentUser, "Li Wei")
+	button := func(label string) (telegramtest.Button, bool) {
+		for _, m := range d.tg.Sent(demoAgentChat) {
+			if m.MessageID != notice.MessageID {
+				continue
+			}
+			for _, row := range m.Keyboard {
+				for _, b := range row {
+					if b.Text == label {
+						return b, true
+					}
+				}
+			}
+		}
+		return telegramtest.Button{}, false
+	}
+	press := func(label string) error {
+		b, ok := button(label)
+		if !ok {
+			return fmt.Errorf("the notice has no %q button", label)
+		}
+		d.tg.Enqueue(d.tg.GroupTapUpdate(demoAgentChat, agent, notice.MessageID, b.CallbackData))
+		return nil
+	}
+	waitButton := func(label string) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return d.tg.WaitFor(ctx, func() bool { _, ok := button(label); return ok })
+	}
+	fmt.Fprintln(d.out, "The desk (cxbot agents add, then the agents' Telegram group):")
+	if err := press("Claim"); err != nil {
+		return err
+	}
+	if err := waitButton("Resolve"); err != nil {
+		return fmt.Errorf("the claim did not show: %w", err)
+	}
+	fmt.Fprintln(d.out, "  Li Wei taps Claim: the notice now shows the owner and a Resolve button")
+	before := len(d.tg.Sent(customer))
+	d.tg.Enqueue(d.tg.GroupTextUpdate(demoAgentChat, agent, "So sorry! A new one ships today, free of charge.", 0, notice.MessageID))
+	if _, err := d.waitMessages(ctx, customer, before+1); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "  Li Wei replies to the notice; the customer gets: %s\n", d.tg.LastText(customer))
+	if err := press("Resolve"); err != nil {
+		return err
+	}
+	if err := waitButton("Resolved"); err != nil {
+		return err
+	}
+	if err := press("Resolved"); err != nil {
+		return err
+	}
+	if _, err := d.waitMessages(ctx, customer, before+2); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "  Li Wei resolves the case; the customer gets: %s\n\n", firstLine(d.tg.LastText(customer)))
+	closed := func() bool {
+		for _, m := range d.tg.Sent(demoAgentChat) {
+			if m.MessageID == notice.MessageID {
+				return strings.Contains(m.PlainText(), "Closed by Li Wei")
+			}
+		}
+		return false
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := d.tg.WaitFor(waitCtx, closed); err != nil {
+		return fmt.Errorf("the notice does not show the case closed: %w", err)
 	}
 	return nil
 }

@@ -87,8 +87,8 @@ func TestDetractorAndPromoterThroughNPS(t *testing.T) {
 		if last := h.waitSent(detractor, 3)[2].Text; !strings.Contains(last, "工作人员会尽快") {
 			t.Errorf("detractor's handoff message: %q", last)
 		}
-		notice := h.waitSent(agentChat, 1)[0].Text
-		for _, want := range []string{"C-detractor", "telegram chat 1002", "post_purchase_nps", "NPS 3/10", "快递太慢了", "order_id=ord-C-detractor"} {
+		notice := h.waitSent(agentChat, 1)[0].PlainText()
+		for _, want := range []string{"C-detractor", "· telegram", "post_purchase_nps", "NPS 3/10", "快递太慢了", "order_id=ord-C-detractor"} {
 			if !strings.Contains(notice, want) {
 				t.Errorf("agent notice lacks %q:\n%s", want, notice)
 			}

@@ -210,8 +210,8 @@ func TestHandoffGoesOutWithoutComment(t *testing.T) {
 	h.waitSent(chat, 1)
 	h.tap(chat, "1")
 	h.waitSent(chat, 2) // "what went wrong?"
-	notice := h.waitSent(agentChat, 1)[0].Text
-	if !strings.Contains(notice, "C-8301") || !strings.Contains(notice, "NPS 1/10") || !strings.Contains(notice, "Comment: (none)") {
+	notice := h.waitSent(agentChat, 1)[0].PlainText()
+	if !strings.Contains(notice, "C-8301") || !strings.Contains(notice, "NPS 1/10") || !strings.Contains(notice, "(no comment)") {
 		t.Errorf("notice: %s", notice)
 	}
 	if msg := h.waitSent(chat, 3)[2].Text; !strings.Contains(msg, "contact you") {
@@ -219,8 +219,8 @@ func TestHandoffGoesOutWithoutComment(t *testing.T) {
 	}
 	// A late comment reaches the agents as an addition, not a second handoff.
 	h.say(chat, "Never mind, it arrived.", "en")
-	added := h.waitSent(agentChat, 2)[1].Text
-	if !strings.Contains(added, "added") || !strings.Contains(added, "Never mind") {
+	added := h.waitSent(agentChat, 2)[1].PlainText()
+	if !strings.Contains(added, "added a comment") || !strings.Contains(added, "Never mind") {
 		t.Errorf("late comment notice: %s", added)
 	}
 }
@@ -328,7 +328,7 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
-	for _, want := range []string{"Handoff #", "NPS report", "matches what the customers answered", "409"} {
+	for _, want := range []string{"Case #", "Li Wei resolves the case", "NPS report", "matches what the customers answered", "409"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)
 		}

@@ -119,6 +119,7 @@ func start(t testing.TB, st stack, opt options) *harness {
 		"CXBOT_TELEGRAM_TOKEN":        testBotToken,
 		"CXBOT_TELEGRAM_API_URL":      tg.URL(),
 		"CXBOT_TELEGRAM_AGENT_CHAT":   fmt.Sprint(agentChat),
+		"CXBOT_AGENT_LANGUAGE":        "en",
 		"CXBOT_TELEGRAM_POLL_TIMEOUT": "1s",
 		"CXBOT_LOG_LEVEL":             "debug",
 	}

@@ -218,10 +218,31 @@ func (c meteredTemplateChannel) SendTemplate(ctx context.Context, chatID, templa
 	return err
 }
 
+// photoSender is a channel that sends photos (Telegram), which the desk
+// relays between agents and customers.
+type photoSender interface {
+	SendPhoto(ctx context.Context, chatID, photoID, caption string) (int, error)
+}
+
+// meteredPhotoChannel keeps a Telegram adapter a photo sender.
+type meteredPhotoChannel struct {
+	meteredChannel
+	photos photoSender
+}
+
+func (c meteredPhotoChannel) SendPhoto(ctx context.Context, chatID, photoID, caption string) (int, error) {
+	id, err := c.photos.SendPhoto(ctx, chatID, photoID, caption)
+	c.m.sends.WithLabelValues(string(c.Name()), sendOutcome(err)).Inc()
+	return id, err
+}
+
 func (m *metrics) channel(ch bot.Channel) bot.Channel {
 	mc := meteredChannel{Channel: ch, m: m}
 	if t, ok := ch.(bot.TemplateSender); ok {
 		return meteredTemplateChannel{meteredChannel: mc, templates: t}
+	}
+	if p, ok := ch.(photoSender); ok {
+		return meteredPhotoChannel{meteredChannel: mc, photos: p}
 	}
 	return mc
 }

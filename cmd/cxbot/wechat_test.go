@@ -116,8 +116,8 @@ func TestWeChatLoop(t *testing.T) {
 				if n := len(h.wx.Sent(detractor)); n != 4 {
 					t.Errorf("detractor got %d messages, want 4", n)
 				}
-				notice := h.waitSent(agentChat, 1)[0].Text
-				for _, want := range []string{"WX-1", "wechat chat o-detractor", "NPS 3/10", "快递太慢了 😡", "order_id=wx-WX-1"} {
+				notice := h.waitSent(agentChat, 1)[0].PlainText()
+				for _, want := range []string{"WX-1", "· wechat", "NPS 3/10", "快递太慢了 😡", "order_id=wx-WX-1"} {
 					if !strings.Contains(notice, want) {
 						t.Errorf("agent notice lacks %q:\n%s", want, notice)
 					}

@@ -30,3 +30,19 @@ func (s *Server) LastText(chatID int64) string {
 	}
 	return sent[len(sent)-1].Text
 }
+
+// TapGroupButton is from tapping the button labelled label on the newest
+// message in the group chatID that shows one (the notice of a case, say).
+func (s *Server) TapGroupButton(chatID int64, from User, label string) (Update, error) {
+	sent := s.Sent(chatID)
+	for i := len(sent) - 1; i >= 0; i-- {
+		for _, row := range sent[i].Keyboard {
+			for _, b := range row {
+				if b.Text == label {
+					return s.GroupTapUpdate(chatID, from, sent[i].MessageID, b.CallbackData), nil
+				}
+			}
+		}
+	}
+	return Update{}, fmt.Errorf("chat %d: no message with a button %q", chatID, label)
+}

@@ -328,6 +328,20 @@ func TestGroupUpdates(t *testing.T) {
 	if ok, err := b.AnswerCallbackQuery(ctx, &tgbot.AnswerCallbackQueryParams{CallbackQueryID: tap.CallbackQuery.ID, Text: "yours"}); err != nil || !ok {
 		t.Fatalf("answering a group tap: %v", err)
 	}
+	if _, err := b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: plainSuper, Text: "case 8", ReplyMarkup: callbackKeyboard{
+		InlineKeyboard: [][]callbackButton{{{Text: "Claim", CallbackData: "d:claim:8"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: plainSuper, Text: "chatter"}); err != nil {
+		t.Fatal(err)
+	}
+	byLabel, err := s.TapGroupButton(plainSuper, li, "Claim")
+	if err != nil || byLabel.CallbackQuery.Data != "d:claim:8" || byLabel.CallbackQuery.From.ID != 501 {
+		t.Fatalf("TapGroupButton: %+v %v", byLabel.CallbackQuery, err)
+	}
+	if _, err := s.TapGroupButton(plainSuper, li, "Resolve"); err == nil {
+		t.Fatal("TapGroupButton on a missing button must fail")
+	}
 	defer func() {
 		if recover() == nil {
 			t.Error("writing in a topic of a chat that is no forum must panic")

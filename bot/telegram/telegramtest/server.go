@@ -6,8 +6,11 @@
 // It is faithful where cxbot depends on Telegram's behaviour: getUpdates offset
 // confirmation and long polling, 409 for a second poller or an active webhook,
 // 403 for a blocked chat, 429 with retry_after, "message is not modified" on an
-// edit that changes nothing, the 64-byte limit of callback_data. It is not a
-// full Bot API: only the methods cxbot uses exist (see ServeHTTP).
+// edit that changes nothing, the 64-byte limit of callback_data; for the
+// agents' desk: groups and forum supergroups (getChat, createForumTopic,
+// message_thread_id, replies), parse_mode HTML parsed as TDLib does (see
+// parseHTML), photos by file_id. It is not a full Bot API: only the methods
+// cxbot uses exist (see the methods table).
 package telegramtest
 
 import (
