@@ -202,6 +202,11 @@ func TestDashboardInChromium(t *testing.T) {
 	if funnelStarted != "4" {
 		t.Errorf("funnel started = %q, want 4", funnelStarted)
 	}
+	var handoffs flows.HandoffReport
+	a.do(http.MethodGet, "/api/v1/reports/handoffs?survey=post_purchase_nps&tz=UTC", "").json(t, &handoffs)
+	if got := b.text(t, "#handoffs-detail div"); !strings.HasPrefix(got, fmt.Sprintf("%d cases", handoffs.Total.Cases)) {
+		t.Errorf("handoffs shown %q, the API says %d cases", got, handoffs.Total.Cases)
+	}
 	b.screenshot(t, "overview")
 	b.noProblems(t, "overview")
 

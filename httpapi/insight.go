@@ -15,6 +15,7 @@ import (
 type Insight interface {
 	ScoreReport(ctx context.Context, kind flows.Kind, q flows.ReportQuery) (flows.ScoreReport, error)
 	FunnelReport(ctx context.Context, q flows.ReportQuery) (flows.FunnelReport, error)
+	HandoffReport(ctx context.Context, q flows.ReportQuery) (flows.HandoffReport, error)
 }
 
 // npsReportJSON is the NPS report with the top-level counts of the first
@@ -89,13 +90,22 @@ func localTimeParam(v, name string, tz *time.Location) (time.Time, error) {
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("report")
 	kind, isScore := flows.ParseReportKind(name)
-	if !isScore && name != "funnel" {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no report %q: use nps, csat, ces, funnel or terms", name))
+	if !isScore && name != "funnel" && name != "handoffs" {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no report %q: use nps, csat, ces, funnel, handoffs or terms", name))
 		return
 	}
 	q, err := s.reportQuery(r.URL.Query())
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if name == "handoffs" {
+		rep, err := s.cfg.Insight.HandoffReport(r.Context(), q)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, rep)
 		return
 	}
 	if !isScore {

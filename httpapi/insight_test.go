@@ -12,9 +12,18 @@ import (
 )
 
 type fakeInsight struct {
-	t              *testing.T
-	ScoreReportFn  func(ctx context.Context, kind flows.Kind, q flows.ReportQuery) (flows.ScoreReport, error)
-	FunnelReportFn func(ctx context.Context, q flows.ReportQuery) (flows.FunnelReport, error)
+	t               *testing.T
+	ScoreReportFn   func(ctx context.Context, kind flows.Kind, q flows.ReportQuery) (flows.ScoreReport, error)
+	FunnelReportFn  func(ctx context.Context, q flows.ReportQuery) (flows.FunnelReport, error)
+	HandoffReportFn func(ctx context.Context, q flows.ReportQuery) (flows.HandoffReport, error)
+}
+
+func (f *fakeInsight) HandoffReport(ctx context.Context, q flows.ReportQuery) (flows.HandoffReport, error) {
+	if f.HandoffReportFn == nil {
+		f.t.Error("unexpected call to Insight.HandoffReport")
+		return flows.HandoffReport{}, nil
+	}
+	return f.HandoffReportFn(ctx, q)
 }
 
 func (f *fakeInsight) ScoreReport(ctx context.Context, kind flows.Kind, q flows.ReportQuery) (flows.ScoreReport, error) {
@@ -85,7 +94,7 @@ func TestScoreReports(t *testing.T) {
 		{"nps?group_by=store%3Bdrop", http.StatusBadRequest, `group_by="store;drop": use day, week, month, touchpoint, wave, survey, channel, language or an event attribute name (letters, digits, _ . -)`},
 		{"nps?attr.a%27b=1", http.StatusBadRequest, `attribute filter "a'b": names are letters, digits, _ . - (at most 64)`},
 		{"nps?group_by=day&from=2020-01-01&to=2026-01-01", http.StatusBadRequest, `group_by=day over this period gives 1001 buckets, more than 1000: shorten the period or use a longer interval`},
-		{"mood", http.StatusNotFound, `no report "mood": use nps, csat, ces, funnel or terms`},
+		{"mood", http.StatusNotFound, `no report "mood": use nps, csat, ces, funnel, handoffs or terms`},
 	} {
 		r := a.do(http.MethodGet, "/api/v1/reports/"+tc.path, "")
 		if r.code != tc.code || r.errorText(t) != tc.want {
@@ -101,6 +110,19 @@ func TestScoreReports(t *testing.T) {
 	}
 	if r := a.do(http.MethodGet, "/api/v1/reports/nps", ""); r.code != http.StatusServiceUnavailable {
 		t.Fatalf("report with the database down = %d %s", r.code, r.body)
+	}
+}
+
+func TestHandoffReportRoute(t *testing.T) {
+	a := newFakeAPI(t)
+	a.insight.HandoffReportFn = func(_ context.Context, q flows.ReportQuery) (flows.HandoffReport, error) {
+		return flows.NewHandoffReport(q, []flows.HandoffCounts{{Cases: 2, Claimed: 1, ClaimSeconds: 90, FollowUps: 1, Recovered: 1}}), nil
+	}
+	var rep flows.HandoffReport
+	r := a.do(http.MethodGet, "/api/v1/reports/handoffs?tz=Asia/Shanghai", "")
+	r.json(t, &rep)
+	if r.code != http.StatusOK || rep.Total.Cases != 2 || *rep.Total.MinutesToClaim != 1.5 || *rep.Total.RecoveredPct != 100 || rep.TZ != "Asia/Shanghai" {
+		t.Fatalf("handoffs = %d %s", r.code, r.body)
 	}
 }
 

@@ -26,7 +26,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 // so a body built some other way is caught there.
 func responseTypes() []any {
 	return []any{
-		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, npsReportJSON{}, responsesJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, flows.TermsReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
+		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, npsReportJSON{}, responsesJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, flows.TermsReport{}, flows.HandoffReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
 		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{},
 	}
 }

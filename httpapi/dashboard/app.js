@@ -11,6 +11,7 @@ const texts = {
     breakdown: "NPS by", group: "Group", responses: "Responses", moe: "± (95%)", class: "Class", all: "all",
     when: "When", customer: "Customer", score: "Score", comment: "Comment", attributes: "Attributes", more: "More",
     n: "n", mean: "mean", change: "vs previous period", small: "small sample", badToken: "Wrong token.",
+    recovered: "Recovered (handoffs)", cases: "cases", toClaim: "min to claim", toResolve: "min to resolve",
     terms: "Words that rise among unhappy customers", term: "Word", unhappy: "Unhappy %", happy: "Happy %", lift: "× likelier",
     none: "(none)", invited: "invited", sent: "sent", delivered: "delivered", started: "started", completed: "completed",
   },
@@ -21,6 +22,7 @@ const texts = {
     breakdown: "NPS 按", group: "分组", responses: "回复数", moe: "±（95%）", class: "类别", all: "全部",
     when: "时间", customer: "客户", score: "分数", comment: "评论", attributes: "属性", more: "更多",
     n: "样本", mean: "均值", change: "较上一周期", small: "样本量小", badToken: "令牌错误。",
+    recovered: "挽回率（转人工）", cases: "个案例", toClaim: "分钟认领", toResolve: "分钟解决",
     terms: "不满意客户中上升的词", term: "词", unhappy: "不满意 %", happy: "满意 %", lift: "倍数",
     none: "（无）", invited: "已邀请", sent: "已发送", delivered: "已送达", started: "已开始", completed: "已完成",
   },
@@ -87,13 +89,19 @@ function showCard(prefix, rep, suffix) {
 
 async function loadOverview() {
   const dim = $("f-dim").value;
-  const [nps, csat, ces, funnel, breakdown] = await Promise.all([
+  const [nps, csat, ces, funnel, breakdown, handoffs] = await Promise.all([
     api("/api/v1/reports/nps?" + query({ group_by: "day" })),
     api("/api/v1/reports/csat?" + query({ group_by: "day" })),
     api("/api/v1/reports/ces?" + query({ group_by: "day" })),
     api("/api/v1/reports/funnel?" + query()),
     api("/api/v1/reports/nps?" + query({ group_by: dim })),
+    api("/api/v1/reports/handoffs?" + query()),
   ]);
+  const h = handoffs.total;
+  $("handoffs-score").textContent = fmt(h.recovered_pct, "%");
+  const hd = $("handoffs-detail");
+  hd.replaceChildren(el("div", `${h.cases} ${t("cases")} · ${fmt(h.minutes_to_claim)} ${t("toClaim")} · ${fmt(h.minutes_to_resolve)} ${t("toResolve")}`));
+  if (h.small_sample) hd.append(el("div", t("small"), "small"));
   showCard("nps", nps);
   showCard("csat", csat, "%");
   showCard("ces", ces, "%");

@@ -64,6 +64,8 @@ type dialect struct {
 	// contextKeys (an expression) and contextKeysJoin (after the FROM
 	// list's joins) list the keys of the JSON context i.context, one per row.
 	contextKeys, contextKeysJoin string
+	// secondsBetween is the SQL for the seconds from timestamp a to b.
+	secondsBetween func(a, b string) string
 }
 
 // postgresDialect is for production: many replicas on one server.
@@ -96,6 +98,9 @@ WHERE table_schema = current_schema() AND table_name = ? AND table_type = 'BASE 
 			return "(" + column + "::json ->> ?)", key
 		},
 		contextKeys: "json_object_keys(i.context::json)",
+		secondsBetween: func(a, b string) string {
+			return "EXTRACT(EPOCH FROM (" + b + " - " + a + "))"
+		},
 		localBucket: func(column string) string {
 			return "to_char(date_trunc(CAST(? AS text), " + column + " AT TIME ZONE CAST(? AS text)), CAST(? AS text))"
 		},
@@ -131,5 +136,8 @@ func sqliteDialect() dialect {
 		},
 		contextKeys:     "j.key",
 		contextKeysJoin: " JOIN json_each(i.context) AS j",
+		secondsBetween: func(a, b string) string {
+			return "((julianday(" + b + ") - julianday(" + a + ")) * 86400.0)"
+		},
 	}
 }

@@ -214,3 +214,44 @@ WHERE t.kind = ? AND t.text <> '' AND t.answered_at >= ? AND t.answered_at < ?`)
 	}
 	return sqlErr("read comments", rows.Err())
 }
+
+// HandoffReport counts the handoffs opened in q's period: claims and
+// resolutions with their delays, outcomes, answered follow-ups and
+// recoveries.
+func (db *DB) HandoffReport(ctx context.Context, q flows.ReportQuery) (flows.HandoffReport, error) {
+	group, groupArgs := db.groupExpr(q, "h.created_at")
+	f := db.filterFor(q, "h.survey_id")
+	var sql strings.Builder
+	sql.WriteString(`SELECT ` + group + ` AS grp, h.outcome AS outcome, COUNT(*) AS cases,
+  COALESCE(SUM(CASE WHEN h.claimed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS claimed,
+  COALESCE(SUM(CASE WHEN h.resolved_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS resolved,
+  COALESCE(SUM(CASE WHEN h.claimed_at IS NOT NULL THEN ` + db.dialect.secondsBetween("h.created_at", "h.claimed_at") + ` ELSE 0 END), 0) AS claim_seconds,
+  COALESCE(SUM(CASE WHEN h.resolved_at IS NOT NULL THEN ` + db.dialect.secondsBetween("h.created_at", "h.resolved_at") + ` ELSE 0 END), 0) AS resolve_seconds,
+  COALESCE(SUM(CASE WHEN h.recovered IS NOT NULL THEN 1 ELSE 0 END), 0) AS follow_ups,
+  COALESCE(SUM(CASE WHEN h.recovered = ? THEN 1 ELSE 0 END), 0) AS recovered
+FROM handoffs h
+JOIN responses r ON r.id = h.response_id
+JOIN invitations i ON i.id = r.invitation_id
+WHERE h.created_at >= ? AND h.created_at < ?`)
+	args := append(groupArgs, true, sqlTime(q.From), sqlTime(q.To))
+	for _, w := range f.where {
+		sql.WriteString("\n  AND " + w)
+	}
+	args = append(args, f.args...)
+	sql.WriteString("\nGROUP BY 1, 2")
+	var rows []struct {
+		Grp, Outcome                                   string
+		Cases, Claimed, Resolved, FollowUps, Recovered int
+		ClaimSeconds, ResolveSeconds                   float64
+	}
+	if err := db.conn(ctx).Raw(sql.String(), args...).Scan(&rows).Error; err != nil {
+		return flows.HandoffReport{}, sqlErr("handoff report", err)
+	}
+	counts := make([]flows.HandoffCounts, len(rows))
+	for n, r := range rows {
+		counts[n] = flows.HandoffCounts{Group: r.Grp, Cases: r.Cases, Claimed: r.Claimed, Resolved: r.Resolved,
+			ClaimSeconds: r.ClaimSeconds, ResolveSeconds: r.ResolveSeconds, FollowUps: r.FollowUps, Recovered: r.Recovered,
+			Outcomes: map[flows.CaseOutcome]int{flows.CaseOutcome(r.Outcome): r.Cases}}
+	}
+	return flows.NewHandoffReport(q, counts), nil
+}

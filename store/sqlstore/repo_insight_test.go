@@ -383,3 +383,59 @@ func TestSQLEachComment(t *testing.T) {
 		}
 	})
 }
+
+func TestSQLHandoffReport(t *testing.T) {
+	eachSQL(t, func(t *testing.T, db *DB) {
+		ctx := sqlTestCtx(t)
+		ids := seedInsight(t, db, insightFixture())
+		h := func(n int) time.Time { return insightT0.Add(time.Duration(n) * time.Hour) }
+		for _, c := range []struct {
+			response          int64
+			opened            time.Time
+			claimMin, doneMin int // 0: not yet
+			outcome           string
+			recovered         any
+		}{
+			{ids[4], h(40), 10, 70, "resolved", true},
+			{ids[5], h(50), 20, 30, "no_answer", nil},
+			{ids[0], h(1), 0, 0, "", nil},
+			{ids[3], h(26), 5, 10, "resolved", false},
+		} {
+			if _, err := db.ApplyStep(ctx, flows.StepWrite{ResponseID: c.response, At: c.opened,
+				OpenHandoff: &flows.Handoff{QuestionID: "nps", Kind: flows.KindNPS, Score: 3, Class: flows.ClassDetractor}}); err != nil {
+				t.Fatal(err)
+			}
+			var claimed, resolved any
+			if c.claimMin > 0 {
+				claimed, resolved = sqlTime(c.opened.Add(time.Duration(c.claimMin)*time.Minute)), sqlTime(c.opened.Add(time.Duration(c.doneMin)*time.Minute))
+			}
+			if err := db.gorm.Exec("UPDATE handoffs SET claimed_at = ?, resolved_at = ?, outcome = ?, recovered = ? WHERE response_id = ?",
+				claimed, resolved, c.outcome, c.recovered, c.response).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		q, err := flows.ReportQuery{Survey: "delivery", From: insightT0, To: insightT0.Add(72 * time.Hour), GroupBy: flows.GroupWave}.Normalize(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := db.HandoffReport(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := json.Marshal(rep.Total)
+		// Claims after 10, 20 and 5 minutes; resolutions after 70, 30 and 10; 1 of 2 answered follow-ups recovered.
+		want := `{"cases":4,"claimed":3,"resolved":3,"minutes_to_claim":11.7,"minutes_to_resolve":36.7,` +
+			`"outcomes":{"no_answer":1,"not_actionable":0,"resolved":2},"follow_ups":2,"recovered":1,"recovered_pct":50,"margin_of_error":69.3,"small_sample":true}`
+		if string(got) != want {
+			t.Errorf("handoffs = %s\nwant %s", got, want)
+		}
+		if len(rep.Groups) != 2 || rep.Groups[0].Key != "w1" || rep.Groups[0].Cases != 3 || rep.Groups[1].Key != "w2" || *rep.Groups[1].MinutesToClaim != 20 {
+			t.Errorf("by wave = %+v", rep.Groups)
+		}
+		q.From = insightT0.Add(100 * time.Hour)
+		q.To = q.From.Add(time.Hour)
+		if rep, err := db.HandoffReport(ctx, q); err != nil || rep.Total.Cases != 0 || rep.Total.MinutesToClaim != nil || rep.Total.RecoveredPct != nil {
+			t.Errorf("empty period = %+v, %v", rep.Total, err)
+		}
+	})
+}
