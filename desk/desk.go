@@ -93,6 +93,10 @@ type Config struct {
 	FollowUpDelay time.Duration      // default 24h after resolution: "did we fix it?"
 	ReopenWindow  time.Duration      // default 7 days: a customer writing then reopens the case
 	DedupeTTL     time.Duration      // default 7 days
+	// QuietUntil, when set, says until when a customer must not get a
+	// message they did not ask for (zero: not quiet now); the follow-up
+	// question waits for it.
+	QuietUntil func(ctx context.Context, customerRef, timezone string, now time.Time) (time.Time, error)
 }
 
 // Service is the desk use case.

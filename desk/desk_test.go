@@ -149,6 +149,7 @@ type fixture struct {
 	anna   flows.Agent
 	bo     flows.Agent
 	nextID int
+	quiet  bool // the customer is in their quiet hours
 }
 
 func newFixture(t *testing.T, edit ...func(*desk.Config)) *fixture {
@@ -177,6 +178,12 @@ func newFixture(t *testing.T, edit ...func(*desk.Config)) *fixture {
 		Logger: slog.New(slog.DiscardHandler),
 		Now:    func() time.Time { return f.clock }, AgentChatID: agentsChat, SupervisorChatID: supervisorsChat, Language: "en",
 		FollowUpDelay: time.Hour,
+		QuietUntil: func(context.Context, string, string, time.Time) (time.Time, error) {
+			if f.quiet {
+				return f.clock.Add(time.Hour), nil
+			}
+			return time.Time{}, nil
+		},
 	}
 	for _, e := range edit {
 		e(&cfg)
@@ -444,6 +451,11 @@ func TestResolveFollowUpRecoveredReopenAndCustomerDone(t *testing.T) {
 		t.Fatalf("follow-up before its delay: %v %+v", err, f.tg.messages())
 	}
 	f.clock = f.clock.Add(2 * time.Hour)
+	f.quiet = true // the customer's night: the question waits
+	if err := f.svc.Sweep(f.ctx); err != nil || len(f.tg.messages()) != 1 {
+		t.Fatalf("follow-up in quiet hours: %v %+v", err, f.tg.messages())
+	}
+	f.quiet = false
 	if err := f.svc.Sweep(f.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -607,5 +619,27 @@ func TestCustomerOptingOutDuringACase(t *testing.T) {
 	}
 	if got := f.handoff(h.ID); got.FollowUpSentAt == nil {
 		t.Fatal("the skipped follow-up is due again")
+	}
+}
+
+func TestRoutesPickTheAgentsChat(t *testing.T) {
+	routes, err := flows.ParseRoutes("store=BJ-*:-1005,store=SH-*:-1009")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(c *desk.Config) { c.Routes = routes })
+	h := f.detractor(flows.ChannelTelegram, "42", "late") // its event says store SH-1
+	posts, _, _ := f.chat.snapshot()
+	if h.AgentChatID != "-1009" || posts[0].chat != "-1009" {
+		t.Fatalf("case in chat %q, notice posted to %q; want the Shanghai team", h.AgentChatID, posts[0].chat)
+	}
+	// Its thread lives there too.
+	f.tap(11, h, flows.DeskTap{Action: flows.ActClaim, HandoffID: h.ID})
+	if _, err := f.svc.CustomerWrote(f.ctx, flows.Update{Channel: flows.ChannelTelegram, ChatID: "42", Text: "hello?"}); err != nil {
+		t.Fatal(err)
+	}
+	posts, _, _ = f.chat.snapshot()
+	if last := posts[len(posts)-1]; last.chat != "-1009" || last.ReplyTo != h.NoticeMessageID {
+		t.Fatalf("customer's words went to %+v", last)
 	}
 }

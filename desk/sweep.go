@@ -91,8 +91,18 @@ func (s *Service) sweepFollowUps(ctx context.Context) error {
 
 // followUp asks the customer of a fixed case whether it was fixed: one
 // CSAT question, answered by tapping (or typing) 1–5. A customer who opted
-// out or cannot be reached is not asked.
+// out or cannot be reached is not asked; one in their quiet hours is asked
+// once they are over.
 func (s *Service) followUp(ctx context.Context, h flows.Handoff) error {
+	if s.cfg.QuietUntil != nil {
+		until, err := s.cfg.QuietUntil(ctx, h.CustomerRef, "", s.now())
+		if err != nil {
+			return err
+		}
+		if !until.IsZero() {
+			return nil // the customer's quiet hours: a later sweep asks
+		}
+	}
 	won, err := s.records.MarkFollowUpSent(ctx, h.ID, s.now())
 	if err != nil || !won {
 		return err

@@ -39,6 +39,8 @@ type invitationRequest struct {
 	Language       string            `json:"language"`
 	EventID        string            `json:"event_id"`
 	Context        map[string]string `json:"context"`
+	TimeZone       string            `json:"timezone"` // for quiet hours; default the customer's, then UTC
+	Now            bool              `json:"now"`      // send even in the customer's quiet hours
 }
 
 type invitationJSON struct {
@@ -89,6 +91,17 @@ func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.fail(w, r, fmt.Errorf("%w: telegram_chat_id or wechat_openid is required", flows.ErrInvalid))
 		return
+	}
+	if !req.Now && s.cfg.QuietUntil != nil {
+		until, err := s.cfg.QuietUntil(r.Context(), req.CustomerRef, req.TimeZone, time.Now())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !until.IsZero() {
+			s.refuseQuietHours(w, until)
+			return
+		}
 	}
 	inv, created, err := s.cfg.Conversations.Invite(r.Context(), invite)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/conversation"
@@ -52,6 +53,10 @@ type Config struct {
 	Agents        Agents // the desk's agents
 	Checks        []Check
 	Logger        *slog.Logger
+	// QuietUntil, if set, tells when the quiet hours of a customer end (zero:
+	// not quiet now); timezone is the request's, "" for the customer's own.
+	// A direct invitation in quiet hours is refused unless it says "now".
+	QuietUntil func(ctx context.Context, customerRef, timezone string, now time.Time) (time.Time, error)
 }
 
 // Server serves the API.
@@ -84,6 +89,7 @@ func (s *Server) routes() []route {
 	return []route{
 		{"GET /healthz", http.HandlerFunc(s.health)},
 		{"GET /livez", http.HandlerFunc(s.live)},
+		{"GET /api/v1/openapi.json", http.HandlerFunc(s.openAPI)},
 		{"GET /{$}", s.dashboard()},
 		{"GET /dashboard/", s.dashboard()},
 		{"POST /api/v1/invitations", s.auth(s.createInvitation)},

@@ -33,7 +33,7 @@ func TestEveryAPIRouteNeedsTheToken(t *testing.T) {
 	a := newFakeAPI(t) // no fake function is set: a handler that runs fails the test
 	for _, rt := range (&Server{}).routes() {
 		method, path := requestFor(rt.pattern)
-		if !strings.HasPrefix(path, "/api/") {
+		if !strings.HasPrefix(path, "/api/") || rt.pattern == "GET /api/v1/openapi.json" { // the document holds no data
 			continue
 		}
 		for _, auth := range []string{"", "Bearer wrong", "Basic " + testToken, "Bearer", testToken, "Bearer " + testToken + "x"} {

@@ -362,6 +362,32 @@ func (p *waveProblems) checkFilter(field string, f Filter) {
 	}
 }
 
+// ParseQuietHours reads quiet hours as a wave file writes them,
+// "21:00-09:00" or several separated by commas; "off" or "" is none.
+func ParseQuietHours(spec string) ([]TimeRange, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" || spec == "off" {
+		return nil, nil
+	}
+	n := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, part := range strings.Split(spec, ",") {
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: strings.TrimSpace(part)})
+	}
+	p := waveProblems{source: "quiet hours", lines: map[string]int{}}
+	ranges := p.quietHours(n)
+	if len(p.problems) > 0 {
+		return nil, errors.New(strings.TrimPrefix(strings.Join(p.problems, "; "), "quiet hours: quiet_hours: "))
+	}
+	return ranges, nil
+}
+
+// QuietUntil is Wave.QuietUntil for bare ranges: when the quiet hours that
+// contain t (in loc) end, or the zero time.
+func QuietUntil(ranges []TimeRange, t time.Time, loc *time.Location) time.Time {
+	w := Wave{QuietHours: ranges}
+	return w.QuietUntil(t, loc)
+}
+
 var clockPattern = regexp.MustCompile(`^([01]?\d|2[0-3]):([0-5]\d)$`)
 
 func parseClock(v string) (int, bool) {

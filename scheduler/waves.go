@@ -157,7 +157,11 @@ func (m *Manager) Sync(ctx context.Context) error {
 			continue
 		}
 		w, err := ParseWave(string(r.Source)+" wave "+r.ID, []byte(r.Definition), m.surveyExists)
-		if err != nil {
+		switch {
+		case err != nil && retired:
+			// A retired wave never runs again: its survey may be long gone.
+			w = &Wave{ID: r.ID, Sample: 1, Trigger: &Trigger{}}
+		case err != nil:
 			errs = append(errs, fmt.Errorf("wave %s: %w", r.ID, err))
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/scheduler"
 )
 
 func writeWave(t *testing.T, dir, name, body string) {
@@ -174,5 +175,16 @@ func TestPutAndRetireAPIWave(t *testing.T) {
 	writeWave(t, dir, "w.yaml", waveFile("w"))
 	if err := f.manager.LoadDir(ctx, dir); !errors.Is(err, flows.ErrConflict) {
 		t.Fatalf("file with an API wave's id = %v", err)
+	}
+
+	// A replica without the surveys: the active wave f cannot run and is
+	// reported; the retired wave w needs no survey any more.
+	bare := scheduler.NewManager(scheduler.ManagerConfig{Store: f.db, Surveys: map[string]*flows.Survey{}})
+	err = bare.Sync(ctx)
+	if err == nil || !strings.Contains(err.Error(), "wave f:") || strings.Contains(err.Error(), "wave w:") {
+		t.Fatalf("Sync without surveys = %v", err)
+	}
+	if st, err := bare.Get(ctx, "w"); err != nil || !st.Retired || st.Counts.Sent != 1 {
+		t.Fatalf("retired wave without its survey = %+v, %v", st, err)
 	}
 }

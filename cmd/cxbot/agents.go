@@ -42,7 +42,7 @@ func cmdAgents(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel), cfg.AutoMigrate)
+	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel, cfg.LogFormat), cfg.AutoMigrate)
 	if err != nil {
 		return err
 	}

@@ -145,7 +145,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	if len(channels) == 0 {
 		log.Warn("no chat channel configured: set CXBOT_TELEGRAM_TOKEN or CXBOT_WECHAT_APP_ID")
 	}
-	if a.desk, err = newDesk(cfg, a.db, a.states, a.telegram, channels, log); err != nil {
+	if a.desk, err = newDesk(cfg, a.db, a.states, a.telegram, channels, log, a.quietUntil()); err != nil {
 		return nil, err
 	}
 	limits := channelLimits(cfg)
@@ -165,7 +165,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	a.api = httpapi.New(httpapi.Config{
 		Token: cfg.APIToken, Conversations: a.conv, Insight: a.db, Responses: a.db, Comments: a.db, Words: segment.New(), Links: links, Logger: log,
 		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db,
-		Checks: []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
+		Checks:     []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
+		QuietUntil: a.quietUntil(),
 	})
 	if a.telegram != nil {
 		a.api.Handle(telegram.WebhookPath, a.telegram.WebhookHandler(updateRouter{meteredUpdates{a.conv, a.metrics}, a.desk}))

@@ -889,7 +889,7 @@ func startBenchCxbot(ctx context.Context, o benchOptions, getenv func(string) st
 		ln.Close()
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	a, err := newApp(ctx, cfg, log, true)
 	if err != nil {
 		ln.Close()
@@ -1047,7 +1047,7 @@ func (cx *benchCxbot) snapshot(api *benchAPI) benchSnapshot {
 // invite asks cxbot's API to invite one customer now.
 func (cx *benchCxbot) invite(ctx context.Context, client *http.Client, survey, ref string, chat int64) error {
 	body, _ := json.Marshal(map[string]any{
-		"survey": survey, "customer_ref": ref, "telegram_chat_id": chat, "language": "en",
+		"survey": survey, "customer_ref": ref, "telegram_chat_id": chat, "language": "en", "now": true,
 		"context": map[string]string{"order_id": "ord-" + ref},
 	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cx.base+"/api/v1/invitations", bytes.NewReader(body))

@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/scheduler"
 	"github.com/cxbot/cxbot/store/redisstore"
 )
 
@@ -29,6 +30,7 @@ type config struct {
 	LinkSecret  string
 	AutoMigrate bool
 	LogLevel    string
+	LogFormat   string
 
 	TelegramToken         string
 	TelegramAPIURL        string
@@ -69,6 +71,7 @@ type config struct {
 	TelegramPaidBroadcast bool
 	WeChatRate            flows.Limit
 	WeChatChatRate        flows.Limit
+	APIQuietHours         []scheduler.TimeRange
 }
 
 // setting documents one variable; the table drives loading, validation
@@ -147,6 +150,14 @@ func settings() []setting {
 				return nil
 			}
 			return fmt.Errorf("%q is not debug, info, warn or error", v)
+		}},
+		{"CXBOT_LOG_FORMAT", "text", "text (key=value lines) or json (one JSON object per line)", false, func(c *config, v string) error {
+			switch strings.ToLower(v) {
+			case "text", "json":
+				c.LogFormat = strings.ToLower(v)
+				return nil
+			}
+			return fmt.Errorf("%q is not text or json", v)
 		}},
 		{"CXBOT_TELEGRAM_TOKEN", "", "bot token from @BotFather; empty runs without Telegram", true, str(func(c *config) *string { return &c.TelegramToken })},
 		{"CXBOT_TELEGRAM_API_URL", "", "Bot API base URL (self-hosted Bot API server or a test server); empty = api.telegram.org", false, optionalURL(func(c *config) *string { return &c.TelegramAPIURL })},
@@ -238,6 +249,14 @@ func settings() []setting {
 		}},
 		{"CXBOT_WECHAT_RATE", "20/s", "WeChat invitations and reminders, all replicas together", false, rate(func(c *config) *flows.Limit { return &c.WeChatRate })},
 		{"CXBOT_WECHAT_CHAT_RATE", "1/s", "messages the dispatcher sends to one WeChat user", false, rate(func(c *config) *flows.Limit { return &c.WeChatChatRate })},
+		{"CXBOT_API_QUIET_HOURS", "21:00-09:00", `quiet hours of direct API invitations, in the customer's time zone (UTC if unknown): refused with 409 unless the call says "now": true; "off" for none`, false, func(c *config, v string) error {
+			r, err := scheduler.ParseQuietHours(v)
+			if err != nil {
+				return fmt.Errorf("%s (want HH:MM-HH:MM, several separated by commas, or off)", err)
+			}
+			c.APIQuietHours = r
+			return nil
+		}},
 	}
 }
 

@@ -187,7 +187,7 @@ func (d *demo) run(ctx context.Context, customers []demoCustomer) error {
 	if err := d.act(ctx, stopChat, "en", demoAction{text: "/stop"}); err != nil {
 		return err
 	}
-	code, body, err := d.call(ctx, "POST", "/api/v1/invitations", map[string]any{"survey": "post_service_csat", "customer_ref": customers[0].ref, "telegram_chat_id": stopChat})
+	code, body, err := d.call(ctx, "POST", "/api/v1/invitations", map[string]any{"survey": "post_service_csat", "customer_ref": customers[0].ref, "telegram_chat_id": stopChat, "now": true})
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func (d *demo) run(ctx context.Context, customers []demoCustomer) error {
 // bot says after each step.
 func (d *demo) converse(ctx context.Context, c demoCustomer, chat int64) error {
 	code, body, err := d.call(ctx, "POST", "/api/v1/invitations", map[string]any{
-		"survey": demoSurvey, "customer_ref": c.ref, "telegram_chat_id": chat, "language": c.lang,
+		"survey": demoSurvey, "customer_ref": c.ref, "telegram_chat_id": chat, "language": c.lang, "now": true, // the demo runs at any hour
 		"context": map[string]string{"order_id": fmt.Sprintf("ord-%d", 1000+chat%1000), "store": "SH-01"},
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/bot/telegram"
@@ -15,7 +16,8 @@ import (
 
 // newDesk wires the handoff desk: agents work cases in the Telegram agents'
 // chat when there is one, and through the API always.
-func newDesk(cfg config, db *sqlstore.DB, states *redisstore.Store, tg *telegram.Adapter, channels []bot.Channel, log *slog.Logger) (*desk.Service, error) {
+func newDesk(cfg config, db *sqlstore.DB, states *redisstore.Store, tg *telegram.Adapter, channels []bot.Channel, log *slog.Logger,
+	quietUntil func(ctx context.Context, customerRef, timezone string, now time.Time) (time.Time, error)) (*desk.Service, error) {
 	hours, err := flows.ParseWorkingHours(cfg.DeskHours, cfg.DeskTimeZone)
 	if err != nil {
 		return nil, err
@@ -24,7 +26,7 @@ func newDesk(cfg config, db *sqlstore.DB, states *redisstore.Store, tg *telegram
 		Records: db, Turns: states, Channels: channels, Logger: log,
 		Routes: cfg.HandoffRoutes, Language: cfg.AgentLanguage, WeChatTemplate: cfg.WeChatDeskTemplate,
 		ClaimSLA: cfg.ClaimSLA, EscalateAfter: cfg.EscalateAfter, Hours: hours,
-		FollowUpDelay: cfg.FollowUpDelay, ReopenWindow: cfg.ReopenWindow,
+		FollowUpDelay: cfg.FollowUpDelay, ReopenWindow: cfg.ReopenWindow, QuietUntil: quietUntil,
 	}
 	if tg != nil {
 		dc.Chat = tg

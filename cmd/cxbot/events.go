@@ -101,7 +101,7 @@ func cmdEventsImport(ctx context.Context, args []string, getenv func(string) str
 		in = f
 	}
 
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel), *migrate || cfg.AutoMigrate)
+	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel, cfg.LogFormat), *migrate || cfg.AutoMigrate)
 	if err != nil {
 		return err
 	}

@@ -102,7 +102,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	if !ok {
 		return fmt.Errorf("export: no survey %q in %s", *survey, filepath.Join(cfg.ConfigDir, "surveys"))
 	}
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel), cfg.AutoMigrate)
+	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel, cfg.LogFormat), cfg.AutoMigrate)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ Usage:
   cxbot agents add|list|remove  register the people who work handoffs
   cxbot demo [--customers N] run the whole loop on this machine, no services needed
   cxbot bench [--customers N] measure the answer path against a bare echo bot
+  cxbot healthcheck [--url URL]  exit 0 when this host's cxbot answers /healthz with 200 (Docker HEALTHCHECK)
   cxbot version             print the version
 
 Run "cxbot <command> --help" for a command's flags and settings.
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], getenv, stdout, stderr)
+	case "healthcheck", "health":
+		err = cmdHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "cxbot", version())
 	case "help", "-h", "--help":
@@ -102,9 +105,14 @@ func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+// newLogger logs at level in format: "text" (key=value) or "json" (one
+// object per line, for log collectors).
+func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
@@ -118,7 +126,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	a, err := newApp(ctx, cfg, log, *migrate || cfg.AutoMigrate)
 	if err != nil {
 		return err
@@ -140,7 +148,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel), true)
+	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel, cfg.LogFormat), true)
 	if err != nil {
 		return err
 	}
@@ -153,7 +161,15 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
+// buildVersion is stamped at build time, where there may be no .git for
+// Go's VCS stamping (the Docker build):
+// go build -ldflags "-X main.buildVersion=v1.4.0+abc123" ./cmd/cxbot
+var buildVersion string
+
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
@@ -162,6 +178,9 @@ func version() string {
 	for _, s := range info.Settings {
 		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
 			v += " " + s.Value[:12]
+		}
+		if s.Key == "vcs.modified" && s.Value == "true" {
+			v += "-dirty"
 		}
 	}
 	return v

@@ -140,13 +140,15 @@ func TestTurnExtend(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *Store) {
 		ctx := testCtx(t)
 		tg := flows.ChannelTelegram
-		turn, err := r.Begin(ctx, tg, "902", "u", 300*time.Millisecond)
+		// A lease of 2s renewed every 0.5s for 2.5s: it outlives its first
+		// TTL only by being renewed, with room for a loaded machine's delays.
+		turn, err := r.Begin(ctx, tg, "902", "u", 2*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 4 {
-			time.Sleep(150 * time.Millisecond)
-			if err := r.Extend(ctx, turn, 300*time.Millisecond); err != nil {
+		for range 5 {
+			time.Sleep(500 * time.Millisecond)
+			if err := r.Extend(ctx, turn, 2*time.Second); err != nil {
 				t.Fatalf("Extend while held: %v", err)
 			}
 		}

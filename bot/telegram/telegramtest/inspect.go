@@ -78,10 +78,8 @@ func (s *Server) Sent(chatID int64) []SentMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []SentMessage
-	for _, m := range s.sent {
-		if m.ChatID == chatID {
-			out = append(out, m.copy())
-		}
+	for _, m := range s.byChat[chatID] {
+		out = append(out, m.copy())
 	}
 	return out
 }

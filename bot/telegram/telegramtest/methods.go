@@ -213,6 +213,7 @@ func (s *Server) sendLocked(chatID int64, o outgoing) (*SentMessage, *apiError) 
 		s.threadOf[msgKey{chatID, m.MessageID}] = o.thread
 	}
 	s.sent = append(s.sent, m)
+	s.byChat[m.ChatID] = append(s.byChat[m.ChatID], m)
 	s.notifyLocked()
 	return m, nil
 }
@@ -456,8 +457,8 @@ func sameKeyboard(a, b [][]Button) bool {
 }
 
 func (s *Server) findLocked(chatID int64, messageID int) *SentMessage {
-	for _, m := range s.sent {
-		if m.ChatID == chatID && m.MessageID == messageID {
+	for _, m := range s.byChat[chatID] {
+		if m.MessageID == messageID {
 			return m
 		}
 	}

@@ -48,6 +48,7 @@ type Server struct {
 
 	lastMessageID map[int64]int // per chat; shared by the bot's and the user's messages
 	sent          []*SentMessage
+	byChat        map[int64][]*SentMessage // the same messages by chat, so a lookup is not a scan of all
 	answers       []CallbackAnswer
 	edits         []Edit
 	callbackIDs   map[string]bool // issued by TapUpdate
@@ -103,6 +104,7 @@ func NewHandler(token string, opts ...Option) *Server {
 		client:        &http.Client{Timeout: 30 * time.Second},
 		nextUpdateID:  1000,
 		lastMessageID: map[int64]int{},
+		byChat:        map[int64][]*SentMessage{},
 		callbackIDs:   map[string]bool{},
 		calls:         map[string]int{},
 		blocked:       map[int64]bool{},
