@@ -115,35 +115,6 @@ func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, toInvitationJSON(inv))
 }
 
-func (s *Server) npsReport(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	survey := q.Get("survey")
-	if survey == "" {
-		s.fail(w, r, fmt.Errorf("%w: query parameter survey is required", flows.ErrInvalid))
-		return
-	}
-	if _, ok := s.cfg.Conversations.Surveys()[survey]; !ok {
-		s.fail(w, r, fmt.Errorf("%w: survey %q", flows.ErrNotFound, survey))
-		return
-	}
-	from, err := timeParam(q.Get("from"), "from")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	to, err := timeParam(q.Get("to"), "to")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	report, err := s.cfg.Reports.NPSReport(r.Context(), survey, from, to)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, report)
-}
-
 // timeParam accepts RFC 3339 times or plain dates (YYYY-MM-DD, UTC).
 func timeParam(v, name string) (*time.Time, error) {
 	if v == "" {

@@ -129,57 +129,6 @@ func TestCreateInvitationRefusals(t *testing.T) {
 	}
 }
 
-func TestNPSReport(t *testing.T) {
-	a := newFakeAPI(t)
-	a.convs.SurveysFn = testSurveys
-	type call struct {
-		survey   string
-		from, to *time.Time
-	}
-	var calls []call
-	a.reports.NPSReportFn = func(_ context.Context, survey string, from, to *time.Time) (flows.NPSReport, error) {
-		calls = append(calls, call{survey, from, to})
-		return flows.NewNPSReport(survey, 5, 3, 2), nil
-	}
-	r := a.do(http.MethodGet, "/api/v1/reports/nps?survey=post_purchase_nps", "")
-	want := `{"survey":"post_purchase_nps","responses":10,"promoters":5,"passives":3,"detractors":2,"nps":30}` + "\n"
-	if r.code != http.StatusOK || r.body != want || calls[0].from != nil || calls[0].to != nil {
-		t.Fatalf("report = %d %s (call %+v)", r.code, r.body, calls[0])
-	}
-	r = a.do(http.MethodGet, "/api/v1/reports/nps?survey=post_purchase_nps&from=2026-01-01&to=2026-01-31T23:59:59%2B08:00", "")
-	c := calls[1]
-	if r.code != http.StatusOK || c.from == nil || !c.from.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) ||
-		c.to == nil || !c.to.Equal(time.Date(2026, 1, 31, 15, 59, 59, 0, time.UTC)) {
-		t.Fatalf("report with a window = %d %s (from %v, to %v)", r.code, r.body, c.from, c.to)
-	}
-
-	for _, tc := range []struct {
-		query string
-		code  int
-		want  string
-	}{
-		{"", http.StatusBadRequest, "query parameter survey is required"},
-		{"survey=nope", http.StatusNotFound, `survey "nope" not found`},
-		{"survey=post_purchase_nps&from=last+week", http.StatusBadRequest, `from="last week" is not an RFC 3339 time or a YYYY-MM-DD date`},
-		{"survey=post_purchase_nps&to=2026-13-01", http.StatusBadRequest, `to="2026-13-01" is not an RFC 3339 time or a YYYY-MM-DD date`},
-	} {
-		r := a.do(http.MethodGet, "/api/v1/reports/nps?"+tc.query, "")
-		if r.code != tc.code || r.errorText(t) != tc.want {
-			t.Errorf("?%s = %d %s; want %d %q", tc.query, r.code, r.body, tc.code, tc.want)
-		}
-	}
-	if len(calls) != 2 {
-		t.Fatalf("NPSReport called %d times; refused queries must not reach it", len(calls))
-	}
-
-	a.reports.NPSReportFn = func(context.Context, string, *time.Time, *time.Time) (flows.NPSReport, error) {
-		return flows.NPSReport{}, fmt.Errorf("nps query: %w", flows.ErrUnavailable)
-	}
-	if r := a.do(http.MethodGet, "/api/v1/reports/nps?survey=post_purchase_nps", ""); r.code != http.StatusServiceUnavailable {
-		t.Fatalf("report with the database down = %d %s", r.code, r.body)
-	}
-}
-
 func TestListSurveys(t *testing.T) {
 	a := newFakeAPI(t)
 	a.convs.SurveysFn = testSurveys

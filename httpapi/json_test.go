@@ -26,7 +26,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 // so a body built some other way is caught there.
 func responseTypes() []any {
 	return []any{
-		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, flows.NPSReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
+		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, npsReportJSON{}, responsesJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, flows.TermsReport{}, flows.HandoffReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
 		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{}, quietHoursBody{},
 		caseJSON{}, caseMessageJSON{}, agentJSON{}, deliveriesJSON{}, deliveryJSON{},
 	}
@@ -129,7 +129,8 @@ func TestJSONKeyProblemsFindsBadKeys(t *testing.T) {
 
 // jsonKeysNotSnake lists the keys of a decoded JSON value that are not
 // snake_case, walking nested objects and arrays. The values of "context"
-// are the business's own attribute names, echoed back: not API fields.
+// and "attributes" are the business's own attribute names, echoed back:
+// not API fields.
 func jsonKeysNotSnake(v any, path string) []string {
 	var bad []string
 	switch v := v.(type) {
@@ -138,7 +139,7 @@ func jsonKeysNotSnake(v any, path string) []string {
 			if !snakeCase.MatchString(k) {
 				bad = append(bad, path+"."+k)
 			}
-			if k == "context" {
+			if k == "context" || k == "attributes" {
 				continue
 			}
 			bad = append(bad, jsonKeysNotSnake(child, path+"."+k)...)
@@ -167,8 +168,26 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		inv.Error = "first try failed"
 		return inv, true, nil
 	}
-	a.reports.NPSReportFn = func(_ context.Context, survey string, _, _ *time.Time) (flows.NPSReport, error) {
-		return flows.NewNPSReport(survey, 1, 1, 1), nil
+	a.insight.ScoreReportFn = func(_ context.Context, kind flows.Kind, q flows.ReportQuery) (flows.ScoreReport, error) {
+		return flows.NewScoreReport(kind, q, []flows.ClassCount{{Class: flows.ClassPromoter, N: 1, ScoreSum: 10}}, nil), nil
+	}
+	a.resps.ListFn = func(context.Context, flows.ResponseFilter) ([]flows.ResponseRecord, error) {
+		score := 9
+		return []flows.ResponseRecord{{ID: 1, Survey: "post_purchase_nps", Attributes: map[string]string{"Store": "1"},
+			Answers: []flows.RecordAnswer{{QuestionID: "nps", Kind: flows.KindNPS, Score: &score, Class: flows.ClassPromoter}}}}, nil
+	}
+	a.resps.AttributesFn = func(context.Context, flows.ResponseFilter) ([]string, error) { return []string{"Store"}, nil }
+	a.notes.EachFn = func(_ context.Context, _ flows.ReportQuery, fn func(flows.Class, string) error) error {
+		for _, c := range []string{"slow delivery", "slow", "fast"} {
+			class := flows.ClassDetractor
+			if c == "fast" {
+				class = flows.ClassPromoter
+			}
+			if err := fn(class, c); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	claimedAt := sentAt.Add(time.Minute)
 	recovered, score := true, 5
@@ -219,7 +238,13 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		"GET /readyz":                                 "",
 		"GET /api/v1/openapi.json":                    "",
 		"POST /api/v1/invitations":                    `{"survey":"post_purchase_nps","customer_ref":"C-1","telegram_chat_id":42,"context":{"order_id":"1"}}`,
-		"GET /api/v1/reports/nps":                     "?survey=post_purchase_nps",
+		"GET /api/v1/reports/{report}":                "?survey=post_purchase_nps&group_by=day",
+		"GET /{$}":                                    "",
+		"GET /dashboard/":                             "",
+		"GET /api/v1/reports/terms":                   "",
+		"GET /api/v1/responses":                       "",
+		"GET /api/v1/exports/responses.csv":           "?survey=post_purchase_nps",
+		"GET /api/v1/exports/responses.xlsx":          "?survey=post_purchase_nps",
 		"GET /api/v1/surveys":                         "",
 		"GET /api/v1/handoffs":                        "",
 		"GET /api/v1/handoffs/{id}":                   "",
@@ -250,10 +275,19 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 			t.Errorf("route %s has no sample request in this test", rt.pattern)
 			continue
 		}
+		if rt.pattern == "GET /dashboard/" {
+			path += "app.js"
+		}
 		if query, ok := strings.CutPrefix(body, "?"); ok {
 			path, body = path+"?"+query, ""
 		}
 		r := a.do(method, path, body)
+		if strings.Contains(rt.pattern, "/exports/") || !strings.Contains(rt.pattern, "/api/") && rt.pattern != "GET /healthz" && rt.pattern != "GET /livez" { // files, not JSON
+			if r.code != http.StatusOK {
+				t.Errorf("%s %s = %d %s", method, path, r.code, r.body)
+			}
+			continue
+		}
 		var decoded any
 		r.json(t, &decoded)
 		if rt.pattern != "GET /api/v1/openapi.json" { // OpenAPI's own keys (operationId, paths) are not ours to name

@@ -49,7 +49,7 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 	}
 	var routed []string
 	for _, rt := range (&Server{}).routes() {
-		if rt.pattern == "/api/" {
+		if rt.pattern == "/api/" || rt.pattern == "GET /{$}" || rt.pattern == "GET /dashboard/" { // the dashboard's files are not API
 			continue
 		}
 		routed = append(routed, rt.pattern)

@@ -27,11 +27,6 @@ type Conversations interface {
 	Surveys() map[string]*flows.Survey
 }
 
-// Reports reads results from SQL.
-type Reports interface {
-	NPSReport(ctx context.Context, surveyID string, from, to *time.Time) (flows.NPSReport, error)
-}
-
 // LinkTokens issues deep-link tokens for customer references.
 type LinkTokens interface {
 	Issue(ctx context.Context, customerRef string, reusable bool) (conversation.IssuedLink, error)
@@ -47,7 +42,10 @@ type Check struct {
 type Config struct {
 	Token         string // bearer token; empty refuses every API call
 	Conversations Conversations
-	Reports       Reports
+	Insight       Insight
+	Responses     ResponseReader
+	Comments      Comments
+	Words         WordSegmenter
 	Links         LinkTokens
 	Events        EventSaver
 	Waves         WaveAdmin
@@ -102,8 +100,14 @@ func (s *Server) routes() []route {
 		{"GET /readyz", http.HandlerFunc(s.health)}, // the same readiness, under the name Kubernetes users expect
 		{"GET /livez", http.HandlerFunc(s.live)},
 		{"GET /api/v1/openapi.json", http.HandlerFunc(s.openAPI)},
+		{"GET /{$}", s.dashboard()},
+		{"GET /dashboard/", s.dashboard()},
 		{"POST /api/v1/invitations", s.auth(s.createInvitation)},
-		{"GET /api/v1/reports/nps", s.auth(s.npsReport)},
+		{"GET /api/v1/reports/terms", s.auth(s.termsReport)},
+		{"GET /api/v1/reports/{report}", s.auth(s.report)},
+		{"GET /api/v1/responses", s.auth(s.listResponses)},
+		{"GET /api/v1/exports/responses.csv", s.auth(s.exportCSV)},
+		{"GET /api/v1/exports/responses.xlsx", s.auth(s.exportXLSX)},
 		{"GET /api/v1/surveys", s.auth(s.listSurveys)},
 		{"GET /api/v1/handoffs", s.auth(s.listHandoffs)},
 		{"GET /api/v1/handoffs/{id}", s.auth(s.getHandoff)},

@@ -29,7 +29,7 @@ func requestFor(pattern string) (method, path string) {
 		path = strings.ReplaceAll(path, "{id}", "1")
 	}
 	path = strings.ReplaceAll(path, "{telegram_user_id}", "77")
-	return method, strings.ReplaceAll(path, "{id}", "w-1")
+	return method, strings.NewReplacer("{id}", "w-1", "{report}", "nps", "{$}", "").Replace(path)
 }
 
 func TestEveryAPIRouteNeedsTheToken(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/httpapi"
 	"github.com/cxbot/cxbot/scheduler"
+	"github.com/cxbot/cxbot/segment"
 	"github.com/cxbot/cxbot/store/redisstore"
 	"github.com/cxbot/cxbot/store/sqlstore"
 	"github.com/cxbot/cxbot/webhooks"
@@ -161,7 +162,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		return nil, err
 	}
 	a.api = httpapi.New(httpapi.Config{
-		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Links: links, Logger: log,
+		Token: cfg.APIToken, Conversations: a.conv, Insight: a.db, Responses: a.db, Comments: a.db, Words: segment.New(), Links: links, Logger: log,
 		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db, Webhooks: a.db,
 		Checks:     []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 		QuietUntil: a.quietUntil(),

@@ -241,7 +241,7 @@ func TestAPIErrorsNameTheProblem(t *testing.T) {
 		{"missing chat", testAPIToken, "POST", "/api/v1/invitations", `{"survey":"post_purchase_nps","customer_ref":"C-1"}`, 400, "telegram_chat_id"},
 		{"missing ref", testAPIToken, "POST", "/api/v1/invitations", `{"survey":"post_purchase_nps","telegram_chat_id":1}`, 400, "customer_ref"},
 		{"unknown survey", testAPIToken, "POST", "/api/v1/invitations", `{"survey":"nope","customer_ref":"C-1","telegram_chat_id":1}`, 404, "nope"},
-		{"report without survey", testAPIToken, "GET", "/api/v1/reports/nps", nil, 400, "survey"},
+		{"report over a backwards period", testAPIToken, "GET", "/api/v1/reports/nps?from=2026-02-01&to=2026-01-01", nil, 400, "before"},
 		{"report unknown survey", testAPIToken, "GET", "/api/v1/reports/nps?survey=nope", nil, 404, "nope"},
 		{"report bad date", testAPIToken, "GET", "/api/v1/reports/nps?survey=post_purchase_nps&from=yesterday", nil, 400, "from"},
 		{"bad handoff status", testAPIToken, "GET", "/api/v1/handoffs?status=lost", nil, 400, "status"},

@@ -23,6 +23,7 @@ Usage:
   cxbot migrate             apply database migrations
   cxbot events import FILE.csv  load touchpoint events from a CSV file
   cxbot waves               list survey waves and their counts
+  cxbot export --survey ID --out FILE.csv|.xlsx  write the responses to a file
   cxbot agents add|list|remove  register the people who work handoffs
   cxbot demo [--customers N] run the whole loop on this machine, no services needed
   cxbot bench [--customers N] measure the answer path against a bare echo bot
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdAgents(ctx, args[1:], getenv, stdout, stderr)
 	case "waves":
 		err = cmdWaves(ctx, args[1:], getenv, stdout, stderr)
+	case "export":
+		err = cmdExport(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":

@@ -59,6 +59,11 @@ func importRules() []rule {
 		optional: true,
 		forbid:   []string{in("httpapi"), in("conversation"), in("scheduler"), in("bot/...")},
 		why:      "the CSV adapter stands beside the HTTP one and shares its validation through flows",
+	}, {
+		packages: []string{in("segment")},
+		forbid:   []string{in("...")},
+		allow:    []string{in("segment/...")},
+		why:      "word segmentation is a tool for the reasons report: it knows no cxbot package, flows ranks the words",
 	}}
 }
 

@@ -53,6 +53,19 @@ type dialect struct {
 	// stepAtOnce makes ApplyStep one statement of data-modifying CTEs
 	// (applyStepAtOnce) instead of a transaction of several.
 	stepAtOnce bool
+
+	// contextAttr extracts one key of a JSON context column (reports):
+	// the SQL, with one placeholder, and the value to bind to it.
+	contextAttr func(column, key string) (sql string, arg any)
+	// localBucket, when set, names the local day, ISO week or month of a
+	// timestamp in SQL (placeholders: interval, zone, format); without it
+	// reports bucket by a CASE over the bucket bounds.
+	localBucket func(column string) string
+	// contextKeys (an expression) and contextKeysJoin (after the FROM
+	// list's joins) list the keys of the JSON context i.context, one per row.
+	contextKeys, contextKeysJoin string
+	// secondsBetween is the SQL for the seconds from timestamp a to b.
+	secondsBetween func(a, b string) string
 }
 
 // postgresDialect is for production: many replicas on one server.
@@ -80,6 +93,17 @@ WHERE table_schema = current_schema() AND table_name = ? AND table_type = 'BASE 
 		occurredAtUnindexed: "(e.occurred_at + INTERVAL '0 seconds')",
 		upsertChats:         true,
 		stepAtOnce:          true,
+
+		contextAttr: func(column, key string) (string, any) {
+			return "(" + column + "::json ->> ?)", key
+		},
+		contextKeys: "json_object_keys(i.context::json)",
+		secondsBetween: func(a, b string) string {
+			return "EXTRACT(EPOCH FROM (" + b + " - " + a + "))"
+		},
+		localBucket: func(column string) string {
+			return "to_char(date_trunc(CAST(? AS text), " + column + " AT TIME ZONE CAST(? AS text)), CAST(? AS text))"
+		},
 	}
 }
 
@@ -106,5 +130,14 @@ func sqliteDialect() dialect {
 		skipLocked:          "",
 		occurredAtUnindexed: "+e.occurred_at",
 		singleRowInserts:    true,
+
+		contextAttr: func(column, key string) (string, any) {
+			return "json_extract(" + column + ", ?)", `$."` + key + `"`
+		},
+		contextKeys:     "j.key",
+		contextKeysJoin: " JOIN json_each(i.context) AS j",
+		secondsBetween: func(a, b string) string {
+			return "((julianday(" + b + ") - julianday(" + a + ")) * 86400.0)"
+		},
 	}
 }
