@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,8 +149,8 @@ type fixture struct {
 	svc    *desk.Service
 	anna   flows.Agent
 	bo     flows.Agent
-	nextID int
-	quiet  bool // the customer is in their quiet hours
+	nextID atomic.Int64 // update ids; the claim race sends from two goroutines
+	quiet  bool         // the customer is in their quiet hours
 }
 
 func newFixture(t *testing.T, edit ...func(*desk.Config)) *fixture {
@@ -232,8 +233,7 @@ func (f *fixture) detractor(ch flows.Channel, chat, comment string) flows.Handof
 
 func (f *fixture) update(u flows.DeskUpdate) {
 	f.t.Helper()
-	f.nextID++
-	u.Channel, u.UpdateID = flows.ChannelTelegram, "d"+strconv.Itoa(f.nextID)+f.t.Name()
+	u.Channel, u.UpdateID = flows.ChannelTelegram, "d"+strconv.FormatInt(f.nextID.Add(1), 10)+f.t.Name()
 	if u.ChatID == "" {
 		u.ChatID = agentsChat
 	}
