@@ -104,6 +104,8 @@ type Server struct {
 	sent        []SentMessage
 	unfollowed  map[string]bool
 	nextMsgID   int64
+	unverified  bool               // msgmenu answers 40200
+	quota       map[string][]grant // by openid; nil = not counted
 }
 
 type fault struct {
