@@ -39,6 +39,7 @@ var agentTexts = map[string]map[string]string{
 	"late_comment":     {"en": "💬 #{id} · {customer} added a comment", "zh-CN": "💬 #{id} · {customer} 补充了留言"},
 	"blocked":          {"en": "⚠️ Not delivered: the customer has blocked the bot or unfollowed. Case #{id} cannot reach them on {channel}.", "zh-CN": "⚠️ 未送达：客户已屏蔽机器人或取消关注，工单 #{id} 无法通过 {channel} 联系到客户。"},
 	"outside_window":   {"en": "⚠️ Not delivered: more than 48 hours since this WeChat customer last wrote. Only a template message can reach them now ({template}).", "zh-CN": "⚠️ 未送达：该微信客户最后一次留言已超过 48 小时，现在只能发送模板消息（{template}）。"},
+	"quota_spent":      {"en": "⚠️ Not delivered: WeChat allows no more messages to the customer of case #{id} until they write again (5 per customer message, 3 after a follow).", "zh-CN": "⚠️ 未送达：工单 #{id} 的客户留言后可接收的客服消息已用完（每条留言 5 条，关注后 3 条），需等客户再次留言。"},
 	"no_template":      {"en": "no template configured", "zh-CN": "未配置模板"},
 	"no_photo":         {"en": "⚠️ Photos cannot be relayed to {channel} customers; send text.", "zh-CN": "⚠️ 无法向 {channel} 客户转发图片，请发送文字。"},
 	"send_failed":      {"en": "⚠️ Not delivered to the customer: {error}. Try again.", "zh-CN": "⚠️ 未能送达客户：{error}，请重试。"},
