@@ -20,6 +20,14 @@ var ErrBlocked = errors.New("recipient blocked the bot")
 // (WeChat: more than 48 hours since the customer last wrote).
 var ErrOutsideWindow = errors.New("outside the 48-hour customer-service window")
 
+// ErrQuotaSpent means the platform allows no more messages to this customer
+// until they write again (WeChat: 5 customer-service messages per customer
+// message, 3 after a follow or scan; errcode 45047). Adapters return it
+// wrapped together with ErrOutsideWindow, so whoever handles the window
+// (a template invitation, a skipped reminder) handles a spent quota too;
+// check ErrQuotaSpent first to tell the two apart.
+var ErrQuotaSpent = errors.New("customer-service message quota spent: the customer must write again")
+
 // RateLimitedError means the platform asked cxbot to wait (Telegram 429).
 type RateLimitedError struct {
 	RetryAfter time.Duration

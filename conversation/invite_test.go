@@ -3,6 +3,7 @@ package conversation_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -312,6 +313,15 @@ func TestInviteOnWeChat(t *testing.T) {
 			t.Error("no template after ErrOutsideWindow")
 		}
 	})
+	t.Run("platform says the message quota is spent", func(t *testing.T) {
+		h := newHarness(t)
+		h.states.openWindow(wx, "o-1", time.Hour)
+		h.wx.Fail = failSend(errQuotaSpent, -1)
+		h.inviteTo(wechat)
+		if len(h.wx.succeeded("SendTemplate")) != 1 {
+			t.Error("no template after ErrQuotaSpent")
+		}
+	})
 	t.Run("no template configured", func(t *testing.T) {
 		h := newHarness(t)
 		req := wechat
@@ -552,6 +562,7 @@ func TestRemind(t *testing.T) {
 	}{
 		{"blocked", bot.ErrBlocked, nil},
 		{"outside the window", bot.ErrOutsideWindow, nil},
+		{"quota spent", errQuotaSpent, nil}, // waits for the customer to write again
 		{"transient", errTransient, errTransient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -626,3 +637,7 @@ func TestCloseInvitation(t *testing.T) {
 		}
 	})
 }
+
+// errQuotaSpent is what the WeChat adapter returns when the customer's
+// message quota is spent: ErrQuotaSpent wrapped with ErrOutsideWindow.
+var errQuotaSpent = fmt.Errorf("wechat custom send to o-1: %w: %w", bot.ErrQuotaSpent, bot.ErrOutsideWindow)

@@ -210,6 +210,7 @@ func mayWork(h flows.Handoff, agent flows.Agent) error {
 var (
 	ErrCustomerBlocked = fmt.Errorf("%w: the customer blocked the bot or unfollowed", flows.ErrConflict)
 	ErrOutsideWindow   = fmt.Errorf("%w: outside the 48-hour window: only a template message can reach this customer", flows.ErrConflict)
+	ErrQuotaSpent      = fmt.Errorf("%w: WeChat's message quota for this customer is spent (5 messages per customer message, 3 after a follow): send again once the customer writes", flows.ErrConflict)
 	ErrNoPhoto         = fmt.Errorf("%w: photos cannot be sent on the customer's channel", flows.ErrInvalid)
 	ErrNothingToSend   = fmt.Errorf("%w: nothing to send: write some text", flows.ErrInvalid)
 	ErrTooLong         = fmt.Errorf("%w: the message is longer than 3500 characters", flows.ErrInvalid)
@@ -281,6 +282,9 @@ func (s *Service) sendToCustomer(ctx context.Context, h flows.Handoff, agentName
 			s.log.Warn("mark customer unreachable", "handoff_id", h.ID, "err", merr)
 		}
 		return 0, ErrCustomerBlocked
+	}
+	if errors.Is(err, bot.ErrQuotaSpent) { // wrapped with ErrOutsideWindow: first
+		return 0, ErrQuotaSpent
 	}
 	if errors.Is(err, bot.ErrOutsideWindow) {
 		return 0, ErrOutsideWindow

@@ -96,6 +96,7 @@ type fakeChannel struct {
 	next    int
 	sent    []sent
 	blocked bool
+	fail    error // returned by Send when set
 }
 
 func (c *fakeChannel) Name() flows.Channel { return c.name }
@@ -104,6 +105,9 @@ func (c *fakeChannel) Send(_ context.Context, chatID string, m flows.Message) (i
 	defer c.mu.Unlock()
 	if c.blocked {
 		return 0, fmt.Errorf("send: %w", bot.ErrBlocked)
+	}
+	if c.fail != nil {
+		return 0, c.fail
 	}
 	c.next++
 	c.sent = append(c.sent, sent{chat: chatID, text: m.Text, keyboard: m.Keyboard})

@@ -34,7 +34,7 @@ var agentTexts = map[string]map[string]string{
 	"owned_by":           {"en": "Case #{id} belongs to {name}; only they or a supervisor can act on it.", "zh-CN": "工单 #{id} 由 {name} 负责，只有负责人或主管可以操作。"},
 	"claim_first":        {"en": "Claim case #{id} first (tap Claim on its notice).", "zh-CN": "请先认领工单 #{id}（点击通知上的“认领”）。"},
 	"unknown_case":       {"en": "There is no case #{id}.", "zh-CN": "没有工单 #{id}。"},
-	"reply_usage":        {"en": "Usage: /reply <case number> <text>", "zh-CN": "用法：/reply <工单号> <内容>"},
+	"reply_usage":        {"en": "Usage: /reply <case number> <text>, /note <case number> <text>, /resolve <case number> [outcome] [note] (in a case's topic or as a reply in its thread the number may be left out, but for /reply)", "zh-CN": "用法：/reply <工单号> <内容>、/note <工单号> <备注>、/resolve <工单号> [结果] [说明]（在工单话题中或回复其消息时可省略工单号，/reply 除外）"},
 	"customer_wrote":     {"en": "💬 #{id} · {customer}", "zh-CN": "💬 #{id} · {customer}"},
 	"late_comment":       {"en": "💬 #{id} · {customer} added a comment", "zh-CN": "💬 #{id} · {customer} 补充了留言"},
 	"blocked":            {"en": "⚠️ Not delivered: the customer has blocked the bot or unfollowed. Case #{id} cannot reach them on {channel}.", "zh-CN": "⚠️ 未送达：客户已屏蔽机器人或取消关注，工单 #{id} 无法通过 {channel} 联系到客户。"},
@@ -66,6 +66,7 @@ var agentTexts = map[string]map[string]string{
 	"class_dissatisfied": {"en": "dissatisfied", "zh-CN": "不满意"},
 	"class_easy":         {"en": "easy", "zh-CN": "容易"},
 	"class_difficult":    {"en": "difficult", "zh-CN": "困难"},
+	"quota_spent":        {"en": "⚠️ Not delivered: WeChat allows no more messages to the customer of case #{id} until they write again (5 per customer message, 3 after a follow).", "zh-CN": "⚠️ 未送达：工单 #{id} 的客户留言后可接收的客服消息已用完（每条留言 5 条，关注后 3 条），需等客户再次留言。"},
 }
 
 // deskLanguages are the languages agents can be spoken to in.

@@ -242,6 +242,8 @@ func (s *Service) refusal(h flows.Handoff, err error) string {
 		return say(s.lang, "owned_by", "id", id, "name", h.ClaimedByName)
 	case errors.Is(err, ErrCustomerBlocked):
 		return say(s.lang, "blocked", "id", id, "channel", string(h.Channel))
+	case errors.Is(err, ErrQuotaSpent):
+		return say(s.lang, "quota_spent", "id", id)
 	case errors.Is(err, ErrOutsideWindow):
 		template := s.cfg.WeChatTemplate
 		if template == "" {

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/silenceper/wechat/v2/officialaccount/message"
@@ -46,8 +47,9 @@ const defaultAPIURL = "https://api.weixin.qq.com"
 
 // ErrOutsideWindow means WeChat refused a customer-service message because
 // the user has not written to the account in the last 48 hours (45015), or
-// the messages allowed since then are used up (45047). Only a template
-// message (SendTemplate) can reach them now.
+// the messages allowed since then are used up (45047, which comes wrapped
+// with bot.ErrQuotaSpent too). Only a template message (SendTemplate) can
+// reach them now.
 var ErrOutsideWindow = bot.ErrOutsideWindow
 
 // Config configures the adapter.
@@ -68,7 +70,12 @@ type Config struct {
 	// Nonces remembers the nonces of accepted pushes for 10 minutes, shared
 	// by all replicas (Redis in production), so a replayed push is refused.
 	// Required.
-	Nonces     NonceStore
+	Nonces NonceStore
+	// Quota counts the customer-service messages WeChat still allows each
+	// user, shared by all replicas (Redis in production), so a send beyond
+	// it fails with bot.ErrQuotaSpent before reaching WeChat. nil: not
+	// counted (WeChat's own 45047 still maps to bot.ErrQuotaSpent).
+	Quota      QuotaCounter
 	HTTPClient *http.Client // optional; default has a 10s timeout
 	Now        func() time.Time
 }
@@ -97,6 +104,9 @@ type Adapter struct {
 	now     func() time.Time
 
 	tokenMu sync.Mutex // one token request at a time from this process
+	// noMenuUntil (unix ns) is when to try a msgmenu again after WeChat
+	// said the account may not send them (40200); see menus.go.
+	noMenuUntil atomic.Int64
 }
 
 var _ bot.Channel = (*Adapter)(nil)
@@ -165,7 +175,10 @@ const maxMenuItems = 10
 // m.Text, then one tappable option per button (id = Button.Data, content =
 // label), then a hint that typing works too. When there are more than ten
 // buttons, or WeChat refuses the menu, the options are listed in a text
-// message instead. WeChat gives sent messages no id: Send returns 0.
+// message instead; after a 40200 (an account that may not send menus) every
+// keyboard goes as text for a day (menus.go). Each send uses one message of
+// the user's quota (quota.go): none left is bot.ErrQuotaSpent, wrapped with
+// ErrOutsideWindow. WeChat gives sent messages no id: Send returns 0.
 func (a *Adapter) Send(ctx context.Context, openID string, m flows.Message) (int, error) {
 	if strings.TrimSpace(openID) == "" {
 		return 0, fmt.Errorf("wechat: empty openid: %w", flows.ErrInvalid)
@@ -185,17 +198,30 @@ func (a *Adapter) Send(ctx context.Context, openID string, m flows.Message) (int
 			buttons = append(buttons, b)
 		}
 	}
+	if err := a.takeQuota(ctx, openID); err != nil {
+		return 0, err
+	}
+	err := a.sendKinds(ctx, openID, m.Text, buttons)
+	a.quotaRefused(ctx, openID, err)
+	return 0, err
+}
+
+// sendKinds sends text alone, as a msgmenu, or as a typed prompt (the
+// options listed in the text) when the menu is too long or refused.
+func (a *Adapter) sendKinds(ctx context.Context, openID, text string, buttons []flows.Button) error {
 	if len(buttons) == 0 {
-		return 0, a.sendCustom(ctx, message.NewCustomerTextMessage(openID, m.Text))
+		return a.sendCustom(ctx, message.NewCustomerTextMessage(openID, text))
 	}
-	if len(buttons) <= maxMenuItems {
-		err := a.sendCustom(ctx, menuMessage(openID, m.Text, buttons))
+	if len(buttons) <= maxMenuItems && !a.menusRefused(ctx) {
+		err := a.sendCustom(ctx, menuMessage(openID, text, buttons))
 		if !errors.Is(err, flows.ErrInvalid) {
-			return 0, err
+			return err
 		}
-		a.log.Warn("wechat refused a msgmenu message, sending its options as text", "chat_id", openID, "err", err)
+		if !a.menuRefusal(ctx, err) {
+			a.log.Warn("wechat refused a msgmenu message, sending its options as text", "chat_id", openID, "err", err)
+		}
 	}
-	return 0, a.sendCustom(ctx, message.NewCustomerTextMessage(openID, optionsText(m.Text, buttons)))
+	return a.sendCustom(ctx, message.NewCustomerTextMessage(openID, optionsText(text, buttons)))
 }
 
 // Hints for msgmenu messages and the text fallback. They are in Chinese,

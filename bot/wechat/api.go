@@ -146,7 +146,8 @@ func tokenRejected(code int) bool {
 }
 
 // apiError maps a WeChat errcode into cxbot's vocabulary, wrapping e too:
-//   - 45015, 45047 (outside the 48-hour window, window quota used) → ErrOutsideWindow
+//   - 45015 (outside the 48-hour window) → ErrOutsideWindow
+//   - 45047 (the user's message quota is used) → bot.ErrQuotaSpent and ErrOutsideWindow
 //   - 43004, 43019 (does not follow the account, blacklisted) → bot.ErrBlocked
 //   - 45009, 45011 (API quota or frequency limit) → *bot.RateLimitedError (1s)
 //   - -1 (system busy) and a token still rejected after a refresh → flows.ErrUnavailable
@@ -154,8 +155,10 @@ func tokenRejected(code int) bool {
 //     (bad openid, content, template…), and sending it again cannot help
 func apiError(where string, e *APIError) error {
 	switch e.Code {
-	case 45015, 45047:
+	case 45015:
 		return fmt.Errorf("%s: %w: %w", where, ErrOutsideWindow, e)
+	case 45047:
+		return fmt.Errorf("%s: %w: %w: %w", where, bot.ErrQuotaSpent, ErrOutsideWindow, e)
 	case 43004, 43019:
 		return fmt.Errorf("%s: %w: %w", where, bot.ErrBlocked, e)
 	case 45009, 45011:

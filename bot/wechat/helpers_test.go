@@ -149,10 +149,10 @@ type env struct {
 
 // setup starts a fake WeChat API and an adapter talking to it, in plaintext
 // mode unless edit sets an AESKey.
-func setup(t *testing.T, edit func(*Config)) *env {
+func setup(t *testing.T, edit func(*Config), fakeOpts ...wechattest.Option) *env {
 	t.Helper()
 	clk := newClock()
-	fake := wechattest.New(appID, appSecret, wechattest.WithClock(clk.Now))
+	fake := wechattest.New(appID, appSecret, append([]wechattest.Option{wechattest.WithClock(clk.Now)}, fakeOpts...)...)
 	t.Cleanup(fake.Close)
 	kv := newMemKV(clk.Now)
 	cfg := Config{
@@ -232,3 +232,50 @@ func sameUpdate(got, want flows.Update) error {
 }
 
 var errBoom = errors.New("boom")
+
+// memQuota is an in-memory QuotaCounter on the test clock, counting as
+// cxbot's Redis does (store tests cover that one).
+type memQuota struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]quotaEntry
+}
+
+type quotaEntry struct {
+	left    int
+	expires time.Time
+}
+
+func newMemQuota(now func() time.Time) *memQuota {
+	return &memQuota{now: now, m: map[string]quotaEntry{}}
+}
+
+func (q *memQuota) GrantQuota(_ context.Context, key string, n int, ttl time.Duration) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.now()
+	if e, ok := q.m[key]; ok && now.Before(e.expires) && e.left >= n && !e.expires.Before(now.Add(ttl)) {
+		return nil
+	}
+	q.m[key] = quotaEntry{n, now.Add(ttl)}
+	return nil
+}
+
+func (q *memQuota) TakeQuota(_ context.Context, key string) (bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e, ok := q.m[key]
+	if !ok || e.left <= 0 || !q.now().Before(e.expires) {
+		return false, nil
+	}
+	e.left--
+	q.m[key] = e
+	return true, nil
+}
+
+func (q *memQuota) DropQuota(_ context.Context, key string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.m, key)
+	return nil
+}

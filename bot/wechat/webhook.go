@@ -90,6 +90,7 @@ func (a *Adapter) WebhookHandler(h Handler) http.Handler {
 			return
 		}
 
+		a.grantQuota(r.Context(), wm)
 		u, ok, ignored := a.convert(wm)
 		if !ok {
 			a.log.Debug("wechat push ignored", "chat_id", wm.FromUserName, "reason", ignored)

@@ -133,7 +133,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	if cfg.WeChatAppID != "" {
 		a.wechat, err = wechat.New(wechat.Config{
 			AppID: cfg.WeChatAppID, AppSecret: cfg.WeChatAppSecret, Token: cfg.WeChatToken, AESKey: cfg.WeChatAESKey,
-			APIURL: cfg.WeChatAPIURL, DecodeTap: flows.DecodeTap, Cache: a.states, Nonces: a.states,
+			APIURL: cfg.WeChatAPIURL, DecodeTap: flows.DecodeTap, Cache: a.states, Nonces: a.states, Quota: a.states,
 		}, log)
 		if err != nil {
 			return nil, fmt.Errorf("CXBOT_WECHAT_*: %w", err)

@@ -61,7 +61,7 @@ func newMetrics() *metrics {
 	m.handoffsOpened = prometheus.NewCounter(prometheus.CounterOpts{Name: "cxbot_handoffs_opened_total",
 		Help: "Detractor handoffs opened."})
 	m.sends = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cxbot_sends_total",
-		Help: "Messages sent to customers through a platform, by channel and outcome (ok, rate_limited, blocked, error)."}, []string{"channel", "outcome"})
+		Help: "Messages sent to customers through a platform, by channel and outcome (ok, rate_limited, blocked, quota_spent, error)."}, []string{"channel", "outcome"})
 	m.dispatch = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cxbot_wave_dispatch_attempts_total",
 		Help: "Wave invitation send attempts, by channel and outcome (sent, deferred, rate_limited, retry, failed, blocked, skipped, expired)."}, []string{"channel", "outcome"})
 	m.dispatchLag = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cxbot_wave_dispatch_lag_seconds",
@@ -256,6 +256,8 @@ func sendOutcome(err error) string {
 		return "rate_limited"
 	case errors.Is(err, bot.ErrBlocked):
 		return "blocked"
+	case errors.Is(err, bot.ErrQuotaSpent):
+		return "quota_spent"
 	}
 	return "error"
 }

@@ -28,7 +28,14 @@ type wxHarness struct {
 
 func startWeChat(t *testing.T, st stack, mode wechattest.Mode, extra ...map[string]string) *wxHarness {
 	t.Helper()
-	wx := wechattest.New(wxAppID, wxSecret)
+	return startWeChatAccount(t, st, mode, nil, extra...)
+}
+
+// startWeChatAccount is startWeChat on a fake made with opts (an unverified
+// account, WeChat's message quota…).
+func startWeChatAccount(t *testing.T, st stack, mode wechattest.Mode, opts []wechattest.Option, extra ...map[string]string) *wxHarness {
+	t.Helper()
+	wx := wechattest.New(wxAppID, wxSecret, opts...)
 	t.Cleanup(wx.Close)
 	env := map[string]string{
 		"CXBOT_WECHAT_APP_ID": wxAppID, "CXBOT_WECHAT_APP_SECRET": wxSecret, "CXBOT_WECHAT_TOKEN": wxToken,

@@ -156,6 +156,9 @@ func (s *Server) customSend(r *http.Request) (any, *apiError) {
 		}
 		m.Text = req.Text.Content
 	case "msgmenu":
+		if s.unverified {
+			return nil, errorFor(CodeMenuUnauthorized)
+		}
 		if req.Msgmenu == nil || len(req.Msgmenu.List) == 0 {
 			return nil, errorFor(CodeDataFormat)
 		}
@@ -212,6 +215,9 @@ func (s *Server) record(m SentMessage) (any, *apiError) {
 	defer s.mu.Unlock()
 	if s.unfollowed[m.OpenID] {
 		return nil, errorFor(CodeRequireSubscribe)
+	}
+	if m.Kind != "template" && !s.spendLocked(m.OpenID) {
+		return nil, errorFor(CodeCustomerQuota)
 	}
 	s.nextMsgID++
 	m.MsgID = s.nextMsgID

@@ -51,6 +51,7 @@ type Inbound struct {
 	account              string // ToUserName: the account's original id
 	now                  func() time.Time
 	client               *http.Client
+	platform             *Server // grants quota there (WithPlatform); nil = none
 
 	mu        sync.Mutex
 	nextMsgID int64
@@ -201,6 +202,9 @@ func (s *Inbound) Event(openID, event, eventKey string) Request {
 }
 
 func (s *Inbound) event(openID, event, eventKey, ticket string) Request {
+	if s.platform != nil && (event == "subscribe" || event == "SCAN") {
+		s.platform.UserFollowed(openID)
+	}
 	now := s.now().Unix()
 	b := s.header(openID, "event", now)
 	b.cdata("Event", event)
@@ -236,6 +240,9 @@ func (s *Inbound) Verify(echostr string) Request {
 }
 
 func (s *Inbound) message(openID, msgType string, fields func(*xmlWriter)) Request {
+	if s.platform != nil {
+		s.platform.UserWrote(openID)
+	}
 	s.mu.Lock()
 	s.nextMsgID++
 	id := s.nextMsgID

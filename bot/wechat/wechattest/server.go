@@ -15,7 +15,10 @@
 // HTTP 200 with an errcode; a stable token is the same for every caller until
 // it expires or is force-refreshed; a token from /cgi-bin/token replaces the
 // previous one, which keeps working for five minutes; a stale token gets
-// 40001 and an expired one 42001; an unfollowed user gets 43004.
+// 40001 and an expired one 42001; an unfollowed user gets 43004. On demand
+// it is an account that may not send menus (WithUnverifiedAccount: msgmenu
+// answers 40200) and counts each user's customer-service quota
+// (WithCustomerQuota: 45047 beyond it; see quota.go).
 package wechattest
 
 import (
@@ -104,6 +107,8 @@ type Server struct {
 	sent        []SentMessage
 	unfollowed  map[string]bool
 	nextMsgID   int64
+	unverified  bool               // msgmenu answers 40200
+	quota       map[string][]grant // by openid; nil = not counted
 }
 
 type fault struct {
