@@ -113,3 +113,15 @@ func RetentionCutoff(now time.Time, retention time.Duration) (cutoff time.Time, 
 	}
 	return now.Add(-retention), true
 }
+
+// CheckErasable validates a reference to erase: a valid outside string, and
+// not already a pseudonym (that customer has nothing left to erase).
+func CheckErasable(ref string) error {
+	if err := ValidateCustomerRef(ref); err != nil {
+		return err
+	}
+	if IsErasedRef(ref) {
+		return fmt.Errorf("%w: customer %q is already erased", ErrConflict, ref)
+	}
+	return nil
+}

@@ -51,8 +51,9 @@ type Config struct {
 	Links         LinkTokens
 	Events        EventSaver
 	Waves         WaveAdmin
-	Desk          Desk   // the handoff desk; nil answers 503
-	Agents        Agents // the desk's agents
+	Desk          Desk    // the handoff desk; nil answers 503
+	Agents        Agents  // the desk's agents
+	Privacy       Privacy // erasure and its audit; nil answers 503
 	Checks        []Check
 	Logger        *slog.Logger
 	// QuietUntil, if set, tells when the quiet hours of a customer end (zero:
@@ -121,6 +122,8 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/waves/{id}/pause", s.auth(s.pauseWave)},
 		{"POST /api/v1/waves/{id}/resume", s.auth(s.resumeWave)},
 		{"GET /api/v1/waves/{id}/preview", s.auth(s.previewWave)},
+		{"DELETE /api/v1/customers/{ref}", s.auth(s.eraseCustomer)},
+		{"GET /api/v1/privacy/audit", s.auth(s.privacyAuditLog)},
 		{"/api/", s.auth(s.noRoute)},
 	}
 }

@@ -63,8 +63,11 @@ func (db *DB) runPrivacySteps(tx *gorm.DB, actor, action, subject string, steps 
 // returns the customer's chats, whose conversation state the caller must
 // forget too. An unknown (or already erased) reference is ErrNotFound.
 func (db *DB) EraseCustomer(ctx context.Context, ref, actor string) (flows.Erasure, error) {
-	if ref == "" || actor == "" {
-		return flows.Erasure{}, fmt.Errorf("erase customer: %w: reference and actor are required", flows.ErrInvalid)
+	if err := flows.CheckErasable(ref); err != nil {
+		return flows.Erasure{}, fmt.Errorf("erase customer: %w", err)
+	}
+	if actor == "" {
+		return flows.Erasure{}, fmt.Errorf("erase customer: %w: actor is required", flows.ErrInvalid)
 	}
 	var out flows.Erasure
 	err := db.conn(ctx).Transaction(func(tx *gorm.DB) error {
