@@ -158,7 +158,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	}
 	a.api = httpapi.New(httpapi.Config{
 		Token: cfg.APIToken, Conversations: a.conv, Reports: a.db, Links: links, Logger: log,
-		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db,
+		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db, Privacy: privacyService{a.db, a.states, log},
 		Checks:     []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 		QuietUntil: a.quietUntil(),
 		Limiter:    a.states, ClientLimit: cfg.APIRate,
@@ -184,6 +184,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		return a.desk.Sweep(ctx)
 	}}); err != nil {
 		return nil, fmt.Errorf("CXBOT_DESK_SWEEP: %w", err)
+	}
+	if err := a.addRetentionJob(); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
