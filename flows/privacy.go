@@ -20,7 +20,9 @@ import (
 //   - free text: answers' text, handoff comments, every message relayed
 //     between the customer and an agent (text and photo);
 //   - context: the business's event attributes and the invitation/handoff
-//     context copied from them (they may name the customer).
+//     context copied from them (they may name the customer);
+//   - webhooks about them in the outbox, sent or not (their payloads carry
+//     the reference and the comment).
 //
 // Kept, anonymous: responses and answers with their score, choice and
 // class, handoff outcomes and recovery scores, delivery attempts.

@@ -99,6 +99,7 @@ func (db *DB) EraseCustomer(ctx context.Context, ref, actor string) (flows.Erasu
 			{"responses", "UPDATE responses SET external_id = '', state = '' WHERE customer_id = ?", []any{id}},
 			{"invitations", "UPDATE invitations SET external_id = '', context = '{}' WHERE customer_id = ?", []any{id}},
 			{"handoff_messages", "UPDATE handoff_messages SET text = '', photo_id = '' WHERE (text <> '' OR photo_id <> '') AND handoff_id IN (" + handoffsOf + ")", []any{id}},
+			{"webhook_outbox", "DELETE FROM webhook_outbox WHERE (event LIKE 'handoff.%' AND subject_id IN (" + handoffsOf + ")) OR (event = ? AND subject_id IN (SELECT id FROM responses WHERE customer_id = ?))", []any{id, string(flows.EventResponseCompleted), id}},
 			{"handoffs", "UPDATE handoffs SET customer_ref = ?, comment = '', external_id = '', context = '{}' WHERE customer_id = ?", []any{pseudonym, id}},
 			{"events", "UPDATE events SET telegram_chat_id = '', wechat_openid = '', attributes = '{}' WHERE customer_id = ?", []any{id}},
 			{"customers", "UPDATE customers SET ref = ?, updated_at = ? WHERE id = ?", []any{pseudonym, db.at(time.Time{}), id}},

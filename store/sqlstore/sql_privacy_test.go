@@ -25,6 +25,11 @@ func TestSQLEraseCustomer(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		for _, hh := range []flows.Handoff{h, other} {
+			if err := insertOutbox(db.conn(ctx), flows.OutboxEvent{Event: flows.EventHandoffOpened, SubjectID: hh.ID, Payload: []byte(`{"customer_ref":"x"}`)}, sqlT0); err != nil {
+				t.Fatal(err)
+			}
+		}
 		before, err := db.NPSReport(ctx, "delivery", nil, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -70,6 +75,14 @@ func TestSQLEraseCustomer(t *testing.T) {
 		after, err := db.NPSReport(ctx, "delivery", nil, nil)
 		if err != nil || !reflect.DeepEqual(before, after) {
 			t.Errorf("report changed by erase:\n before %+v\n after  %+v (%v)", before, after, err)
+		}
+		for _, row := range outboxEvents(t, db) {
+			if row.SubjectID == h.ID && row.Event != string(flows.EventResponseCompleted) {
+				t.Errorf("outbox still holds %s about the erased case", row.Event)
+			}
+		}
+		if er.Audit.Rows["webhook_outbox"] < 1 || len(outboxEvents(t, db)) < 1 {
+			t.Errorf("outbox: erased %d rows, %d left (the other customer's must stay)", er.Audit.Rows["webhook_outbox"], len(outboxEvents(t, db)))
 		}
 		// The other customer keeps everything.
 		o, err := db.Handoff(ctx, other.ID)
