@@ -107,6 +107,7 @@ type Config struct {
 	// for the platform to redeliver later.
 	ReplyWait   time.Duration
 	CommentWait time.Duration // default 10m: a handoff waiting for a comment goes out without it
+	Inbound     InboundLimit  // per-chat limit on updates; zero: none
 }
 
 // Service is the conversation use case.
@@ -119,6 +120,7 @@ type Service struct {
 	surveys  map[string]*flows.Survey
 	links    *Links
 	throttle func(ctx context.Context, ch flows.Channel) error
+	inbound  InboundLimit
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -144,6 +146,7 @@ func New(cfg Config) (*Service, error) {
 		surveys:         cfg.Surveys,
 		links:           cfg.Links,
 		throttle:        cfg.Throttle,
+		inbound:         cfg.Inbound,
 		log:             cfg.Logger,
 		now:             cfg.Now,
 		conversationTTL: orDefault(cfg.ConversationTTL, 72*time.Hour),

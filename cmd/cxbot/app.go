@@ -148,6 +148,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		Throttle: scheduler.APIThrottle(meteredLimiter{a.states, a.metrics}, limits),
 		Surveys:  surveys, Links: links, Logger: log,
 		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait, LeaseTTL: cfg.ChatLease,
+		Inbound: conversation.InboundLimit{Limiter: a.states, Limit: cfg.ChatInboundRate, Dropped: a.metrics.inboundDropped()},
 	})
 	if err != nil {
 		return nil, err

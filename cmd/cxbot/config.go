@@ -71,6 +71,7 @@ type config struct {
 	TelegramRate          flows.Limit
 	APIRate               flows.Limit // zero: no limit
 	TelegramChatRate      flows.Limit
+	ChatInboundRate       flows.Limit // zero: no limit
 	TelegramPaidBroadcast bool
 	WeChatRate            flows.Limit
 	WeChatChatRate        flows.Limit
@@ -254,6 +255,17 @@ func settings() []setting {
 				return err
 			}
 			c.APIRate.Burst = c.APIRate.Count
+			return nil
+		}},
+		{"CXBOT_CHAT_INBOUND_RATE", "30/min", "updates one chat (Telegram or WeChat) may send, all replicas together, with a burst of as many; the excess is acknowledged and dropped; off = no limit", false, func(c *config, v string) error {
+			if v == "off" {
+				c.ChatInboundRate = flows.Limit{}
+				return nil
+			}
+			if err := rate(func(c *config) *flows.Limit { return &c.ChatInboundRate })(c, v); err != nil {
+				return fmt.Errorf("%w (or off)", err)
+			}
+			c.ChatInboundRate.Burst = c.ChatInboundRate.Count
 			return nil
 		}},
 		{"CXBOT_TELEGRAM_RATE", "30/s", "invitations and reminders per bot, all replicas together", false, rate(func(c *config) *flows.Limit { return &c.TelegramRate })},
