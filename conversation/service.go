@@ -116,6 +116,7 @@ type Config struct {
 	// Webhooks queues a response.completed webhook with each completing
 	// step (flows.StepWrite.CompletedWebhook); off when no receiver is set.
 	Webhooks bool
+	Inbound  InboundLimit // per-chat limit on updates; zero: none
 }
 
 // Service is the conversation use case.
@@ -128,6 +129,7 @@ type Service struct {
 	surveys  map[string]*flows.Survey
 	links    *Links
 	throttle func(ctx context.Context, ch flows.Channel) error
+	inbound  InboundLimit
 	log      *slog.Logger
 	now      func() time.Time
 	webhooks bool
@@ -154,6 +156,7 @@ func New(cfg Config) (*Service, error) {
 		surveys:         cfg.Surveys,
 		links:           cfg.Links,
 		throttle:        cfg.Throttle,
+		inbound:         cfg.Inbound,
 		log:             cfg.Logger,
 		webhooks:        cfg.Webhooks,
 		now:             cfg.Now,

@@ -34,6 +34,9 @@ func (s *Service) HandleUpdate(ctx context.Context, u flows.Update) error {
 	if err != nil {
 		return fmt.Errorf("update %s: %w", flows.LogValue(u.UpdateID), err)
 	}
+	if s.overInbound(ctx, u) {
+		return nil // acknowledged, not applied (see InboundLimit)
+	}
 	return s.inTurn(ctx, u.Channel, u.ChatID, u.UpdateID, func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) {
 		return s.apply(ctx, u, turn)
 	})

@@ -227,6 +227,7 @@ type fakeAPI struct {
 	waves   *fakeWaves
 	desk    *fakeDesk
 	agents  *fakeAgentsAPI
+	privacy *fakePrivacy
 	logs    *logBuffer
 }
 
@@ -236,11 +237,11 @@ func newFakeAPI(t *testing.T, edit ...func(*Config)) *fakeAPI {
 	t.Helper()
 	a := &fakeAPI{
 		t: t, convs: &fakeConversations{t: t}, insight: &fakeInsight{t: t}, resps: &fakeResponses{t: t}, notes: &fakeComments{t: t}, links: &fakeLinks{t: t},
-		events: &fakeEvents{t: t}, waves: &fakeWaves{t: t}, desk: &fakeDesk{t: t}, agents: &fakeAgentsAPI{t: t}, logs: &logBuffer{},
+		events: &fakeEvents{t: t}, waves: &fakeWaves{t: t}, desk: &fakeDesk{t: t}, agents: &fakeAgentsAPI{t: t}, privacy: &fakePrivacy{t: t}, logs: &logBuffer{},
 	}
 	cfg := Config{
 		Token: testToken, Conversations: a.convs, Insight: a.insight, Responses: a.resps, Comments: a.notes, Words: spaceWords{}, Links: a.links, Events: a.events, Waves: a.waves,
-		Desk: a.desk, Agents: a.agents,
+		Desk: a.desk, Agents: a.agents, Privacy: a.privacy,
 		Logger: slog.New(slog.NewTextHandler(a.logs, nil)),
 	}
 	for _, e := range edit {

@@ -230,6 +230,12 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 				scheduler.SkipNoChannel: 1, scheduler.SkipFrequency: 1}}, nil
 	}
 
+	audit := flows.PrivacyAudit{ID: 1, Actor: "api", Action: flows.PrivacyErase, Subject: "erased-1", Rows: map[string]int64{"channel_identities": 1}, At: createdAt}
+	a.privacy.EraseFn = func(context.Context, string, string) (flows.Erasure, error) {
+		return flows.Erasure{Audit: audit, Chats: []flows.ChatRef{{Channel: flows.ChannelTelegram, ExternalID: "42"}}}, nil
+	}
+	a.privacy.AuditFn = func(context.Context, int) ([]flows.PrivacyAudit, error) { return []flows.PrivacyAudit{audit}, nil }
+
 	// One request per route, a body or "?query": a route without a sample
 	// fails the test.
 	samples := map[string]string{
@@ -264,6 +270,8 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		"POST /api/v1/waves/{id}/pause":               "",
 		"POST /api/v1/waves/{id}/resume":              "",
 		"GET /api/v1/waves/{id}/preview":              "",
+		"DELETE /api/v1/customers/{ref}":              "",
+		"GET /api/v1/privacy/audit":                   "",
 		"GET /api/v1/webhooks/deliveries":             "",
 		"POST /api/v1/webhooks/deliveries/{id}/retry": "",
 		"/api/": "",

@@ -52,6 +52,7 @@ type Config struct {
 	Desk          Desk   // the handoff desk; nil answers 503
 	Agents        Agents // the desk's agents
 	Webhooks      WebhookLog
+	Privacy       Privacy // erasure and its audit; nil answers 503
 	Checks        []Check
 	Logger        *slog.Logger
 	// QuietUntil, if set, tells when the quiet hours of a customer end (zero:
@@ -129,6 +130,8 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/waves/{id}/preview", s.auth(s.previewWave)},
 		{"GET /api/v1/webhooks/deliveries", s.auth(s.listDeliveries)},
 		{"POST /api/v1/webhooks/deliveries/{id}/retry", s.auth(s.retryDelivery)},
+		{"DELETE /api/v1/customers/{ref}", s.auth(s.eraseCustomer)},
+		{"GET /api/v1/privacy/audit", s.auth(s.privacyAuditLog)},
 		{"/api/", s.auth(s.noRoute)},
 	}
 }

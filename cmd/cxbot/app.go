@@ -153,6 +153,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		Surveys:  surveys, Links: links, Logger: log,
 		ConversationTTL: cfg.ConversationTTL, CommentWait: cfg.CommentWait, LeaseTTL: cfg.ChatLease,
 		Webhooks: cfg.WebhookURL != "",
+		Inbound:  conversation.InboundLimit{Limiter: a.states, Limit: cfg.ChatInboundRate, Dropped: a.metrics.inboundDropped()},
 	})
 	if err != nil {
 		return nil, err
@@ -163,7 +164,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	}
 	a.api = httpapi.New(httpapi.Config{
 		Token: cfg.APIToken, Conversations: a.conv, Insight: a.db, Responses: a.db, Comments: a.db, Words: segment.New(), Links: links, Logger: log,
-		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db, Webhooks: a.db,
+		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db, Webhooks: a.db, Privacy: privacyService{a.db, a.states, log},
 		Checks:     []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 		QuietUntil: a.quietUntil(),
 		Limiter:    a.states, ClientLimit: cfg.APIRate,
@@ -195,6 +196,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		return a.desk.Sweep(ctx)
 	}}); err != nil {
 		return nil, fmt.Errorf("CXBOT_DESK_SWEEP: %w", err)
+	}
+	if err := a.addRetentionJob(); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -254,11 +258,17 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 		if a.cfg.PublicURL != "" {
 			if err := a.telegram.RegisterWebhook(ctx); err != nil {
 				srv.Close()
+				if ctx.Err() != nil {
+					return nil // asked to stop while starting: not a failure
+				}
 				return fmt.Errorf("telegram setWebhook: %w", err)
 			}
 		} else {
 			if err := a.telegram.DeleteWebhook(ctx); err != nil {
 				srv.Close()
+				if ctx.Err() != nil {
+					return nil // asked to stop while starting: not a failure
+				}
 				return fmt.Errorf("telegram deleteWebhook: %w", err)
 			}
 			go func() { polling <- a.telegram.Poll(ctx, updateRouter{meteredUpdates{a.conv, a.metrics}, a.desk}) }()

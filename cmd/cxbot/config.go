@@ -56,6 +56,8 @@ type config struct {
 	FollowUpDelay      time.Duration
 	ReopenWindow       time.Duration
 	DeskSweep          string
+	TextRetention      time.Duration // 0: free text is kept
+	RetentionSweep     string
 	WeChatDeskTemplate string
 
 	WeChatAppID     string
@@ -70,6 +72,7 @@ type config struct {
 	TelegramRate          flows.Limit
 	APIRate               flows.Limit // zero: no limit
 	TelegramChatRate      flows.Limit
+	ChatInboundRate       flows.Limit // zero: no limit
 	TelegramPaidBroadcast bool
 	WeChatRate            flows.Limit
 	WeChatChatRate        flows.Limit
@@ -232,6 +235,12 @@ func settings() []setting {
 		{"CXBOT_HANDOFF_FOLLOWUP_DELAY", "24h", "how long after a case is resolved the customer is asked whether it was fixed", false, dur(func(c *config) *time.Duration { return &c.FollowUpDelay })},
 		{"CXBOT_HANDOFF_REOPEN_WINDOW", "168h", "a customer who writes within this time of a resolution reopens the case", false, dur(func(c *config) *time.Duration { return &c.ReopenWindow })},
 		{"CXBOT_DESK_SWEEP", "@every 1m", "cron spec of the desk's job: SLA reminders, escalations, follow-up questions", false, cronSpec(func(c *config) *string { return &c.DeskSweep })},
+		{"CXBOT_TEXT_RETENTION", "", "free text (answers, handoff comments, relayed messages) older than this is purged, scores kept: days like 365d or a duration like 8760h; empty keeps it", false, func(c *config, v string) error {
+			d, err := flows.ParseRetention(v)
+			c.TextRetention = d
+			return err
+		}},
+		{"CXBOT_RETENTION_SWEEP", "@every 1h", "cron spec of the job that applies CXBOT_TEXT_RETENTION", false, cronSpec(func(c *config) *string { return &c.RetentionSweep })},
 		{"CXBOT_WECHAT_DESK_TEMPLATE", "", "the WeChat template agents are told to use when a customer is outside the 48-hour window (shown to them; not sent by cxbot)", false, str(func(c *config) *string { return &c.WeChatDeskTemplate })},
 		{"CXBOT_REPLICA_NAME", "", "this replica's name in invitation claims and logs; empty = host name and process id", false, str(func(c *config) *string { return &c.ReplicaName })},
 		{"CXBOT_DISPATCH_WORKERS", "2", "invitation dispatch workers in this replica (0 = this replica does not send waves)", false, func(c *config, v string) error {
@@ -251,6 +260,17 @@ func settings() []setting {
 				return err
 			}
 			c.APIRate.Burst = c.APIRate.Count
+			return nil
+		}},
+		{"CXBOT_CHAT_INBOUND_RATE", "30/min", "updates one chat (Telegram or WeChat) may send, all replicas together, with a burst of as many; the excess is acknowledged and dropped; off = no limit", false, func(c *config, v string) error {
+			if v == "off" {
+				c.ChatInboundRate = flows.Limit{}
+				return nil
+			}
+			if err := rate(func(c *config) *flows.Limit { return &c.ChatInboundRate })(c, v); err != nil {
+				return fmt.Errorf("%w (or off)", err)
+			}
+			c.ChatInboundRate.Burst = c.ChatInboundRate.Count
 			return nil
 		}},
 		{"CXBOT_TELEGRAM_RATE", "30/s", "invitations and reminders per bot, all replicas together", false, rate(func(c *config) *flows.Limit { return &c.TelegramRate })},
