@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
 )
 
@@ -64,29 +65,11 @@ func noticeHTML(lang string, h flows.Handoff, f noticeFacts) string {
 	var html string
 	for _, quoted := range []int{maxQuoted, 200, 60} {
 		html = noticeWithQuotes(lang, h, f, quoted)
-		if len([]rune(visible(html))) <= maxNotice {
+		if len([]rune(bot.VisibleHTML(html))) <= maxNotice {
 			break
 		}
 	}
 	return html
-}
-
-// visible approximates what Telegram shows of HTML: tags dropped and
-// entities counted as one character.
-func visible(s string) string {
-	var b strings.Builder
-	inTag := false
-	for _, r := range s {
-		switch {
-		case r == '<':
-			inTag = true
-		case r == '>' && inTag:
-			inTag = false
-		case !inTag:
-			b.WriteRune(r)
-		}
-	}
-	return html.UnescapeString(b.String())
 }
 
 func noticeWithQuotes(lang string, h flows.Handoff, f noticeFacts, maxQuoted int) string {

@@ -3,13 +3,13 @@ package telegram
 import (
 	"context"
 	"fmt"
-	"html"
 	"strings"
 	"unicode/utf16"
 
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/flows"
 )
 
@@ -182,23 +182,9 @@ func (a *Adapter) SendPhoto(ctx context.Context, chatID, photoID, caption string
 	return msg.ID, nil
 }
 
-// visibleUnits estimates the UTF-16 length of HTML as Telegram shows it:
-// tags dropped, entities decoded. It only measures; Telegram judges the HTML.
-func visibleUnits(s string) int {
-	var b strings.Builder
-	inTag := false
-	for _, r := range s {
-		switch {
-		case r == '<':
-			inTag = true
-		case r == '>' && inTag:
-			inTag = false
-		case !inTag:
-			b.WriteRune(r)
-		}
-	}
-	return len(utf16.Encode([]rune(html.UnescapeString(b.String()))))
-}
+// visibleUnits is the UTF-16 length of HTML as Telegram shows it, the
+// unit of its limits.
+func visibleUnits(s string) int { return len(utf16.Encode([]rune(bot.VisibleHTML(s)))) }
 
 // cutUTF16 is the first n units of u, never half a surrogate pair.
 func cutUTF16(u []uint16, n int) string {
