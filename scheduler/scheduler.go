@@ -69,7 +69,7 @@ func New(locker Locker, logger *slog.Logger, now func() time.Time) *Scheduler {
 // Add registers a job, replacing any job of the same name (a wave whose
 // schedule changed); a bad spec is an error that names the job.
 func (s *Scheduler) Add(job Job) error {
-	schedule, err := cron.ParseStandard(job.Spec)
+	schedule, err := ParseCron(job.Spec)
 	if err != nil {
 		return fmt.Errorf("job %s: schedule %q: %w", job.Name, job.Spec, err)
 	}
@@ -143,4 +143,17 @@ func Slot(schedule cron.Schedule, now time.Time) (slot time.Time, ttl time.Durat
 	period := schedule.Next(next).Sub(next)
 	back := min(period/2, 30*time.Second)
 	return schedule.Next(now.Add(-back)), min(max(2*period, time.Minute), 24*time.Hour)
+}
+
+// ParseCron reads a cron spec as the scheduler runs it (robfig/cron's
+// standard parser, with "@every", descriptors and CRON_TZ=). The parser
+// panics on some malformed specs (a bare "CRON_TZ=" with nothing after it,
+// found by fuzzing); such a spec is an error here, never a crash.
+func ParseCron(spec string) (schedule cron.Schedule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			schedule, err = nil, fmt.Errorf("malformed cron spec %q", spec)
+		}
+	}()
+	return cron.ParseStandard(spec)
 }

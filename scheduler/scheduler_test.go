@@ -99,3 +99,15 @@ func TestReplicasRunEachSlotOnce(t *testing.T) {
 		t.Fatalf("panicking job stopped being scheduled after %d runs", panics.Load())
 	}
 }
+
+// robfig/cron panics on some malformed specs; ParseCron answers an error.
+func TestParseCronNeverPanics(t *testing.T) {
+	for _, spec := range []string{"CRON_TZ=", "TZ=", "CRON_TZ=Asia/Shanghai", ""} {
+		if _, err := ParseCron(spec); err == nil {
+			t.Errorf("ParseCron(%q) = nil error", spec)
+		}
+	}
+	if _, err := ParseCron("CRON_TZ=Asia/Shanghai 0 10 1 * *"); err != nil {
+		t.Errorf("a good spec: %v", err)
+	}
+}

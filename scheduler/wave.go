@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
 	"github.com/cxbot/cxbot/flows"
@@ -224,7 +223,7 @@ func ParseWave(source string, data []byte, surveyExists func(string) bool) (*Wav
 	}
 	if w.Schedule == "" {
 		p.add("schedule", `is required (a cron spec such as "@every 1m" or "CRON_TZ=Asia/Shanghai 0 10 1 * *")`)
-	} else if _, err := cron.ParseStandard(w.Schedule); err != nil {
+	} else if _, err := ParseCron(w.Schedule); err != nil {
 		p.add("schedule", fmt.Sprintf("%q is not a valid cron spec: %v", w.Schedule, err))
 	}
 	w.QuietHours = p.quietHours(&raw.QuietHours)

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/scheduler"
 	"github.com/cxbot/cxbot/store/redisstore"
@@ -394,7 +392,7 @@ func redact(msg, value string) string {
 // cronSpec accepts what the scheduler accepts ("@every 30s", "*/5 * * * *").
 func cronSpec(dst func(*config) *string) func(*config, string) error {
 	return func(c *config, v string) error {
-		if _, err := cron.ParseStandard(v); err != nil {
+		if _, err := scheduler.ParseCron(v); err != nil {
 			return fmt.Errorf("%q is not a cron spec such as \"@every 30s\" or \"*/5 * * * *\": %v", v, err)
 		}
 		*dst(c) = v
