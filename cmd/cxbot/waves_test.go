@@ -193,6 +193,11 @@ func TestWaveHonoursRetryAfterAndRateLimit(t *testing.T) {
 	seedPurchases(t, a.app.db, n, 2_000_000, time.Now().Add(-time.Hour))
 
 	waitCalls(t, tg, n+1, 2*time.Minute) // n sends + the rejected one
+	// A call is counted when it arrives and recorded once handled: let the
+	// last one land before reading what was sent.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = tg.WaitFor(ctx, func() bool { return len(tg.AllSent()) >= n })
 	sent := tg.AllSent()
 	rejectedAt := tg.Faulted()[0]
 	// Sends already on the wire when the 429 came back may land just after
