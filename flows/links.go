@@ -103,3 +103,12 @@ func (t LinkToken) CheckUse(ch Channel, chatID string, now time.Time) error {
 func IsLinkRefusal(err error) bool {
 	return errors.Is(err, ErrLinkUnknown) || errors.Is(err, ErrLinkExpired) || errors.Is(err, ErrLinkUsed)
 }
+
+// linkTokenKeep is how long an expired deep-link token is kept: a day, so
+// logs and support questions about a just-expired link can still find it.
+// After that it is deleted; an unknown token gets the same "invalid link"
+// answer as an expired one.
+const linkTokenKeep = 24 * time.Hour
+
+// LinkTokensPrunableBefore is the expiry before which tokens may be deleted.
+func LinkTokensPrunableBefore(now time.Time) time.Time { return now.Add(-linkTokenKeep) }

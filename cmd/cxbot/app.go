@@ -200,6 +200,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 	if err := a.addRetentionJob(); err != nil {
 		return nil, err
 	}
+	if err := a.addHousekeepingJob(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 

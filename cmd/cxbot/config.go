@@ -56,6 +56,7 @@ type config struct {
 	DeskSweep          string
 	TextRetention      time.Duration // 0: free text is kept
 	RetentionSweep     string
+	DeliveryLogKeep    time.Duration // finished webhook deliveries are deleted after this
 	WeChatDeskTemplate string
 
 	WeChatAppID     string
@@ -238,7 +239,15 @@ func settings() []setting {
 			c.TextRetention = d
 			return err
 		}},
-		{"CXBOT_RETENTION_SWEEP", "@every 1h", "cron spec of the job that applies CXBOT_TEXT_RETENTION", false, cronSpec(func(c *config) *string { return &c.RetentionSweep })},
+		{"CXBOT_RETENTION_SWEEP", "@every 1h", "cron spec of the housekeeping job: CXBOT_TEXT_RETENTION, finished webhook deliveries, expired link tokens", false, cronSpec(func(c *config) *string { return &c.RetentionSweep })},
+		{"CXBOT_WEBHOOK_LOG_RETENTION", "30d", "delivered and given-up webhook deliveries older than this leave the delivery log: days like 30d or a duration (at least a day)", false, func(c *config, v string) error {
+			d, err := flows.ParseRetention(v)
+			if err == nil && d <= 0 {
+				err = fmt.Errorf("%q: the delivery log must be pruned: give days like 30d", v)
+			}
+			c.DeliveryLogKeep = d
+			return err
+		}},
 		{"CXBOT_WECHAT_DESK_TEMPLATE", "", "the WeChat template agents are told to use when a customer is outside the 48-hour window (shown to them; not sent by cxbot)", false, str(func(c *config) *string { return &c.WeChatDeskTemplate })},
 		{"CXBOT_REPLICA_NAME", "", "this replica's name in invitation claims and logs; empty = host name and process id", false, str(func(c *config) *string { return &c.ReplicaName })},
 		{"CXBOT_DISPATCH_WORKERS", "2", "invitation dispatch workers in this replica (0 = this replica does not send waves)", false, func(c *config, v string) error {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cxbot/cxbot/flows"
 )
@@ -144,6 +145,31 @@ func TestTextRetentionJobRunsAndIsAudited(t *testing.T) {
 	for _, bad := range []string{"30m", "-1d", "soon", "0d"} {
 		if _, err := loadConfig(envOf(map[string]string{"CXBOT_TEXT_RETENTION": bad})); err == nil || !strings.Contains(err.Error(), "CXBOT_TEXT_RETENTION") {
 			t.Errorf("CXBOT_TEXT_RETENTION=%s: %v, want an error naming it", bad, err)
+		}
+	}
+}
+
+// The housekeeping job deletes link tokens long past their expiry (what
+// else it prunes is tested in store/sqlstore); its setting refuses values
+// that would keep the delivery log for ever.
+func TestHousekeepingJobPrunesExpiredLinkTokens(t *testing.T) {
+	st := stacks(t)[len(stacks(t))-1]
+	h := start(t, st, options{env: map[string]string{"CXBOT_RETENTION_SWEEP": "@every 1s"}})
+	ctx := context.Background()
+	token, rec, err := flows.NewLinkToken("OLD-1", false, time.Hour, time.Now().Add(-72*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.app.db.CreateLinkToken(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the expired link token pruned", func() bool {
+		_, err := h.app.db.LinkToken(ctx, flows.LinkTokenHash(token))
+		return errors.Is(err, flows.ErrNotFound)
+	})
+	for _, bad := range []string{"0", "0d", "2h", "-3d", "later"} {
+		if _, err := loadConfig(envOf(map[string]string{"CXBOT_WEBHOOK_LOG_RETENTION": bad})); err == nil || !strings.Contains(err.Error(), "CXBOT_WEBHOOK_LOG_RETENTION") {
+			t.Errorf("CXBOT_WEBHOOK_LOG_RETENTION=%q: %v, want an error naming it", bad, err)
 		}
 	}
 }
