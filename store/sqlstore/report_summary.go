@@ -320,7 +320,7 @@ func (db *DB) classCounts(ctx context.Context, kind flows.Kind, q flows.ReportQu
 const rawCounts = " AS grp, x.class AS class, COUNT(*) AS n, COALESCE(SUM(x.score), 0) AS score_sum\nFROM report_answers x"
 
 // dimensionColumn is the report_answers (and report_hours) column of a
-// built-in grouping, ” for none.
+// built-in grouping; an empty string for none.
 func dimensionColumn(g flows.GroupBy) string {
 	switch g {
 	case flows.GroupWave:
