@@ -66,6 +66,21 @@ type dialect struct {
 	contextKeys, contextKeysJoin string
 	// secondsBetween is the SQL for the seconds from timestamp a to b.
 	secondsBetween func(a, b string) string
+
+	// reportAttributes is the value of report_answers.attributes taken
+	// from the invitation i's context (jsonb on PostgreSQL, text on SQLite);
+	// reportAttr extracts one key of it like contextAttr; reportAttrEach
+	// lists its keys and values (columns key, value) after a FROM list.
+	reportAttributes string
+	reportAttr       func(column, key string) (sql string, arg any)
+	reportAttrEach   func(column string) string
+	// rollUpAtOnce makes rollUpReports one statement of data-modifying
+	// CTEs that marks the rows it counts (exact under concurrent writers);
+	// without it the roll-up is a transaction the single writer runs alone.
+	rollUpAtOnce bool
+	// forUpdate locks the rows a SELECT reads until the transaction ends;
+	// empty where the write transaction already excludes the others.
+	forUpdate string
 }
 
 // postgresDialect is for production: many replicas on one server.
@@ -104,6 +119,16 @@ WHERE table_schema = current_schema() AND table_name = ? AND table_type = 'BASE 
 		localBucket: func(column string) string {
 			return "to_char(date_trunc(CAST(? AS text), " + column + " AT TIME ZONE CAST(? AS text)), CAST(? AS text))"
 		},
+
+		reportAttributes: "CAST(COALESCE(NULLIF(i.context, ''), '{}') AS jsonb)",
+		reportAttr: func(column, key string) (string, any) {
+			return "(" + column + " ->> CAST(? AS text))", key
+		},
+		reportAttrEach: func(column string) string {
+			return "jsonb_each_text(CASE WHEN jsonb_typeof(" + column + ") = 'object' THEN " + column + " ELSE '{}' END)"
+		},
+		rollUpAtOnce: true,
+		forUpdate:    "FOR UPDATE",
 	}
 }
 
@@ -138,6 +163,14 @@ func sqliteDialect() dialect {
 		contextKeysJoin: " JOIN json_each(i.context) AS j",
 		secondsBetween: func(a, b string) string {
 			return "((julianday(" + b + ") - julianday(" + a + ")) * 86400.0)"
+		},
+
+		reportAttributes: "COALESCE(NULLIF(i.context, ''), '{}')",
+		reportAttr: func(column, key string) (string, any) {
+			return "json_extract(" + column + ", ?)", `$."` + key + `"`
+		},
+		reportAttrEach: func(column string) string {
+			return "json_each(CASE WHEN json_valid(" + column + ") AND json_type(" + column + ") = 'object' THEN " + column + " ELSE '{}' END)"
 		},
 	}
 }

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -13,11 +12,17 @@ import (
 // A response counts once per kind, by its first answer of that kind that
 // was not skipped, in the period by that answer's answered_at. Dimensions
 // and attribute filters read the invitation's context, where the planner
-// copies the event's attributes and touchpoint.
+// copies the event's attributes and touchpoint. Score reports read the
+// summary and roll-ups of report_summary.go instead of the answers.
 
 // ScoreReport counts q's responses by class for an NPS, CSAT or CES report,
 // with its groups and the previous period.
 func (db *DB) ScoreReport(ctx context.Context, kind flows.Kind, q flows.ReportQuery) (flows.ScoreReport, error) {
+	// Rows the roll-up leaves are counted raw: a failed roll-up only
+	// makes this report slower.
+	if _, err := db.rollUpReports(ctx); err != nil {
+		db.log.WarnContext(ctx, "report roll-up failed", "err", err)
+	}
 	counts, err := db.classCounts(ctx, kind, q)
 	if err != nil {
 		return flows.ScoreReport{}, err
@@ -96,39 +101,6 @@ func (db *DB) groupExpr(q flows.ReportQuery, timeColumn string) (string, []any) 
 	return "COALESCE(" + expr + ", '')", []any{arg}
 }
 
-func (db *DB) classCounts(ctx context.Context, kind flows.Kind, q flows.ReportQuery) ([]flows.ClassCount, error) {
-	group, groupArgs := db.groupExpr(q, "a.answered_at")
-	f := db.filterFor(q, "r.survey_id")
-	var sql strings.Builder
-	sql.WriteString(`SELECT ` + group + ` AS grp, a.class AS class, COUNT(*) AS n, COALESCE(SUM(a.score), 0) AS score_sum
-FROM answers a
-JOIN responses r ON r.id = a.response_id
-JOIN invitations i ON i.id = r.invitation_id
-WHERE a.kind = ? AND a.skipped = ? AND a.answered_at >= ? AND a.answered_at < ?
-  AND NOT EXISTS (SELECT 1 FROM answers p
-    WHERE p.response_id = a.response_id AND p.kind = a.kind AND p.skipped = ? AND p.id < a.id)`)
-	args := append(groupArgs, string(kind), false, sqlTime(q.From), sqlTime(q.To), false)
-	for _, w := range f.where {
-		sql.WriteString("\n  AND " + w)
-	}
-	args = append(args, f.args...)
-	sql.WriteString("\nGROUP BY 1, 2")
-	var rows []struct {
-		Grp      string
-		Class    string
-		N        int
-		ScoreSum int64
-	}
-	if err := db.conn(ctx).Raw(sql.String(), args...).Scan(&rows).Error; err != nil {
-		return nil, sqlErr(fmt.Sprintf("%s report", kind), err)
-	}
-	out := make([]flows.ClassCount, len(rows))
-	for i, r := range rows {
-		out[i] = flows.ClassCount{Group: r.Grp, Class: flows.Class(r.Class), N: r.N, ScoreSum: r.ScoreSum}
-	}
-	return out, nil
-}
-
 // FunnelReport counts the invitations created in q's period by how far
 // they got, and where the unfinished responses stopped.
 func (db *DB) FunnelReport(ctx context.Context, q flows.ReportQuery) (flows.FunnelReport, error) {
@@ -184,14 +156,13 @@ func (db *DB) EachComment(ctx context.Context, q flows.ReportQuery, fn func(clas
 	f := db.filterFor(q, "r.survey_id")
 	var sql strings.Builder
 	sql.WriteString(`SELECT t.text,
-  COALESCE((SELECT c.class FROM answers c WHERE c.response_id = t.response_id AND c.kind IN (?, ?, ?) AND c.skipped = ?
-    ORDER BY c.id LIMIT 1), '') AS class
+  COALESCE((SELECT c.class FROM report_answers c WHERE c.response_id = t.response_id
+    ORDER BY c.answer_id LIMIT 1), '') AS class
 FROM answers t
 JOIN responses r ON r.id = t.response_id
 JOIN invitations i ON i.id = r.invitation_id
 WHERE t.kind = ? AND t.text <> '' AND t.answered_at >= ? AND t.answered_at < ?`)
-	args := []any{string(flows.KindNPS), string(flows.KindCSAT), string(flows.KindCES), false,
-		string(flows.KindText), sqlTime(q.From), sqlTime(q.To)}
+	args := []any{string(flows.KindText), sqlTime(q.From), sqlTime(q.To)}
 	for _, w := range f.where {
 		sql.WriteString("\n  AND " + w)
 	}

@@ -27,12 +27,18 @@ type insightResponse struct {
 // invitation created at the first answer's time) and returns the responses' ids.
 func seedInsight(t testing.TB, db *DB, rs []insightResponse) []int64 {
 	t.Helper()
+	return seedInsightAs(t, db, "ins-", rs)
+}
+
+// seedInsightAs is seedInsight with customer refs prefix0, prefix1 ….
+func seedInsightAs(t testing.TB, db *DB, prefix string, rs []insightResponse) []int64 {
+	t.Helper()
 	ctx := sqlTestCtx(t.(*testing.T))
 	var ids []int64
 	for n, r := range rs {
 		at := r.at
 		db.Now = func() time.Time { return at }
-		ref := fmt.Sprint("ins-", n)
+		ref := fmt.Sprint(prefix, n)
 		c, err := db.UpsertCustomer(ctx, ref, "en")
 		if err != nil {
 			t.Fatal(err)

@@ -90,6 +90,9 @@ func (db *DB) EraseCustomer(ctx context.Context, ref, actor string) (flows.Erasu
 		for _, ch := range chats {
 			out.Chats = append(out.Chats, flows.ChatRef{Channel: flows.Channel(ch.Channel), ExternalID: ch.ExternalID})
 		}
+		if err := db.eraseReportAttributes(tx, id); err != nil {
+			return err
+		}
 		pseudonym := flows.ErasedRef(id)
 		handoffsOf := "SELECT id FROM handoffs WHERE customer_id = ?"
 		steps := []privacyStep{
@@ -98,6 +101,7 @@ func (db *DB) EraseCustomer(ctx context.Context, ref, actor string) (flows.Erasu
 			{"answers", "UPDATE answers SET text = '' WHERE text <> '' AND response_id IN (SELECT id FROM responses WHERE customer_id = ?)", []any{id}},
 			{"responses", "UPDATE responses SET external_id = '', state = '' WHERE customer_id = ?", []any{id}},
 			{"invitations", "UPDATE invitations SET external_id = '', context = '{}' WHERE customer_id = ?", []any{id}},
+			{"report_answers", "UPDATE report_answers SET attributes = '{}' WHERE response_id IN (SELECT id FROM responses WHERE customer_id = ?)", []any{id}},
 			{"handoff_messages", "UPDATE handoff_messages SET text = '', photo_id = '' WHERE (text <> '' OR photo_id <> '') AND handoff_id IN (" + handoffsOf + ")", []any{id}},
 			{"webhook_outbox", "DELETE FROM webhook_outbox WHERE (event LIKE 'handoff.%' AND subject_id IN (" + handoffsOf + ")) OR (event = ? AND subject_id IN (SELECT id FROM responses WHERE customer_id = ?))", []any{id, string(flows.EventResponseCompleted), id}},
 			{"handoffs", "UPDATE handoffs SET customer_ref = ?, comment = '', external_id = '', context = '{}' WHERE customer_id = ?", []any{pseudonym, id}},

@@ -161,6 +161,11 @@ func (db *DB) applyStepInTransaction(ctx context.Context, w flows.StepWrite, sta
 				return fmt.Errorf("insert answer %s: %w", a.QuestionID, res.Error)
 			}
 			answerInserted = res.RowsAffected == 1
+			if answerInserted && reportedAnswer(a) {
+				if err := db.insertReportAnswer(tx, resp, row); err != nil {
+					return fmt.Errorf("insert report summary of %s: %w", a.QuestionID, err)
+				}
+			}
 		}
 
 		// The invitation moves with the customer (flows.InvitationAfterStep).
@@ -219,7 +224,7 @@ func stepCompletes(w flows.StepWrite, resp responseRow, at time.Time) bool {
 }
 
 // stepReturning is what a step reads back from the response row it updates.
-const stepReturning = "RETURNING id, invitation_id, customer_id, survey_id, channel, external_id, status, completed_at"
+const stepReturning = "RETURNING id, invitation_id, customer_id, survey_id, channel, external_id, language, status, completed_at"
 
 // responseStepUpdate is the UPDATE of the response row that begins every
 // step, without RETURNING: it writes the state and the update id, finishes

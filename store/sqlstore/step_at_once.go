@@ -33,10 +33,22 @@ func (db *DB) applyStepAtOnce(ctx context.Context, w flows.StepWrite, state any,
     INSERT INTO answers (response_id, question_id, kind, score, choice, text, class, skipped, answered_at)
     SELECT r.id, ?, ?, ?, ?, ?, ?, ?, ? FROM r
     ON CONFLICT (response_id, question_id) DO NOTHING
-    RETURNING 1
+    RETURNING id
 )`)
-		args = append(args, a.QuestionID, string(a.Kind), a.Score, a.Choice, a.Text, string(a.Class), a.Skipped, orTime(a.AnsweredAt, at))
+		answeredAt := orTime(a.AnsweredAt, at)
+		args = append(args, a.QuestionID, string(a.Kind), a.Score, a.Choice, a.Text, string(a.Class), a.Skipped, answeredAt)
 		answered = "EXISTS (SELECT 1 FROM a)"
+		if reportedAnswer(a) {
+			// The reports' summary row, if this is the response's first
+			// answer of the kind (reportSummaryInsert).
+			sql.WriteString(`, ra AS (
+    INSERT INTO report_answers (` + reportAnswerColumns + `)
+    SELECT r.id, ?, a.id, r.survey_id, i.wave_id, r.channel, r.language, ?, ?, ?, ?, ` + db.dialect.reportAttributes + `, ?
+    FROM r CROSS JOIN a JOIN invitations i ON i.id = r.invitation_id
+    ON CONFLICT (response_id, kind) DO NOTHING
+)`)
+			args = append(args, string(a.Kind), string(a.Class), a.Score, answeredAt, reportSlot(answeredAt), false)
+		}
 	}
 
 	// The invitation moves with the customer (flows.InvitationAfterStep),
