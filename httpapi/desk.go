@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -25,6 +26,7 @@ type Desk interface {
 type Agents interface {
 	AddAgent(ctx context.Context, a flows.Agent) (flows.Agent, error)
 	Agents(ctx context.Context) ([]flows.Agent, error)
+	AgentByTelegramUser(ctx context.Context, telegramUserID int64) (flows.Agent, error)
 	RemoveAgent(ctx context.Context, telegramUserID int64) error
 }
 
@@ -210,6 +212,29 @@ func (s *Server) getHandoff(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// actingAgent is the agent a case move acts as: for a token bound to an
+// agent, that agent (agent_id may be left out; another one is refused
+// with 403), else agent_id as given (0: none).
+func (s *Server) actingAgent(ctx context.Context, agentID int64) (int64, error) {
+	bound := callerOf(ctx).AgentTelegramUserID
+	if bound == 0 {
+		return agentID, nil
+	}
+	if s.cfg.Agents == nil {
+		return 0, errNoDesk
+	}
+	a, err := s.cfg.Agents.AgentByTelegramUser(ctx, bound)
+	switch {
+	case errors.Is(err, flows.ErrNotFound):
+		return 0, &forbiddenError{fmt.Sprintf("this token is bound to telegram user %d, who is no longer an agent", bound)}
+	case err != nil:
+		return 0, err
+	case agentID != 0 && agentID != a.ID:
+		return 0, &forbiddenError{fmt.Sprintf("this token acts only as agent %d (%s, telegram user %d), not as agent %d", a.ID, a.Name, bound, agentID)}
+	}
+	return a.ID, nil
+}
+
 // deskRequest reads a case move's id and body.
 func (s *Server) deskRequest(w http.ResponseWriter, r *http.Request, body any) (int64, bool) {
 	if s.cfg.Desk == nil {
@@ -235,6 +260,11 @@ func (s *Server) claimHandoff(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	var err error
+	if req.AgentID, err = s.actingAgent(r.Context(), req.AgentID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if req.AgentID <= 0 {
 		s.fail(w, r, fmt.Errorf("%w: agent_id is required", flows.ErrInvalid))
 		return
@@ -254,6 +284,11 @@ func (s *Server) replyHandoff(w http.ResponseWriter, r *http.Request) {
 	}
 	id, ok := s.deskRequest(w, r, &req)
 	if !ok {
+		return
+	}
+	var err error
+	if req.AgentID, err = s.actingAgent(r.Context(), req.AgentID); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if req.AgentID <= 0 {
@@ -284,6 +319,11 @@ func (s *Server) resolveHandoff(w http.ResponseWriter, r *http.Request) {
 	}
 	id, ok := s.deskRequest(w, r, &req)
 	if !ok {
+		return
+	}
+	var err error
+	if req.AgentID, err = s.actingAgent(r.Context(), req.AgentID); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	h, err := s.cfg.Desk.ResolveAs(r.Context(), id, req.AgentID, req.Outcome, req.Note)

@@ -94,6 +94,7 @@ func (f *fakeDesk) ResolveAs(ctx context.Context, id, agentID int64, outcome flo
 
 type fakeAgentsAPI struct {
 	t        *testing.T
+	ByUserFn func(ctx context.Context, telegramUserID int64) (flows.Agent, error)
 	AddFn    func(ctx context.Context, a flows.Agent) (flows.Agent, error)
 	ListFn   func(ctx context.Context) ([]flows.Agent, error)
 	RemoveFn func(ctx context.Context, telegramUserID int64) error
@@ -111,6 +112,13 @@ func (f *fakeAgentsAPI) Agents(ctx context.Context) ([]flows.Agent, error) {
 		return unexpected[[]flows.Agent](f.t, "Agents.Agents"), nil
 	}
 	return f.ListFn(ctx)
+}
+
+func (f *fakeAgentsAPI) AgentByTelegramUser(ctx context.Context, telegramUserID int64) (flows.Agent, error) {
+	if f.ByUserFn == nil {
+		return unexpected[flows.Agent](f.t, "Agents.AgentByTelegramUser"), nil
+	}
+	return f.ByUserFn(ctx, telegramUserID)
 }
 
 func (f *fakeAgentsAPI) RemoveAgent(ctx context.Context, telegramUserID int64) error {

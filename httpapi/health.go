@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/cxbot/cxbot/flows"
 )
 
 // healthJSON is the answer of /healthz: "ok" or "degraded", and each
@@ -22,7 +24,7 @@ const checkFailing = "failing"
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	detailed := s.authorized(r)
+	detailed := s.callerMay(r, flows.PermHealthDetails)
 	out, code := healthJSON{Checks: map[string]string{}, Status: "ok"}, http.StatusOK
 	for _, c := range s.cfg.Checks {
 		if err := c.Probe(ctx); err != nil {

@@ -29,6 +29,7 @@ func responseTypes() []any {
 		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, npsReportJSON{}, responsesJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, flows.TermsReport{}, flows.HandoffReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
 		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{}, quietHoursBody{},
 		caseJSON{}, caseMessageJSON{}, agentJSON{}, deliveriesJSON{}, deliveryJSON{},
+		meJSON{}, tokensJSON{}, createdTokenJSON{}, revokedTokenJSON{},
 	}
 }
 
@@ -161,6 +162,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	a := newFakeAPI(t, func(c *Config) {
 		c.Checks = []Check{{Name: "database", Probe: func(context.Context) error { return nil }}}
 		c.Webhooks = newDeliveryLog(t)
+		c.Tokens = newTokenDB(t) // holds token 1, for DELETE /api/v1/tokens/1
 	})
 	a.convs.SurveysFn = testSurveys
 	a.convs.InviteFn = func(_ context.Context, req conversation.InviteRequest) (flows.Invitation, bool, error) {
@@ -274,7 +276,11 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		"GET /api/v1/privacy/audit":                   "",
 		"GET /api/v1/webhooks/deliveries":             "",
 		"POST /api/v1/webhooks/deliveries/{id}/retry": "",
-		"/api/": "",
+		"GET /api/v1/me":                              "",
+		"GET /api/v1/tokens":                          "",
+		"POST /api/v1/tokens":                         `{"name":"ops","role":"marketer"}`,
+		"DELETE /api/v1/tokens/{id}":                  "",
+		"/api/":                                       "",
 	}
 	for _, rt := range (&Server{}).routes() {
 		method, path := requestFor(rt.pattern)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cxbot/cxbot/flows"
 )
 
 // The OpenAPI document at /api/v1/openapi.json lists exactly the routes
@@ -24,6 +26,7 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 		t.Fatalf("document: %v, openapi %q", err, doc.OpenAPI)
 	}
 	documented := map[string]bool{}
+	permission := map[string]string{}
 	for path, ops := range doc.Paths {
 		for method, raw := range ops {
 			if method == "parameters" {
@@ -32,14 +35,16 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 			documented[strings.ToUpper(method)+" "+path] = true
 			var op struct {
 				OperationID string                     `json:"operationId"`
+				Permission  string                     `json:"x-cxbot-permission"`
 				Security    *[]any                     `json:"security"`
 				Responses   map[string]json.RawMessage `json:"responses"`
 			}
 			if err := json.Unmarshal(raw, &op); err != nil || op.OperationID == "" {
 				t.Errorf("%s %s: %v, operationId %q", method, path, err, op.OperationID)
 			}
+			permission[strings.ToUpper(method)+" "+path] = op.Permission
 			if op.Security == nil { // behind the token
-				for _, code := range []string{"401", "405", "503"} {
+				for _, code := range []string{"401", "403", "405", "503"} {
 					if _, ok := op.Responses[code]; !ok {
 						t.Errorf("%s %s: %s not documented", method, path, code)
 					}
@@ -55,6 +60,9 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 		routed = append(routed, rt.pattern)
 		if !documented[rt.pattern] {
 			t.Errorf("route %s is not in the OpenAPI document", rt.pattern)
+		}
+		if want := string(rt.perm); rt.perm != flows.PermPublic && permission[rt.pattern] != want {
+			t.Errorf("route %s: x-cxbot-permission is %q, the route needs %q", rt.pattern, permission[rt.pattern], want)
 		}
 	}
 	for op := range documented {

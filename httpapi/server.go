@@ -5,7 +5,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +39,12 @@ type Check struct {
 
 // Config wires the API.
 type Config struct {
-	Token         string // bearer token; empty refuses every API call
+	Token  string     // CXBOT_API_TOKEN, an admin token; empty: only stored tokens work
+	Tokens TokenStore // stored tokens with roles; nil: only Token works
+	// TokenTTL is how long a token read from Tokens is trusted (revocation
+	// elsewhere takes that long to be seen); zero is DefaultTokenTTL.
+	TokenTTL      time.Duration
+	Now           func() time.Time // the clock; nil is time.Now
 	Conversations Conversations
 	Insight       Insight
 	Responses     ResponseReader
@@ -67,8 +71,9 @@ type Config struct {
 
 // Server serves the API.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg    Config
+	mux    *http.ServeMux
+	tokens *tokenCache
 }
 
 // New returns the API handler.
@@ -76,9 +81,16 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), tokens: &tokenCache{}}
 	for _, rt := range s.routes() {
 		h := rt.handler
+		switch rt.perm {
+		case flows.PermPublic:
+		case "":
+			panic("httpapi: route " + rt.pattern + " declares no permission")
+		default:
+			h = s.auth(rt.perm, h)
+		}
 		if strings.HasPrefix(rt.pattern, "/api/") || strings.Contains(rt.pattern, " /api/") {
 			h = s.limitClients(h)
 		}
@@ -87,9 +99,11 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// route is one endpoint of the API.
+// route is one endpoint of the API and the permission it needs
+// (flows/access.go decides which roles hold it).
 type route struct {
 	pattern string
+	perm    flows.Permission
 	handler http.Handler
 }
 
@@ -97,42 +111,46 @@ type route struct {
 // answers as documented (snake_case keys, the error vocabulary).
 func (s *Server) routes() []route {
 	return []route{
-		{"GET /healthz", http.HandlerFunc(s.health)},
-		{"GET /readyz", http.HandlerFunc(s.health)}, // the same readiness, under the name Kubernetes users expect
-		{"GET /livez", http.HandlerFunc(s.live)},
-		{"GET /api/v1/openapi.json", http.HandlerFunc(s.openAPI)},
-		{"GET /{$}", s.dashboard()},
-		{"GET /dashboard/", s.dashboard()},
-		{"POST /api/v1/invitations", s.auth(s.createInvitation)},
-		{"GET /api/v1/reports/terms", s.auth(s.termsReport)},
-		{"GET /api/v1/reports/{report}", s.auth(s.report)},
-		{"GET /api/v1/responses", s.auth(s.listResponses)},
-		{"GET /api/v1/exports/responses.csv", s.auth(s.exportCSV)},
-		{"GET /api/v1/exports/responses.xlsx", s.auth(s.exportXLSX)},
-		{"GET /api/v1/surveys", s.auth(s.listSurveys)},
-		{"GET /api/v1/handoffs", s.auth(s.listHandoffs)},
-		{"GET /api/v1/handoffs/{id}", s.auth(s.getHandoff)},
-		{"POST /api/v1/handoffs/{id}/claim", s.auth(s.claimHandoff)},
-		{"POST /api/v1/handoffs/{id}/reply", s.auth(s.replyHandoff)},
-		{"POST /api/v1/handoffs/{id}/resolve", s.auth(s.resolveHandoff)},
-		{"GET /api/v1/agents", s.auth(s.listAgents)},
-		{"POST /api/v1/agents", s.auth(s.addAgent)},
-		{"DELETE /api/v1/agents/{telegram_user_id}", s.auth(s.removeAgent)},
-		{"POST /api/v1/links", s.auth(s.createLink)},
-		{"POST /api/v1/events", s.auth(s.postEvents)},
-		{"GET /api/v1/waves", s.auth(s.listWaves)},
-		{"POST /api/v1/waves", s.auth(s.createWave)},
-		{"GET /api/v1/waves/{id}", s.auth(s.getWave)},
-		{"PUT /api/v1/waves/{id}", s.auth(s.putWave)},
-		{"DELETE /api/v1/waves/{id}", s.auth(s.retireWave)},
-		{"POST /api/v1/waves/{id}/pause", s.auth(s.pauseWave)},
-		{"POST /api/v1/waves/{id}/resume", s.auth(s.resumeWave)},
-		{"GET /api/v1/waves/{id}/preview", s.auth(s.previewWave)},
-		{"GET /api/v1/webhooks/deliveries", s.auth(s.listDeliveries)},
-		{"POST /api/v1/webhooks/deliveries/{id}/retry", s.auth(s.retryDelivery)},
-		{"DELETE /api/v1/customers/{ref}", s.auth(s.eraseCustomer)},
-		{"GET /api/v1/privacy/audit", s.auth(s.privacyAuditLog)},
-		{"/api/", s.auth(s.noRoute)},
+		{"GET /healthz", flows.PermPublic, http.HandlerFunc(s.health)},
+		{"GET /readyz", flows.PermPublic, http.HandlerFunc(s.health)}, // the same readiness, under the name Kubernetes users expect
+		{"GET /livez", flows.PermPublic, http.HandlerFunc(s.live)},
+		{"GET /api/v1/openapi.json", flows.PermPublic, http.HandlerFunc(s.openAPI)},
+		{"GET /{$}", flows.PermPublic, s.dashboard()},
+		{"GET /dashboard/", flows.PermPublic, s.dashboard()},
+		{"POST /api/v1/invitations", flows.PermSendInvitations, http.HandlerFunc(s.createInvitation)},
+		{"GET /api/v1/reports/terms", flows.PermReadReports, http.HandlerFunc(s.termsReport)},
+		{"GET /api/v1/reports/{report}", flows.PermReadReports, http.HandlerFunc(s.report)},
+		{"GET /api/v1/responses", flows.PermReadReports, http.HandlerFunc(s.listResponses)},
+		{"GET /api/v1/exports/responses.csv", flows.PermReadReports, http.HandlerFunc(s.exportCSV)},
+		{"GET /api/v1/exports/responses.xlsx", flows.PermReadReports, http.HandlerFunc(s.exportXLSX)},
+		{"GET /api/v1/surveys", flows.PermListSurveys, http.HandlerFunc(s.listSurveys)},
+		{"GET /api/v1/handoffs", flows.PermReadHandoffs, http.HandlerFunc(s.listHandoffs)},
+		{"GET /api/v1/handoffs/{id}", flows.PermReadHandoffs, http.HandlerFunc(s.getHandoff)},
+		{"POST /api/v1/handoffs/{id}/claim", flows.PermWorkHandoffs, http.HandlerFunc(s.claimHandoff)},
+		{"POST /api/v1/handoffs/{id}/reply", flows.PermWorkHandoffs, http.HandlerFunc(s.replyHandoff)},
+		{"POST /api/v1/handoffs/{id}/resolve", flows.PermWorkHandoffs, http.HandlerFunc(s.resolveHandoff)},
+		{"GET /api/v1/agents", flows.PermListAgents, http.HandlerFunc(s.listAgents)},
+		{"POST /api/v1/agents", flows.PermManageAgents, http.HandlerFunc(s.addAgent)},
+		{"DELETE /api/v1/agents/{telegram_user_id}", flows.PermManageAgents, http.HandlerFunc(s.removeAgent)},
+		{"POST /api/v1/links", flows.PermIssueLinks, http.HandlerFunc(s.createLink)},
+		{"POST /api/v1/events", flows.PermImportEvents, http.HandlerFunc(s.postEvents)},
+		{"GET /api/v1/waves", flows.PermManageWaves, http.HandlerFunc(s.listWaves)},
+		{"POST /api/v1/waves", flows.PermManageWaves, http.HandlerFunc(s.createWave)},
+		{"GET /api/v1/waves/{id}", flows.PermManageWaves, http.HandlerFunc(s.getWave)},
+		{"PUT /api/v1/waves/{id}", flows.PermManageWaves, http.HandlerFunc(s.putWave)},
+		{"DELETE /api/v1/waves/{id}", flows.PermManageWaves, http.HandlerFunc(s.retireWave)},
+		{"POST /api/v1/waves/{id}/pause", flows.PermManageWaves, http.HandlerFunc(s.pauseWave)},
+		{"POST /api/v1/waves/{id}/resume", flows.PermManageWaves, http.HandlerFunc(s.resumeWave)},
+		{"GET /api/v1/waves/{id}/preview", flows.PermManageWaves, http.HandlerFunc(s.previewWave)},
+		{"GET /api/v1/webhooks/deliveries", flows.PermWebhookDeliveries, http.HandlerFunc(s.listDeliveries)},
+		{"POST /api/v1/webhooks/deliveries/{id}/retry", flows.PermWebhookDeliveries, http.HandlerFunc(s.retryDelivery)},
+		{"DELETE /api/v1/customers/{ref}", flows.PermPrivacy, http.HandlerFunc(s.eraseCustomer)},
+		{"GET /api/v1/privacy/audit", flows.PermPrivacy, http.HandlerFunc(s.privacyAuditLog)},
+		{"GET /api/v1/me", flows.PermSelf, http.HandlerFunc(s.me)},
+		{"GET /api/v1/tokens", flows.PermManageTokens, http.HandlerFunc(s.listTokens)},
+		{"POST /api/v1/tokens", flows.PermManageTokens, http.HandlerFunc(s.createToken)},
+		{"DELETE /api/v1/tokens/{id}", flows.PermManageTokens, http.HandlerFunc(s.revokeToken)},
+		{"/api/", flows.PermSelf, http.HandlerFunc(s.noRoute)},
 	}
 }
 
@@ -151,28 +169,6 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
-
-func (s *Server) auth(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Token == "" {
-			writeError(w, http.StatusUnauthorized, "the API is disabled: set CXBOT_API_TOKEN")
-			return
-		}
-		if !s.authorized(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cxbot"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-			return
-		}
-		next(w, r)
-	})
-}
-
-// authorized reports whether the request carries the API token (compared
-// in constant time); with no token configured nothing is authorized.
-func (s *Server) authorized(r *http.Request) bool {
-	got, ok := bearerToken(r.Header.Get("Authorization"))
-	return ok && s.cfg.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
-}
 
 // decodeBody reads a bounded JSON body and rejects unknown fields, so a
 // typo in a field name is an error rather than a silently ignored setting.
@@ -205,6 +201,12 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, errorBody{Code: errorCode(code), Error: msg})
 }
 
+// forbiddenError is a move the caller's token may not make (403), such as
+// an agent's token acting as another agent.
+type forbiddenError struct{ msg string }
+
+func (e *forbiddenError) Error() string { return e.msg }
+
 // fail maps the error vocabulary to HTTP status codes.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusInternalServerError
@@ -212,6 +214,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, new(*tooLargeError)):
 		code = http.StatusRequestEntityTooLarge
+	case errors.As(err, new(*forbiddenError)):
+		code = http.StatusForbidden
 	case errors.As(err, &limited):
 		code = http.StatusTooManyRequests
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(limited.RetryAfter.Seconds())))))

@@ -25,7 +25,7 @@ func requestFor(pattern string) (method, path string) {
 	if strings.Contains(path, "/webhooks/") { // deliveries have numeric ids
 		path = strings.ReplaceAll(path, "{id}", "1")
 	}
-	if strings.HasPrefix(path, "/api/v1/handoffs/") {
+	if strings.HasPrefix(path, "/api/v1/handoffs/") || strings.HasPrefix(path, "/api/v1/tokens/") {
 		path = strings.ReplaceAll(path, "{id}", "1")
 	}
 	path = strings.ReplaceAll(path, "{telegram_user_id}", "77")

@@ -163,7 +163,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		return nil, err
 	}
 	a.api = httpapi.New(httpapi.Config{
-		Token: cfg.APIToken, Conversations: a.conv, Insight: a.db, Responses: a.db, Comments: a.db, Words: segment.New(), Links: links, Logger: log,
+		Token: cfg.APIToken, Tokens: a.db, Conversations: a.conv, Insight: a.db, Responses: a.db, Comments: a.db, Words: segment.New(), Links: links, Logger: log,
 		Events: a.db, Waves: a.waves, Desk: a.desk, Agents: a.db, Webhooks: a.db, Privacy: privacyService{a.db, a.states, log},
 		Checks:     []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 		QuietUntil: a.quietUntil(),

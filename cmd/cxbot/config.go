@@ -141,7 +141,7 @@ func settings() []setting {
 			return nil
 		}},
 		{"CXBOT_CONFIG_DIR", "configs", "folder with surveys/*.yaml", false, str(func(c *config) *string { return &c.ConfigDir })},
-		{"CXBOT_API_TOKEN", "", "bearer token for /api/v1; empty refuses every API call", true, str(func(c *config) *string { return &c.APIToken })},
+		{"CXBOT_API_TOKEN", "", "admin bearer token for /api/v1 (cxbot tokens create makes tokens with roles); with it empty and no tokens made, every API call is refused", true, str(func(c *config) *string { return &c.APIToken })},
 		{"CXBOT_LINK_TTL", "168h", "how long a deep-link token from POST /api/v1/links works", false, dur(func(c *config) *time.Duration { return &c.LinkTTL })},
 		{"CXBOT_AUTO_MIGRATE", "false", "true lets serve apply database migrations at start-up", false, func(c *config, v string) error {
 			b, err := strconv.ParseBool(v)
@@ -442,7 +442,7 @@ func checkDatabaseURL(v string) error {
 func configWarnings(c config) []string {
 	var out []string
 	if c.APIToken == "" {
-		out = append(out, "CXBOT_API_TOKEN is empty: every /api/v1 call is refused with 401 (events, invitations, waves, reports)")
+		out = append(out, "CXBOT_API_TOKEN is empty: /api/v1 takes only tokens made with cxbot tokens create (with none, every call is refused with 401)")
 	}
 	return out
 }

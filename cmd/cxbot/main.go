@@ -25,6 +25,7 @@ Usage:
   cxbot waves               list survey waves and their counts
   cxbot export --survey ID --out FILE.csv|.xlsx  write the responses to a file
   cxbot agents add|list|remove  register the people who work handoffs
+  cxbot tokens create|list|revoke  API tokens with a role (admin, marketer, agent)
   cxbot customers erase|audit   erase a customer's personal data; print the privacy audit
   cxbot demo [--customers N] run the whole loop on this machine, no services needed
   cxbot bench [--customers N] measure the answer path against a bare echo bot
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdEvents(ctx, args[1:], getenv, stdout, stderr)
 	case "agents":
 		err = cmdAgents(ctx, args[1:], getenv, stdout, stderr)
+	case "tokens":
+		err = cmdTokens(ctx, args[1:], getenv, stdout, stderr)
 	case "customers":
 		err = cmdCustomers(ctx, args[1:], getenv, stdout, stderr)
 	case "waves":
