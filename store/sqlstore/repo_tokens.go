@@ -9,7 +9,7 @@ import (
 	"github.com/cxbot/cxbot/flows"
 )
 
-// apiTokenRow is an API token (migration 0010); the secret is not kept.
+// apiTokenRow is an API token (migration 0011); the secret is not kept.
 type apiTokenRow struct {
 	ID                  int64 `gorm:"primaryKey"`
 	TokenHash           string
