@@ -19,6 +19,7 @@ import (
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/conversation"
 	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/scheduler"
 )
 
 // Conversations is what the API needs from the conversation layer.
@@ -122,6 +123,7 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/events", s.auth(s.postEvents)},
 		{"GET /api/v1/waves", s.auth(s.listWaves)},
 		{"POST /api/v1/waves", s.auth(s.createWave)},
+		{"POST /api/v1/wave-checks", s.auth(s.checkWave)},
 		{"GET /api/v1/waves/{id}", s.auth(s.getWave)},
 		{"PUT /api/v1/waves/{id}", s.auth(s.putWave)},
 		{"DELETE /api/v1/waves/{id}", s.auth(s.retireWave)},
@@ -193,6 +195,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 type errorBody struct {
 	Code  string `json:"code"`
 	Error string `json:"error"`
+	// Fields names each bad field of a refused wave, for an editor.
+	Fields []scheduler.FieldProblem `json:"fields,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -228,6 +232,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusInternalServerError {
 		s.cfg.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
+	}
+	var invalidWave *scheduler.InvalidWaveError
+	if code == http.StatusBadRequest && errors.As(err, &invalidWave) {
+		writeJSON(w, code, errorBody{Code: errorCode(code), Error: msg, Fields: invalidWave.Fields})
+		return
 	}
 	writeError(w, code, msg)
 }
