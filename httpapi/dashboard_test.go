@@ -77,6 +77,11 @@ func newBrowser(t *testing.T) *browser {
 			if err != nil {
 				return
 			}
+			// A server without roles answers GET /api/v1/me with 404, which
+			// the dashboard reads as "admin": an expected answer, not a fault.
+			if strings.HasSuffix(m.URL, "/api/v1/me") && strings.Contains(m.Text, "status of 404") {
+				continue
+			}
 			switch m.Type {
 			case chromedp.ConsoleException, "error", "warning":
 				note(fmt.Sprintf("console %s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line))

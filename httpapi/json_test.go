@@ -27,7 +27,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 func responseTypes() []any {
 	return []any{
 		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, npsReportJSON{}, responsesJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, flows.TermsReport{}, flows.HandoffReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
-		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, scheduler.WaveCheck{}, previewJSON{}, quietHoursBody{},
+		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, scheduler.WaveCheck{}, previewJSON{}, surveyPreviewJSON{}, quietHoursBody{},
 		caseJSON{}, caseMessageJSON{}, agentJSON{}, deliveriesJSON{}, deliveryJSON{},
 	}
 }
@@ -256,6 +256,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		"GET /api/v1/exports/responses.csv":           "?survey=post_purchase_nps",
 		"GET /api/v1/exports/responses.xlsx":          "?survey=post_purchase_nps",
 		"GET /api/v1/surveys":                         "",
+		"GET /api/v1/surveys/{id}/preview":            "",
 		"GET /api/v1/handoffs":                        "",
 		"GET /api/v1/handoffs/{id}":                   "",
 		"POST /api/v1/handoffs/{id}/claim":            `{"agent_id":3}`,

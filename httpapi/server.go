@@ -111,6 +111,7 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/exports/responses.csv", s.auth(s.exportCSV)},
 		{"GET /api/v1/exports/responses.xlsx", s.auth(s.exportXLSX)},
 		{"GET /api/v1/surveys", s.auth(s.listSurveys)},
+		{"GET /api/v1/surveys/{id}/preview", s.auth(s.surveyPreview)},
 		{"GET /api/v1/handoffs", s.auth(s.listHandoffs)},
 		{"GET /api/v1/handoffs/{id}", s.auth(s.getHandoff)},
 		{"POST /api/v1/handoffs/{id}/claim", s.auth(s.claimHandoff)},
