@@ -75,6 +75,7 @@ const state = {
   me: null,
   surveys: [],
   checkTimer: 0,
+  checkSeq: 0,
   editing: "", // the id of the wave being edited, "" for a new one
 };
 
@@ -259,7 +260,7 @@ function words(when) {
 function runTimes(list, when) {
   list.replaceChildren();
   if (!when) return;
-  for (const at of when.next_runs) list.append(el("li", at.replace("T", " ").replace(/:00([+-]\d\d:\d\d|Z)$/, " $1")));
+  for (const at of when.next_runs) list.append(el("li", at.replace("T", " ").replace(/([+-]\d\d:\d\d|Z)$/, " $1")));
   list.dataset.tz = when.timezone;
 }
 
@@ -476,28 +477,34 @@ function showFieldErrors(err) {
   $("e-error").textContent = loose.join("; ");
 }
 
-// checkWave asks the API what the form would run, storing nothing.
-async function checkWave() {
+// checkWave asks the API what the form would run, storing nothing. Only
+// the latest answer counts (an older one may arrive after it); quiet keeps
+// an untouched new form free of "is required".
+async function checkWave(quiet) {
   fieldsShown();
   const def = waveDefinition();
   if (field("freq").value !== "cron") field("schedule").value = def.schedule;
+  const seq = ++state.checkSeq;
   try {
     const c = await api("/api/v1/wave-checks", "POST", def);
+    if (seq !== state.checkSeq) return;
     showFieldErrors(null);
     $("e-when").textContent = words(c.schedule);
     runTimes($("e-runs"), c.schedule);
     form().dataset.valid = "true";
   } catch (err) {
-    showFieldErrors(err);
+    if (seq !== state.checkSeq) return;
+    showFieldErrors(quiet === true ? null : err);
     $("e-when").textContent = "";
     $("e-runs").replaceChildren();
     form().dataset.valid = "false";
   }
-  form().dataset.checked = String(Number(form().dataset.checked || 0) + 1);
+  form().dataset.checked = String(seq);
 }
 
 function scheduleCheck() {
   clearTimeout(state.checkTimer);
+  form().dataset.valid = "";
   state.checkTimer = setTimeout(checkWave, 300);
 }
 
@@ -532,7 +539,7 @@ async function loadEditor(id) {
   } else {
     setFreq("every", "@every 1m");
   }
-  await checkWave();
+  await checkWave(!id);
 }
 
 // saveWave stores the form: a new wave is a paused draft, to preview and
