@@ -328,3 +328,18 @@ func paragraphs(texts ...string) string {
 	}
 	return b.String()
 }
+
+// Preview renders every question as it is sent in lang, the first with the
+// survey's intro as Start sends it, so a preview shows what customers see.
+// The buttons carry a placeholder response id.
+func (s *Survey) Preview(lang string) []Message {
+	out := make([]Message, 0, len(s.Questions))
+	for i := range s.Questions {
+		m := s.prompt(&s.Questions[i], 1, lang)
+		if i == 0 {
+			m.Text = paragraphs(s.Text("intro", lang), m.Text)
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -158,7 +158,8 @@ type fakeWaves struct {
 	t           *testing.T
 	ListFn      func(ctx context.Context) ([]scheduler.WaveStatus, error)
 	GetFn       func(ctx context.Context, id string) (scheduler.WaveStatus, error)
-	CreateFn    func(ctx context.Context, definition []byte) (scheduler.WaveStatus, error)
+	CreateFn    func(ctx context.Context, definition []byte, paused bool) (scheduler.WaveStatus, error)
+	CheckFn     func(ctx context.Context, definition []byte) (scheduler.WaveCheck, error)
 	SetPausedFn func(ctx context.Context, id string, paused bool) (scheduler.WaveStatus, error)
 	PutFn       func(ctx context.Context, id string, definition []byte) (scheduler.WaveStatus, bool, error)
 	RetireFn    func(ctx context.Context, id string) (scheduler.WaveStatus, error)
@@ -181,12 +182,20 @@ func (f *fakeWaves) Get(ctx context.Context, id string) (scheduler.WaveStatus, e
 	return f.GetFn(ctx, id)
 }
 
-func (f *fakeWaves) Create(ctx context.Context, definition []byte) (scheduler.WaveStatus, error) {
+func (f *fakeWaves) Create(ctx context.Context, definition []byte, paused bool) (scheduler.WaveStatus, error) {
 	if f.CreateFn == nil {
 		f.t.Error("unexpected call to WaveAdmin.Create")
 		return scheduler.WaveStatus{}, nil
 	}
-	return f.CreateFn(ctx, definition)
+	return f.CreateFn(ctx, definition, paused)
+}
+
+func (f *fakeWaves) Check(ctx context.Context, definition []byte) (scheduler.WaveCheck, error) {
+	if f.CheckFn == nil {
+		f.t.Error("unexpected call to WaveAdmin.Check")
+		return scheduler.WaveCheck{}, nil
+	}
+	return f.CheckFn(ctx, definition)
 }
 
 func (f *fakeWaves) SetPaused(ctx context.Context, id string, paused bool) (scheduler.WaveStatus, error) {

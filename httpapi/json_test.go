@@ -27,7 +27,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 func responseTypes() []any {
 	return []any{
 		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, npsReportJSON{}, responsesJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, flows.TermsReport{}, flows.HandoffReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
-		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, previewJSON{}, quietHoursBody{},
+		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, scheduler.WaveCheck{}, previewJSON{}, surveyPreviewJSON{}, quietHoursBody{},
 		caseJSON{}, caseMessageJSON{}, agentJSON{}, deliveriesJSON{}, deliveryJSON{},
 		meJSON{}, tokensJSON{}, createdTokenJSON{}, revokedTokenJSON{},
 	}
@@ -222,7 +222,11 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 	}
 	a.waves.ListFn = func(context.Context) ([]scheduler.WaveStatus, error) { return []scheduler.WaveStatus{fullWave}, nil }
 	a.waves.GetFn = func(context.Context, string) (scheduler.WaveStatus, error) { return fullWave, nil }
-	a.waves.CreateFn = func(context.Context, []byte) (scheduler.WaveStatus, error) { return fullWave, nil }
+	a.waves.CreateFn = func(context.Context, []byte, bool) (scheduler.WaveStatus, error) { return fullWave, nil }
+	a.waves.CheckFn = func(context.Context, []byte) (scheduler.WaveCheck, error) {
+		info, err := scheduler.DescribeSchedule("CRON_TZ=Asia/Shanghai 0 10 * * 1-5", "", sentAt, 5)
+		return scheduler.WaveCheck{ID: "w-1", Definition: fullWave.Definition, Schedule: info}, err
+	}
 	a.waves.SetPausedFn = func(context.Context, string, bool) (scheduler.WaveStatus, error) { return fullWave, nil }
 	a.waves.PutFn = func(context.Context, string, []byte) (scheduler.WaveStatus, bool, error) { return fullWave, true, nil }
 	a.waves.RetireFn = func(context.Context, string) (scheduler.WaveStatus, error) { return fullWave, nil }
@@ -254,6 +258,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		"GET /api/v1/exports/responses.csv":           "?survey=post_purchase_nps",
 		"GET /api/v1/exports/responses.xlsx":          "?survey=post_purchase_nps",
 		"GET /api/v1/surveys":                         "",
+		"GET /api/v1/surveys/{id}/preview":            "",
 		"GET /api/v1/handoffs":                        "",
 		"GET /api/v1/handoffs/{id}":                   "",
 		"POST /api/v1/handoffs/{id}/claim":            `{"agent_id":3}`,
@@ -266,6 +271,7 @@ func TestResponsesAreSnakeCase(t *testing.T) {
 		"POST /api/v1/events":                         eventsBody(t, goodEvent("e-1"), with(goodEvent("e-2"), "id", 2)),
 		"GET /api/v1/waves":                           "",
 		"POST /api/v1/waves":                          "id: w-1\n",
+		"POST /api/v1/wave-checks":                    "id: w-1\n",
 		"GET /api/v1/waves/{id}":                      "",
 		"PUT /api/v1/waves/{id}":                      "id: w-1\n",
 		"DELETE /api/v1/waves/{id}":                   "",

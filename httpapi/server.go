@@ -18,6 +18,7 @@ import (
 	"github.com/cxbot/cxbot/bot"
 	"github.com/cxbot/cxbot/conversation"
 	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/scheduler"
 )
 
 // Conversations is what the API needs from the conversation layer.
@@ -124,6 +125,7 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/exports/responses.csv", flows.PermReadReports, http.HandlerFunc(s.exportCSV)},
 		{"GET /api/v1/exports/responses.xlsx", flows.PermReadReports, http.HandlerFunc(s.exportXLSX)},
 		{"GET /api/v1/surveys", flows.PermListSurveys, http.HandlerFunc(s.listSurveys)},
+		{"GET /api/v1/surveys/{id}/preview", flows.PermListSurveys, http.HandlerFunc(s.surveyPreview)},
 		{"GET /api/v1/handoffs", flows.PermReadHandoffs, http.HandlerFunc(s.listHandoffs)},
 		{"GET /api/v1/handoffs/{id}", flows.PermReadHandoffs, http.HandlerFunc(s.getHandoff)},
 		{"POST /api/v1/handoffs/{id}/claim", flows.PermWorkHandoffs, http.HandlerFunc(s.claimHandoff)},
@@ -136,6 +138,7 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/events", flows.PermImportEvents, http.HandlerFunc(s.postEvents)},
 		{"GET /api/v1/waves", flows.PermManageWaves, http.HandlerFunc(s.listWaves)},
 		{"POST /api/v1/waves", flows.PermManageWaves, http.HandlerFunc(s.createWave)},
+		{"POST /api/v1/wave-checks", flows.PermManageWaves, http.HandlerFunc(s.checkWave)},
 		{"GET /api/v1/waves/{id}", flows.PermManageWaves, http.HandlerFunc(s.getWave)},
 		{"PUT /api/v1/waves/{id}", flows.PermManageWaves, http.HandlerFunc(s.putWave)},
 		{"DELETE /api/v1/waves/{id}", flows.PermManageWaves, http.HandlerFunc(s.retireWave)},
@@ -189,6 +192,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 type errorBody struct {
 	Code  string `json:"code"`
 	Error string `json:"error"`
+	// Fields names each bad field of a refused wave, for an editor.
+	Fields []scheduler.FieldProblem `json:"fields,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -232,6 +237,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusInternalServerError {
 		s.cfg.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
+	}
+	var invalidWave *scheduler.InvalidWaveError
+	if code == http.StatusBadRequest && errors.As(err, &invalidWave) {
+		writeJSON(w, code, errorBody{Code: errorCode(code), Error: msg, Fields: invalidWave.Fields})
+		return
 	}
 	writeError(w, code, msg)
 }

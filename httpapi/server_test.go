@@ -28,6 +28,9 @@ func requestFor(pattern string) (method, path string) {
 	if strings.HasPrefix(path, "/api/v1/handoffs/") || strings.HasPrefix(path, "/api/v1/tokens/") {
 		path = strings.ReplaceAll(path, "{id}", "1")
 	}
+	if strings.HasPrefix(path, "/api/v1/surveys/") {
+		path = strings.ReplaceAll(path, "{id}", "post_purchase_nps")
+	}
 	path = strings.ReplaceAll(path, "{telegram_user_id}", "77")
 	return method, strings.NewReplacer("{id}", "w-1", "{report}", "nps", "{$}", "").Replace(path)
 }

@@ -101,7 +101,7 @@ func TestRoleMatrix(t *testing.T) {
 		"GET /api/v1/exports/responses.csv": marketing, "GET /api/v1/exports/responses.xlsx": marketing, "POST /api/v1/events": marketing,
 		"GET /api/v1/waves": marketing, "POST /api/v1/waves": marketing, "GET /api/v1/waves/{id}": marketing, "PUT /api/v1/waves/{id}": marketing,
 		"DELETE /api/v1/waves/{id}": marketing, "POST /api/v1/waves/{id}/pause": marketing, "POST /api/v1/waves/{id}/resume": marketing,
-		"GET /api/v1/waves/{id}/preview": marketing,
+		"GET /api/v1/waves/{id}/preview": marketing, "POST /api/v1/wave-checks": marketing, "GET /api/v1/surveys/{id}/preview": all,
 
 		"POST /api/v1/invitations": adminOnly, "POST /api/v1/links": adminOnly, "POST /api/v1/agents": adminOnly,
 		"DELETE /api/v1/agents/{telegram_user_id}": adminOnly, "GET /api/v1/webhooks/deliveries": adminOnly,

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/cxbot/cxbot/flows"
@@ -12,7 +13,8 @@ import (
 type WaveAdmin interface {
 	List(ctx context.Context) ([]scheduler.WaveStatus, error)
 	Get(ctx context.Context, id string) (scheduler.WaveStatus, error)
-	Create(ctx context.Context, definition []byte) (scheduler.WaveStatus, error)
+	Create(ctx context.Context, definition []byte, paused bool) (scheduler.WaveStatus, error)
+	Check(ctx context.Context, definition []byte) (scheduler.WaveCheck, error)
 	Put(ctx context.Context, id string, definition []byte) (scheduler.WaveStatus, bool, error)
 	Retire(ctx context.Context, id string) (scheduler.WaveStatus, error)
 	SetPaused(ctx context.Context, id string, paused bool) (scheduler.WaveStatus, error)
@@ -42,19 +44,53 @@ func (s *Server) getWave(w http.ResponseWriter, r *http.Request) {
 }
 
 // createWave takes the same definition as a configs/waves file, as JSON or
-// YAML; an invalid one is refused whole, naming every bad field.
+// YAML; an invalid one is refused whole, naming every bad field. With
+// ?paused=true it is a draft: previewable, inviting no one until resumed.
 func (s *Server) createWave(w http.ResponseWriter, r *http.Request) {
+	paused, err := boolParam(r, "paused")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	body, err := readBody(w, r, maxWaveBodyBytes)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	wave, err := s.cfg.Waves.Create(r.Context(), body)
+	wave, err := s.cfg.Waves.Create(r.Context(), body, paused)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, wave)
+}
+
+// boolParam reads an optional true/false query parameter.
+func boolParam(r *http.Request, name string) (bool, error) {
+	switch v := r.URL.Query().Get(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%w: %s=%q: use true or false", flows.ErrInvalid, name, v)
+	}
+}
+
+// checkWave validates an unsaved definition, storing nothing: 200 with the
+// schedule in words and its next runs, or 400 naming each bad field.
+func (s *Server) checkWave(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, maxWaveBodyBytes)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	check, err := s.cfg.Waves.Check(r.Context(), body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, check)
 }
 
 // putWave creates or replaces an API wave: 201 when new, 200 when replaced.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/scheduler"
@@ -63,8 +64,10 @@ func TestGetWave(t *testing.T) {
 func TestCreateWave(t *testing.T) {
 	a := newFakeAPI(t)
 	var got []string
-	a.waves.CreateFn = func(_ context.Context, definition []byte) (scheduler.WaveStatus, error) {
+	var pausedCalls []bool
+	a.waves.CreateFn = func(_ context.Context, definition []byte, paused bool) (scheduler.WaveStatus, error) {
 		got = append(got, string(definition))
+		pausedCalls = append(pausedCalls, paused)
 		switch {
 		case strings.Contains(string(definition), "id: w-taken"):
 			return scheduler.WaveStatus{}, fmt.Errorf("%w: wave w-taken exists", flows.ErrConflict)
@@ -89,6 +92,74 @@ func TestCreateWave(t *testing.T) {
 	}
 	if len(got) != 3 {
 		t.Fatalf("Create called %d times; the oversized definition must not reach it", len(got))
+	}
+	// A draft: created paused.
+	if r := a.do(http.MethodPost, "/api/v1/waves?paused=true", yaml); r.code != http.StatusCreated || !pausedCalls[3] || pausedCalls[0] {
+		t.Fatalf("create paused = %d %s (paused %v)", r.code, r.body, pausedCalls)
+	}
+	if r := a.do(http.MethodPost, "/api/v1/waves?paused=yes", yaml); r.code != http.StatusBadRequest || r.errorText(t) != `paused="yes": use true or false` || len(got) != 4 {
+		t.Fatalf("create paused=yes = %d %s", r.code, r.body)
+	}
+}
+
+// A refused definition names each bad field beside the usual code and
+// message, so the dashboard can show it next to the field; a good one
+// answers its schedule in words and its next five runs.
+func TestCheckWave(t *testing.T) {
+	a := newFakeAPI(t)
+	now := time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC) // a Monday, 09:00 in Shanghai
+	a.waves.CheckFn = func(_ context.Context, definition []byte) (scheduler.WaveCheck, error) {
+		w, err := scheduler.ParseWave("api", definition, func(id string) bool { return id == "post_purchase_nps" })
+		if err != nil {
+			return scheduler.WaveCheck{}, err
+		}
+		info, err := scheduler.DescribeSchedule(w.Schedule, w.TimeZone, now, 5)
+		return scheduler.WaveCheck{ID: w.ID, Survey: w.Survey, Kind: "segment", Definition: w.Definition(), Schedule: info}, err
+	}
+	bad := `{"id":"Bad Id","survey":"nope","segment":{"where":{"tier":"gold"}},"schedule":"0 25 * * *","sample":"150%","quiet_hours":["9-10"],"channels":["sms"]}`
+	r := a.do(http.MethodPost, "/api/v1/wave-checks", bad)
+	var body struct {
+		Code   string `json:"code"`
+		Error  string `json:"error"`
+		Fields []struct {
+			Field string `json:"field"`
+			Error string `json:"error"`
+		} `json:"fields"`
+	}
+	r.json(t, &body)
+	fields := map[string]string{}
+	for _, f := range body.Fields {
+		fields[f.Field] = f.Error
+	}
+	if r.code != http.StatusBadRequest || body.Code != "invalid_request" || !strings.Contains(body.Error, "sample: ") || len(body.Fields) != 6 {
+		t.Fatalf("check bad = %d %s", r.code, r.body)
+	}
+	for field, want := range map[string]string{
+		"id": "lowercase letters", "survey": `no survey "nope"`, "schedule": "not a valid cron spec", "sample": "at most 100%",
+		"quiet_hours": `"9-10" is not HH:MM-HH:MM`, "channels": `"sms" is not telegram or wechat`,
+	} {
+		if !strings.Contains(fields[field], want) {
+			t.Errorf("field %s: %q, want it to say %q", field, fields[field], want)
+		}
+	}
+	good := `{"id":"monthly","survey":"post_purchase_nps","segment":{"where":{"tier":"gold"}},"schedule":"CRON_TZ=Asia/Shanghai 0 10 * * 1-5","sample":"50%"}`
+	r = a.do(http.MethodPost, "/api/v1/wave-checks", good)
+	var check scheduler.WaveCheck
+	r.json(t, &check)
+	var runs []string
+	for _, at := range check.Schedule.NextRuns {
+		runs = append(runs, at.Format("Mon 2006-01-02 15:04 -07:00"))
+	}
+	wantRuns := "Mon 2026-03-02 10:00 +08:00,Tue 2026-03-03 10:00 +08:00,Wed 2026-03-04 10:00 +08:00,Thu 2026-03-05 10:00 +08:00,Fri 2026-03-06 10:00 +08:00"
+	if r.code != http.StatusOK || check.ID != "monthly" || check.Definition.Sample != 0.5 || check.Schedule.TimeZone != "Asia/Shanghai" || strings.Join(runs, ",") != wantRuns {
+		t.Fatalf("check good = %d %s\nruns %s", r.code, r.body, runs)
+	}
+	if len(check.Schedule.Words) != 2 || check.Schedule.Words[0].Text != "every Monday to Friday at 10:00 (Asia/Shanghai time)" ||
+		check.Schedule.Words[1].Language != "zh-CN" || check.Schedule.Words[1].Text != "每周一至周五 10:00（Asia/Shanghai 时间）" {
+		t.Fatalf("words = %+v", check.Schedule.Words)
+	}
+	if r := a.do(http.MethodPost, "/api/v1/wave-checks", "id: [unclosed"); r.code != http.StatusBadRequest || !strings.Contains(r.body, "invalid YAML") {
+		t.Fatalf("check malformed = %d %s", r.code, r.body)
 	}
 }
 

@@ -324,9 +324,31 @@ type waveProblems struct {
 	source   string
 	lines    map[string]int
 	problems []string
+	fields   []FieldProblem
 }
 
+// FieldProblem is one invalid field of a wave definition, so an editor can
+// show it beside the field.
+type FieldProblem struct {
+	Field   string `json:"field"`
+	Problem string `json:"error"`
+}
+
+// InvalidWaveError is a refused wave definition: its message names every
+// problem with source and line (as before), Fields lists them by field.
+// It is flows.ErrInvalid.
+type InvalidWaveError struct {
+	msg    string
+	Fields []FieldProblem
+}
+
+func (e *InvalidWaveError) Error() string { return e.msg }
+
+// Unwrap makes the error flows.ErrInvalid.
+func (e *InvalidWaveError) Unwrap() error { return flows.ErrInvalid }
+
 func (p *waveProblems) add(field, msg string) {
+	p.fields = append(p.fields, FieldProblem{Field: field, Problem: msg})
 	if line, ok := p.lines[field]; ok {
 		p.problems = append(p.problems, fmt.Sprintf("%s:%d: %s: %s", p.source, line, field, msg))
 		return
@@ -338,7 +360,7 @@ func (p *waveProblems) err() error {
 	if len(p.problems) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %s", flows.ErrInvalid, strings.Join(p.problems, "; "))
+	return &InvalidWaveError{msg: flows.ErrInvalid.Error() + ": " + strings.Join(p.problems, "; "), Fields: p.fields}
 }
 
 func (p *waveProblems) duration(field, v string, def time.Duration) time.Duration {

@@ -242,6 +242,8 @@ type WaveStatus struct {
 	Retired    bool             `json:"retired"`
 	Definition WaveDefinition   `json:"definition"`
 	Counts     flows.WaveCounts `json:"counts"`
+	// When is the schedule in words and its next runs; absent once retired.
+	When *ScheduleInfo `json:"when,omitempty"`
 }
 
 func (m *Manager) status(ctx context.Context, w *Wave) (WaveStatus, error) {
@@ -253,6 +255,11 @@ func (m *Manager) status(ctx context.Context, w *Wave) (WaveStatus, error) {
 		Definition: w.Definition(), Counts: counts, Kind: "segment"}
 	if w.Trigger != nil {
 		st.Kind, st.Touchpoint = "trigger", w.Trigger.Touchpoint
+	}
+	if !w.Retired {
+		if info, err := DescribeSchedule(w.Schedule, w.TimeZone, m.cfg.Now(), 5); err == nil {
+			st.When = &info
+		}
 	}
 	return st, nil
 }
@@ -311,18 +318,48 @@ func (m *Manager) lookupSynced(ctx context.Context, id string) (*Wave, error) {
 // Create stores and schedules a wave sent through the API (YAML or JSON).
 // Nothing is stored when the definition is invalid; a wave whose id exists
 // is a conflict, so an API call cannot silently replace a file's wave.
-func (m *Manager) Create(ctx context.Context, definition []byte) (WaveStatus, error) {
+// A wave created paused is a draft: it can be previewed, and invites no one
+// until it is resumed.
+func (m *Manager) Create(ctx context.Context, definition []byte, paused bool) (WaveStatus, error) {
 	w, err := ParseWave(string(flows.WaveSourceAPI), definition, m.surveyExists)
 	if err != nil {
 		return WaveStatus{}, err
 	}
-	if _, err := m.cfg.Store.CreateWave(ctx, flows.WaveRecord{ID: w.ID, Definition: strings.TrimSpace(string(definition)), Source: flows.WaveSourceAPI}); err != nil {
+	if _, err := m.cfg.Store.CreateWave(ctx, flows.WaveRecord{ID: w.ID, Definition: strings.TrimSpace(string(definition)), Source: flows.WaveSourceAPI, Paused: paused}); err != nil {
 		return WaveStatus{}, err
 	}
 	if err := m.Sync(ctx); err != nil {
 		return WaveStatus{}, err
 	}
 	return m.Get(ctx, w.ID)
+}
+
+// WaveCheck is an unsaved definition that is valid: what it would run and
+// when.
+type WaveCheck struct {
+	ID         string         `json:"id"`
+	Survey     string         `json:"survey"`
+	Kind       string         `json:"kind"`
+	Definition WaveDefinition `json:"definition"`
+	Schedule   ScheduleInfo   `json:"schedule"`
+}
+
+// Check validates a definition without storing it (an *InvalidWaveError
+// names each bad field) and describes its schedule with the next five runs.
+func (m *Manager) Check(_ context.Context, definition []byte) (WaveCheck, error) {
+	w, err := ParseWave(string(flows.WaveSourceAPI), definition, m.surveyExists)
+	if err != nil {
+		return WaveCheck{}, err
+	}
+	info, err := DescribeSchedule(w.Schedule, w.TimeZone, m.cfg.Now(), 5)
+	if err != nil { // ParseWave has parsed it already
+		return WaveCheck{}, fmt.Errorf("%w: schedule: %v", flows.ErrInvalid, err)
+	}
+	c := WaveCheck{ID: w.ID, Survey: w.Survey, Kind: "segment", Definition: w.Definition(), Schedule: info}
+	if w.Trigger != nil {
+		c.Kind = "trigger"
+	}
+	return c, nil
 }
 
 // Put creates or replaces an API wave under id (the definition's id must

@@ -99,7 +99,7 @@ func newFixture(t testing.TB, start time.Time) *fixture {
 // wave creates a wave through the manager, as the API does.
 func (f *fixture) wave(yaml string) {
 	f.t.Helper()
-	if _, err := f.manager.Create(context.Background(), []byte(yaml)); err != nil {
+	if _, err := f.manager.Create(context.Background(), []byte(yaml), false); err != nil {
 		f.t.Fatal(err)
 	}
 }

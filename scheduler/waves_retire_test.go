@@ -155,7 +155,7 @@ func TestPutAndRetireAPIWave(t *testing.T) {
 	if _, err := f.manager.Retire(ctx, "nope"); !errors.Is(err, flows.ErrNotFound) {
 		t.Fatalf("Retire(unknown) = %v", err)
 	}
-	if _, err := f.manager.Create(ctx, []byte(baseWave)); !errors.Is(err, flows.ErrConflict) {
+	if _, err := f.manager.Create(ctx, []byte(baseWave), false); !errors.Is(err, flows.ErrConflict) {
 		t.Fatalf("POST over a retired wave = %v", err)
 	}
 

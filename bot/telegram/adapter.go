@@ -368,3 +368,27 @@ func apiError(method, chatID string, err error) error {
 		return fmt.Errorf("%s: %w: %w", where, flows.ErrUnavailable, err)
 	}
 }
+
+// Preview is a message as Telegram shows it: its text and the labels of its
+// inline keyboard, row by row.
+type Preview struct {
+	Text     string     `json:"text"`
+	Keyboard [][]string `json:"keyboard"`
+}
+
+// Render shows m as Send would send it, refusing what Send would refuse.
+func Render(m flows.Message) (Preview, error) {
+	p := Preview{Text: m.Text, Keyboard: [][]string{}}
+	keyboard, err := inlineKeyboard(m.Keyboard)
+	if err != nil || keyboard == nil {
+		return p, err
+	}
+	for _, row := range keyboard.InlineKeyboard {
+		labels := make([]string, 0, len(row))
+		for _, b := range row {
+			labels = append(labels, b.Text)
+		}
+		p.Keyboard = append(p.Keyboard, labels)
+	}
+	return p, nil
+}

@@ -330,3 +330,34 @@ func (a *Adapter) AnswerTap(context.Context, string, string) error { return nil 
 func (a *Adapter) NotifyAgents(context.Context, string) error {
 	return fmt.Errorf("wechat: no agents' chat on WeChat, notify agents through another channel: %w", flows.ErrUnavailable)
 }
+
+// Preview is a message as WeChat shows it: a msgmenu (text, tappable
+// options, a hint) or plain text, the options listed in it when there are
+// more than ten.
+type Preview struct {
+	Kind    string   `json:"kind"` // "menu" or "text"
+	Text    string   `json:"text"`
+	Options []string `json:"options"`
+	Tail    string   `json:"tail,omitempty"`
+}
+
+// Render shows m as Send would send it to an account that may send menus
+// (one that may not gets the text form, as for more than ten options).
+func Render(m flows.Message) Preview {
+	var buttons []flows.Button
+	for _, row := range m.Keyboard {
+		buttons = append(buttons, row...)
+	}
+	switch {
+	case len(buttons) == 0:
+		return Preview{Kind: "text", Text: m.Text, Options: []string{}}
+	case len(buttons) <= maxMenuItems:
+		menu := menuMessage("", m.Text, buttons).Msgmenu
+		p := Preview{Kind: "menu", Text: menu.HeadContent, Tail: menu.TailContent, Options: []string{}}
+		for _, item := range menu.List {
+			p.Options = append(p.Options, item.Content)
+		}
+		return p
+	}
+	return Preview{Kind: "text", Text: optionsText(m.Text, buttons), Options: []string{}}
+}

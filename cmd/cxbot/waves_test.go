@@ -244,17 +244,31 @@ func TestWavesAPI(t *testing.T) {
 	dbURL := st.databaseURL(t)
 	h := start(t, st, options{webhook: true, dbURL: dbURL})
 	for _, tc := range []struct {
-		body string
-		want string
+		body  string
+		want  string
+		field string // the field the error JSON names, if any
 	}{
-		{`{"id":"w1","survey":"nope","trigger":{"touchpoint":"purchase"},"schedule":"@every 1m"}`, `survey: no survey "nope"`},
-		{`{"id":"w1","survey":"post_purchase_nps","trigger":{"touchpoint":"purchase"},"schedule":"every minute"}`, "schedule"},
-		{`{"id":"w1","survey":"post_purchase_nps","trigger":{"touchpoint":"purchase"},"schedule":"@every 1m","quiet_hours":["21:00-09:00","08:00-10:00"]}`, "overlaps"},
-		{`{"id":"w1",`, "api"},
+		{`{"id":"w1","survey":"nope","trigger":{"touchpoint":"purchase"},"schedule":"@every 1m"}`, `survey: no survey "nope"`, "survey"},
+		{`{"id":"w1","survey":"post_purchase_nps","trigger":{"touchpoint":"purchase"},"schedule":"every minute"}`, "schedule", "schedule"},
+		{`{"id":"w1","survey":"post_purchase_nps","trigger":{"touchpoint":"purchase"},"schedule":"@every 1m","quiet_hours":["21:00-09:00","08:00-10:00"]}`, "overlaps", "quiet_hours"},
+		{`{"id":"w1",`, "api", ""},
 	} {
-		var body map[string]string
-		if code := h.api("POST", "/api/v1/waves", tc.body, &body); code != http.StatusBadRequest || !strings.Contains(body["error"], tc.want) {
-			t.Errorf("POST %s: %d %q, want 400 naming %q", tc.body, code, body["error"], tc.want)
+		var body struct {
+			Error  string `json:"error"`
+			Fields []struct {
+				Field string `json:"field"`
+			} `json:"fields"`
+		}
+		code := h.api("POST", "/api/v1/waves", tc.body, &body)
+		if code != http.StatusBadRequest || !strings.Contains(body.Error, tc.want) {
+			t.Errorf("POST %s: %d %q, want 400 naming %q", tc.body, code, body.Error, tc.want)
+		}
+		var named []string
+		for _, f := range body.Fields {
+			named = append(named, f.Field)
+		}
+		if strings.Join(named, ",") != tc.field {
+			t.Errorf("POST %s: fields %+v, want %q", tc.body, body.Fields, tc.field)
 		}
 	}
 	var list struct{ Waves []struct{ ID string } }
