@@ -151,7 +151,7 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("the demo's history: %w", err)
 	}
 	if hist.Invitations == 0 {
-		fmt.Fprintf(stdout, "History (%s to %s) is there from an earlier run: nothing added.\n", hist.From.Format(time.DateOnly), hist.To.Format(time.DateOnly))
+		fmt.Fprintln(stdout, "History: there from an earlier run, nothing added.")
 	} else {
 		fmt.Fprintf(stdout, "History: %d weeks (%s to %s), 4 stores, 3 touchpoints: %d invitations, %d responses, %d cases worked by 3 agents (%.1fs)\n",
 			historyWeeks, hist.From.Format(time.DateOnly), hist.To.Format(time.DateOnly), hist.Invitations, hist.Responses, hist.Handoffs, time.Since(started).Seconds())
