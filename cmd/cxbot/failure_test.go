@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -324,7 +325,7 @@ func TestDemo(t *testing.T) {
 	var out, errOut strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	code := run(ctx, []string{"demo", "--customers", "6", "--config-dir", "../../configs"}, envOf(nil), &out, &errOut)
+	code := run(ctx, []string{"demo", "--customers", "6", "--config-dir", "../../configs", "--db", filepath.Join(t.TempDir(), "demo.db")}, envOf(nil), &out, &errOut)
 	if code != 0 {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}

@@ -27,7 +27,7 @@ Usage:
   cxbot agents add|list|remove  register the people who work handoffs
   cxbot tokens create|list|revoke  API tokens with a role (admin, marketer, agent)
   cxbot customers erase|audit   erase a customer's personal data; print the privacy audit
-  cxbot demo [--customers N] run the whole loop on this machine, no services needed
+  cxbot demo [--customers N] [--db PATH] run the whole loop on this machine, no services needed; leaves data for the dashboard
   cxbot bench [--customers N] measure the answer path against a bare echo bot
   cxbot healthcheck [--url URL]  exit 0 when this host's cxbot answers /healthz with 200 (Docker HEALTHCHECK)
   cxbot version             print the version
