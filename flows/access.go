@@ -171,7 +171,11 @@ func (r APIRole) Refusal(p Permission) string {
 	if len(names) > 0 {
 		need = strings.Join(names, " or ")
 	}
-	return fmt.Sprintf("a %s token may not %s (that needs %s)", r, p.Describe(), need)
+	article := "a"
+	if r != "" && strings.ContainsRune("aeiou", rune(r[0])) {
+		article = "an"
+	}
+	return fmt.Sprintf("%s %s token may not %s (that needs %s)", article, r, p.Describe(), need)
 }
 
 // API tokens are "cxb_" and 43 base64url characters (32 random bytes): the

@@ -61,6 +61,9 @@ func TestRolePermissions(t *testing.T) {
 	if APIAdmin.May("misspelt") || RolesWith("misspelt") != nil {
 		t.Error("an unknown permission must be nobody's")
 	}
+	if got := APIAgent.Refusal(PermReadReports); got != "an agent token may not read reports, responses or exports (that needs admin or marketer)" {
+		t.Errorf("agent refusal = %q", got)
+	}
 	if got := APIMarketer.Refusal(PermManageTokens); got != "a marketer token may not list, create or revoke API tokens (that needs admin)" {
 		t.Errorf("refusal = %q", got)
 	}

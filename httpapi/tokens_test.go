@@ -148,7 +148,7 @@ func TestRoleMatrix(t *testing.T) {
 				continue
 			}
 			r := a.doWith(method, path, `{}`, "Bearer "+secrets[role])
-			if msg := r.errorText(t); r.code != http.StatusForbidden || !strings.HasPrefix(msg, "a "+string(role)+" token may not ") ||
+			if msg := r.errorText(t); r.code != http.StatusForbidden || !(strings.HasPrefix(msg, "a "+string(role)+" token may not ") || strings.HasPrefix(msg, "an "+string(role)+" token may not ")) ||
 				!strings.Contains(msg, "(that needs admin") || !strings.Contains(r.body, `"code":"forbidden"`) {
 				t.Errorf("%s %s with a %s token = %d %s; want 403 naming the role", method, path, role, r.code, r.body)
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -79,14 +80,20 @@ func (db *DB) RemoveAgent(ctx context.Context, telegramUserID int64) error {
 	if len(owned) > 0 {
 		return fmt.Errorf("remove agent: %w: telegram user %d still owns cases %v: resolve them first (a supervisor may)", flows.ErrConflict, telegramUserID, owned)
 	}
-	res := db.conn(ctx).Where("telegram_user_id = ?", telegramUserID).Delete(&agentRow{})
-	if res.Error != nil {
-		return sqlErr("remove agent", res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("remove agent: telegram user %d is not an agent: %w", telegramUserID, flows.ErrNotFound)
-	}
-	return nil
+	// The agent's bound API tokens go with them: a token acting for
+	// someone no longer on the desk must not keep reading its cases.
+	err = db.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("telegram_user_id = ?", telegramUserID).Delete(&agentRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("telegram user %d is not an agent: %w", telegramUserID, flows.ErrNotFound)
+		}
+		return tx.Model(&apiTokenRow{}).Where("agent_telegram_user_id = ? AND revoked_at IS NULL", telegramUserID).
+			Update("revoked_at", db.at(time.Time{})).Error
+	})
+	return sqlErr("remove agent", err)
 }
 
 var errNoChange = errors.New("no row changed")

@@ -118,3 +118,44 @@ func TestSQLAPITokens(t *testing.T) {
 		}
 	})
 }
+
+// Removing an agent revokes the tokens bound to them (and only those): a
+// token acting for someone no longer on the desk must not read its cases.
+func TestSQLRemoveAgentRevokesBoundTokens(t *testing.T) {
+	eachSQL(t, func(t *testing.T, db *DB) {
+		ctx := sqlTestCtx(t)
+		for _, id := range []int64{77, 78} {
+			if _, err := db.AddAgent(ctx, flows.Agent{TelegramUserID: id, Name: "A", Role: flows.RoleAgent}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mint := func(agent int64) flows.APIToken {
+			_, tok, err := flows.NewAPIToken("desk", flows.APIAgent, agent, "test", db.now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok, err = db.CreateAPIToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		gone, other, unbound := mint(77), mint(78), mint(0)
+		if err := db.RemoveAgent(ctx, 77); err != nil {
+			t.Fatal(err)
+		}
+		state := map[int64]bool{}
+		toks, err := db.APITokens(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range toks {
+			state[tok.ID] = tok.Revoked()
+		}
+		if !state[gone.ID] || state[other.ID] || state[unbound.ID] {
+			t.Fatalf("revoked after removing agent 77: %v; want only token %d", state, gone.ID)
+		}
+		if err := db.RemoveAgent(ctx, 77); !errors.Is(err, flows.ErrNotFound) {
+			t.Fatalf("removing again = %v, want ErrNotFound", err)
+		}
+	})
+}
