@@ -84,12 +84,17 @@ func (a *Adapter) callJSON(ctx context.Context, method string, params, dest any)
 	return nil
 }
 
+// sendMessage reads only the sent message's id from the answer: nothing
+// else of it is used, and decoding the whole Message is reflection over
+// some hundred fields.
 func (a *Adapter) sendMessage(ctx context.Context, p *tgbot.SendMessageParams) (*models.Message, error) {
-	var m models.Message
+	var m struct {
+		ID int `json:"message_id"`
+	}
 	if err := a.callJSON(ctx, "sendMessage", p, &m); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return &models.Message{ID: m.ID}, nil
 }
 
 func (a *Adapter) editMessageText(ctx context.Context, p *tgbot.EditMessageTextParams) error {
