@@ -77,6 +77,7 @@ type benchOptions struct {
 	skipEcho    bool
 	jsonOut     bool
 	cpuProfile  string
+	memProfile  string
 	logLevel    string
 }
 
@@ -91,6 +92,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.BoolVar(&o.skipEcho, "skip-echo", false, "do not run the echo bot baseline")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the figures as JSON instead of a table")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of cxbot's timed phase to FILE, and of the echo bot's to FILE.echo (go tool pprof FILE)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the whole process to FILE with every conversation open (after the taps, after a GC; the echo bot's to FILE.echo): what the bot, the fake Bot API and the customers hold (go tool pprof -sample_index=inuse_space FILE)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "cxbot's log level during the run (its logs go to stderr)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -803,6 +805,22 @@ func startProfile(path string) (func(), error) {
 	}), nil
 }
 
+// writeHeapProfile writes the heap profile to path ("" = none).
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: --memprofile: %w", err)
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("bench: --memprofile: %w", err)
+	}
+	return f.Close()
+}
+
 // loadAverage is the machine's 1-minute load average (0 when unknown).
 func loadAverage() float64 {
 	data, err := os.ReadFile("/proc/loadavg")
@@ -1215,6 +1233,9 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 		f.RedisMeasure = "MEMORY USAGE as the embedded server (miniredis) estimates it: the Go size of each value, key names not counted; Redis counts more"
 	}
 	f.heapFigures()
+	if err := writeHeapProfile(o.memProfile); err != nil {
+		return nil, nil, err
+	}
 
 	// Timed: every customer comments and waits for the reply (and agents
 	// for their notice).
@@ -1501,6 +1522,11 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 	total = total.sub(before)
 	f.Taps = perUpdate(total, len(cs), false)
 	f.heapFigures()
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile + ".echo"); err != nil {
+			return nil, err
+		}
+	}
 	before = snap()
 	commentWall, err := o.timedPhase(ctx, len(cs), func(ctx context.Context, i int, start time.Time) error {
 		c := cs[i]

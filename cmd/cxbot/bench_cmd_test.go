@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -174,10 +176,16 @@ func TestRunPacedIsAnOpenLoop(t *testing.T) {
 }
 
 func TestBenchCommandPaced(t *testing.T) {
-	out := runBenchCommand(t, "--customers", "10", "--rate", "200")
+	heap := filepath.Join(t.TempDir(), "heap")
+	out := runBenchCommand(t, "--customers", "10", "--rate", "200", "--memprofile", heap)
 	for _, want := range []string{"paced: updates arrive at 200/s (open loop)", "integrity: OK: SQL holds 20 answers", "update-to-reply p50 / p99"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, p := range []string{heap, heap + ".echo"} {
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Errorf("--memprofile: %s: %v", p, err)
 		}
 	}
 	var out2, errs bytes.Buffer
