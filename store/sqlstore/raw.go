@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -47,8 +48,8 @@ func (db *DB) rawRow(ctx context.Context, query string, args []any, dest ...any)
 }
 
 // bindPostgres turns GORM's placeholders into PostgreSQL's ($1, $2, …), as
-// GORM would render them: a slice becomes a parenthesised list ("(NULL)"
-// when empty), a gorm.Expr without vars its SQL. The query must hold no
+// GORM would render them: a slice (not []byte) becomes a parenthesised
+// list ("(NULL)" when empty), a gorm.Expr without vars its SQL. The query must hold no
 // other "?" (no string literal or operator with one).
 func bindPostgres(query string, args []any) (string, []any, error) {
 	var b strings.Builder
@@ -75,21 +76,26 @@ func bindPostgres(query string, args []any) (string, []any, error) {
 				return "", nil, fmt.Errorf("bind: value %d: an expression with values of its own", next)
 			}
 			b.WriteString(v.SQL)
-		case []string:
-			if len(v) == 0 {
+		case []byte:
+			param(v)
+		default:
+			rv := reflect.ValueOf(v)
+			if rv.Kind() != reflect.Slice {
+				param(v)
+				break
+			}
+			if rv.Len() == 0 {
 				b.WriteString("(NULL)")
 				break
 			}
 			b.WriteByte('(')
-			for j, s := range v {
+			for j := range rv.Len() {
 				if j > 0 {
 					b.WriteByte(',')
 				}
-				param(s)
+				param(rv.Index(j).Interface())
 			}
 			b.WriteByte(')')
-		default:
-			param(v)
 		}
 		next++
 	}
