@@ -75,6 +75,18 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 	if err := s.ackTap(ctx, ch, u, out.Notice); err != nil {
 		return flows.TurnEnd{}, err
 	}
+	if out.HandoffReady != nil {
+		// The agents' notice does not wait on the customer's messages, nor
+		// they on it: the order does not matter to either. It ends within
+		// the turn (the chat's lease covers it, as it covers the sweep's),
+		// and it is told once: a redelivery (replay) finds it recorded.
+		noticed := make(chan struct{})
+		go func() {
+			defer close(noticed)
+			s.notifyHandoff(ctx, st.ResponseID, replay)
+		}()
+		defer func() { <-noticed }()
+	}
 	// The answered keyboard closes once what follows is on its way, beside
 	// the rest of the step: the customer sees the next question one call
 	// sooner, and a step that cannot send (a long 429) leaves the keyboard
@@ -121,9 +133,6 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 	}
 	if sendErr != nil {
 		return flows.Keep(), s.deliveryError(ctx, u, sendErr)
-	}
-	if out.HandoffReady != nil {
-		s.notifyHandoff(ctx, st.ResponseID, replay)
 	}
 	if out.Finished {
 		return flows.Delete(), nil

@@ -17,6 +17,12 @@ import (
 // replay says the step is a redelivery whose SQL effect was already there:
 // agents who were told then are not told again.
 func (s *Service) notifyHandoff(ctx context.Context, responseID int64, replay bool) {
+	if a, ok := s.desk.(responseAnnouncer); ok {
+		if err := a.AnnounceResponse(ctx, responseID, replay); err != nil {
+			s.log.Error("notify agents", "response_id", responseID, "err", err)
+		}
+		return
+	}
 	h, err := s.records.HandoffForResponse(ctx, responseID)
 	if err != nil {
 		s.log.Error("load handoff", "response_id", responseID, "err", err)
@@ -28,6 +34,12 @@ func (s *Service) notifyHandoff(ctx context.Context, responseID int64, replay bo
 	if err := s.sendNotice(ctx, h); err != nil {
 		s.log.Error("notify agents", "handoff_id", h.ID, "err", err)
 	}
+}
+
+// responseAnnouncer is a Desk that reads a response's handoff together
+// with what its notice shows (one round trip instead of several).
+type responseAnnouncer interface {
+	AnnounceResponse(ctx context.Context, responseID int64, replay bool) error
 }
 
 func (s *Service) sendNotice(ctx context.Context, h flows.Handoff) error {

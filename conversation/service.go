@@ -225,6 +225,28 @@ func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID
 	if err != nil {
 		return fmt.Errorf("begin turn at chat %s: %w", chatID, err)
 	}
+	return s.runTurn(ctx, turn, step)
+}
+
+// admittedTurn is inTurn for a customer's update under the chat's inbound
+// limit, checked in the same round trip as the turn's beginning. An update
+// over the limit is acknowledged and dropped (see InboundLimit). A limiter
+// that fails fails the turn: it is the same Redis round trip.
+func (s *Service) admittedTurn(ctx context.Context, u flows.Update, limit flows.Limit, step func(context.Context, flows.Turn) (flows.TurnEnd, error)) error {
+	turn, err := s.states.(admitter).BeginAdmitted(ctx, u.Channel, u.ChatID, u.UpdateID, s.leaseTTL, limit)
+	if err != nil {
+		return fmt.Errorf("begin turn at chat %s: %w", u.ChatID, err)
+	}
+	if turn.OverLimit {
+		s.droppedInbound(ctx, u)
+		return nil
+	}
+	return s.runTurn(ctx, turn, step)
+}
+
+// runTurn runs step in a turn Begin started (see inTurn).
+func (s *Service) runTurn(ctx context.Context, turn flows.Turn, step func(context.Context, flows.Turn) (flows.TurnEnd, error)) error {
+	chatID := turn.ChatID
 	if !turn.HasState && !turn.Seen {
 		if err := s.recall(ctx, &turn); err != nil {
 			s.release(ctx, turn)
@@ -269,7 +291,7 @@ func (s *Service) inTurn(ctx context.Context, ch flows.Channel, chatID, updateID
 	if end.Change == flows.SaveState {
 		end.StateTTL = s.conversationTTL
 	}
-	if updateID != "" {
+	if turn.UpdateID != "" {
 		end.SeenTTL = s.dedupeTTL
 	}
 	if err := s.states.End(endCtx, turn, end); err != nil {

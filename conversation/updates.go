@@ -34,12 +34,15 @@ func (s *Service) HandleUpdate(ctx context.Context, u flows.Update) error {
 	if err != nil {
 		return fmt.Errorf("update %s: %w", flows.LogValue(u.UpdateID), err)
 	}
+	step := func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) { return s.apply(ctx, u, turn) }
+	limit, limited := s.inboundLimit(u)
+	if _, ok := s.states.(admitter); limited && ok {
+		return s.admittedTurn(ctx, u, limit, step)
+	}
 	if s.overInbound(ctx, u) {
 		return nil // acknowledged, not applied (see InboundLimit)
 	}
-	return s.inTurn(ctx, u.Channel, u.ChatID, u.UpdateID, func(ctx context.Context, turn flows.Turn) (flows.TurnEnd, error) {
-		return s.apply(ctx, u, turn)
-	})
+	return s.inTurn(ctx, u.Channel, u.ChatID, u.UpdateID, step)
 }
 
 func (s *Service) apply(ctx context.Context, u flows.Update, turn flows.Turn) (flows.TurnEnd, error) {

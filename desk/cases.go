@@ -18,6 +18,29 @@ import (
 // comment posted to its thread instead. It is safe to call again after a
 // failure: the sweep does.
 func (s *Service) Announce(ctx context.Context, h flows.Handoff) error {
+	return s.announce(ctx, h, nil)
+}
+
+// AnnounceResponse is Announce for the handoff of a response, read with
+// everything its notice shows in one go (one round trip on PostgreSQL:
+// this is on a detractor's path). replay says the step that opened it was
+// a redelivery: agents already told are not told again.
+func (s *Service) AnnounceResponse(ctx context.Context, responseID int64, replay bool) error {
+	h, facts, err := s.records.HandoffNotice(ctx, responseID, noticeHistory)
+	if err != nil {
+		return err
+	}
+	if replay && h.NotifiedAt != nil {
+		return nil
+	}
+	return s.announce(ctx, h, &facts)
+}
+
+// noticeHistory is how many of the customer's earlier scores a notice shows.
+const noticeHistory = 5
+
+// announce is Announce with the notice's facts when they were read already.
+func (s *Service) announce(ctx context.Context, h flows.Handoff, facts *flows.NoticeFacts) error {
 	if h.NotifiedAt != nil {
 		if strings.TrimSpace(h.Comment) == "" {
 			return nil
@@ -29,8 +52,13 @@ func (s *Service) Announce(ctx context.Context, h flows.Handoff) error {
 	chat := flows.RouteFor(s.cfg.Routes, h.Context, s.cfg.AgentChatID)
 	messageID := 0
 	if s.chat != nil && chat != "" {
-		html, err := s.notice(ctx, h)
-		if err != nil {
+		var (
+			html string
+			err  error
+		)
+		if facts != nil {
+			html = noticeHTML(s.lang, h, *facts)
+		} else if html, err = s.notice(ctx, h); err != nil {
 			return err
 		}
 		callCtx, cancel := call(ctx)
@@ -56,12 +84,16 @@ func (s *Service) notice(ctx context.Context, h flows.Handoff) (string, error) {
 	var f noticeFacts
 	var errs [3]error
 	var wg sync.WaitGroup
-	wg.Go(func() { f.answers, errs[0] = s.records.Answers(ctx, h.ResponseID) })
-	wg.Go(func() { f.history, errs[1] = s.records.CustomerScores(ctx, h.CustomerID, h.ResponseID, 5) })
-	wg.Go(func() { f.otherCases, errs[2] = s.records.CustomerCases(ctx, h.CustomerID, h.ID) })
+	var others []flows.Handoff
+	wg.Go(func() { f.Answers, errs[0] = s.records.Answers(ctx, h.ResponseID) })
+	wg.Go(func() { f.History, errs[1] = s.records.CustomerScores(ctx, h.CustomerID, h.ResponseID, noticeHistory) })
+	wg.Go(func() { others, errs[2] = s.records.CustomerCases(ctx, h.CustomerID, h.ID) })
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return "", err
+	}
+	for _, o := range others {
+		f.OtherCaseIDs = append(f.OtherCaseIDs, o.ID)
 	}
 	return noticeHTML(s.lang, h, f), nil
 }

@@ -44,6 +44,9 @@ type Records interface {
 	CustomerScores(ctx context.Context, customerID, exceptResponse int64, limit int) ([]flows.PastScore, error)
 	CustomerCases(ctx context.Context, customerID, except int64) ([]flows.Handoff, error)
 	Answers(ctx context.Context, responseID int64) ([]flows.Answer, error)
+	// HandoffNotice reads a response's handoff with what its notice shows
+	// (history: how many earlier scores).
+	HandoffNotice(ctx context.Context, responseID int64, history int) (flows.Handoff, flows.NoticeFacts, error)
 	Response(ctx context.Context, id int64) (flows.Response, error)
 	Customer(ctx context.Context, id int64) (flows.Customer, error)
 	MarkUnreachable(ctx context.Context, customerID int64, at time.Time) error

@@ -22,11 +22,7 @@ import (
 const maxQuoted = 700
 
 // noticeFacts is what a notice shows besides the handoff itself.
-type noticeFacts struct {
-	answers    []flows.Answer
-	history    []flows.PastScore
-	otherCases []flows.Handoff
-}
+type noticeFacts = flows.NoticeFacts
 
 func esc(s string) string { return html.EscapeString(s) }
 
@@ -78,9 +74,9 @@ func noticeWithQuotes(lang string, h flows.Handoff, f noticeFacts, maxQuoted int
 	fmt.Fprintf(&b, "%s: <code>%s</code> · %s\n", say(lang, "customer"), esc(orDash(h.CustomerRef)), esc(string(h.Channel)))
 	fmt.Fprintf(&b, "%s: %s\n", say(lang, "survey"), esc(h.SurveyID))
 	var texts []flows.Answer
-	if len(f.answers) > 0 {
+	if len(f.Answers) > 0 {
 		fmt.Fprintf(&b, "<b>%s</b>\n", say(lang, "answers"))
-		for _, a := range f.answers {
+		for _, a := range f.Answers {
 			switch {
 			case a.Skipped:
 				fmt.Fprintf(&b, "• %s: %s\n", esc(a.QuestionID), say(lang, "skipped"))
@@ -114,9 +110,9 @@ func noticeWithQuotes(lang string, h flows.Handoff, f noticeFacts, maxQuoted int
 		}
 		fmt.Fprintf(&b, "%s: %s\n", say(lang, "context"), strings.Join(parts, ", "))
 	}
-	if len(f.history) > 0 {
-		parts := make([]string, 0, len(f.history))
-		for i, p := range f.history {
+	if len(f.History) > 0 {
+		parts := make([]string, 0, len(f.History))
+		for i, p := range f.History {
 			if i == 5 {
 				break
 			}
@@ -124,10 +120,10 @@ func noticeWithQuotes(lang string, h flows.Handoff, f noticeFacts, maxQuoted int
 		}
 		fmt.Fprintf(&b, "%s: %s\n", say(lang, "history"), strings.Join(parts, ", "))
 	}
-	if len(f.otherCases) > 0 {
-		parts := make([]string, 0, len(f.otherCases))
-		for _, o := range f.otherCases {
-			parts = append(parts, "#"+strconv.FormatInt(o.ID, 10))
+	if len(f.OtherCaseIDs) > 0 {
+		parts := make([]string, 0, len(f.OtherCaseIDs))
+		for _, id := range f.OtherCaseIDs {
+			parts = append(parts, "#"+strconv.FormatInt(id, 10))
 		}
 		fmt.Fprintf(&b, "%s: %s\n", say(lang, "other_cases"), strings.Join(parts, ", "))
 	}

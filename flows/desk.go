@@ -432,6 +432,15 @@ type PastScore struct {
 	AnsweredAt time.Time
 }
 
+// NoticeFacts is what an agents' notice shows besides its handoff: the
+// response's answers, the customer's latest scores in other responses
+// (newest first) and their other live cases (newest first).
+type NoticeFacts struct {
+	Answers      []Answer
+	History      []PastScore
+	OtherCaseIDs []int64
+}
+
 // Resolution is how a case is closed.
 type Resolution struct {
 	Outcome CaseOutcome

@@ -18,7 +18,10 @@ type Turn struct {
 	// Recalled: the store had forgotten the state and it was rebuilt from
 	// SQL, where every step keeps it.
 	Recalled bool
-	Lease    string // opaque to everyone but the store
+	// OverLimit: the chat is over its inbound limit; the update is to be
+	// acknowledged and dropped, and the turn is already over.
+	OverLimit bool
+	Lease     string // opaque to everyone but the store
 }
 
 // StateChange says what ending a turn does to the chat's state.

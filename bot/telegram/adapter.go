@@ -72,6 +72,7 @@ type Adapter struct {
 	api     *tgbot.Bot
 	baseURL string       // API base URL, no trailing slash
 	http    *http.Client // for getUpdates
+	calls   *http.Client // for the other calls, the SDK's and callJSON's
 	now     func() time.Time
 
 	forumMu sync.Mutex
@@ -127,6 +128,7 @@ func New(cfg Config, logger *slog.Logger) (*Adapter, error) {
 	if client == nil {
 		client = apiClient()
 	}
+	a.calls = client
 	opts = append(opts, tgbot.WithHTTPClient(cfg.PollTimeout, client))
 	api, err := tgbot.New(cfg.Token, opts...)
 	if err != nil {
@@ -181,7 +183,7 @@ func (a *Adapter) Send(ctx context.Context, chatID string, m flows.Message) (int
 	if keyboard != nil { // a nil *InlineKeyboardMarkup would still be sent, as "null"
 		params.ReplyMarkup = keyboard
 	}
-	msg, err := a.api.SendMessage(ctx, params)
+	msg, err := a.sendMessage(ctx, params)
 	if err != nil {
 		return 0, apiError("sendMessage", chatID, err)
 	}
@@ -203,9 +205,9 @@ func (a *Adapter) CloseQuestion(ctx context.Context, chatID string, messageID in
 	method := "editMessageText"
 	if text == "" {
 		method = "editMessageReplyMarkup"
-		_, err = a.api.EditMessageReplyMarkup(ctx, &tgbot.EditMessageReplyMarkupParams{ChatID: id, MessageID: messageID})
+		err = a.editMessageReplyMarkup(ctx, &tgbot.EditMessageReplyMarkupParams{ChatID: id, MessageID: messageID})
 	} else {
-		_, err = a.api.EditMessageText(ctx, &tgbot.EditMessageTextParams{ChatID: id, MessageID: messageID, Text: text})
+		err = a.editMessageText(ctx, &tgbot.EditMessageTextParams{ChatID: id, MessageID: messageID, Text: text})
 	}
 	if err != nil && !isBadRequest(err, "message is not modified") {
 		return apiError(method, chatID, err)
@@ -225,7 +227,7 @@ func (a *Adapter) AnswerTap(ctx context.Context, tapID, notice string) error {
 		reply.take(answerCallbackMethod{Method: "answerCallbackQuery", CallbackQueryID: tapID, Text: notice}) {
 		return nil // goes back to Telegram in the webhook's answer
 	}
-	_, err := a.api.AnswerCallbackQuery(ctx, &tgbot.AnswerCallbackQueryParams{CallbackQueryID: tapID, Text: notice})
+	err := a.answerCallbackQuery(ctx, &tgbot.AnswerCallbackQueryParams{CallbackQueryID: tapID, Text: notice})
 	if err != nil {
 		if isBadRequest(err, "query is too old") {
 			a.log.Debug("callback query expired before it was answered", "tap_id", tapID)
@@ -250,7 +252,7 @@ func (a *Adapter) NotifyAgents(ctx context.Context, text string) error {
 	if u := utf16.Encode([]rune(text)); len(u) > maxAgentText {
 		text = string(utf16.Decode(u[:maxAgentText-1])) + "…"
 	}
-	_, err := a.api.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: a.cfg.AgentChatID, Text: text})
+	_, err := a.sendMessage(ctx, &tgbot.SendMessageParams{ChatID: a.cfg.AgentChatID, Text: text})
 	if err != nil {
 		return apiError("sendMessage", chatID, err)
 	}

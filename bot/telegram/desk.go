@@ -77,7 +77,7 @@ func (a *Adapter) PostHTML(ctx context.Context, chatID string, p flows.Post) (in
 		if keyboard != nil {
 			params.ReplyMarkup = keyboard
 		}
-		msg, err = a.api.SendMessage(ctx, params)
+		msg, err = a.sendMessage(ctx, params)
 	}
 	if err != nil {
 		return 0, apiError(method, chatID, err)
@@ -110,7 +110,7 @@ func (a *Adapter) EditHTML(ctx context.Context, chatID string, messageID int, ht
 	if keyboard != nil { // without reply_markup Telegram removes the keyboard
 		params.ReplyMarkup = keyboard
 	}
-	if _, err := a.api.EditMessageText(ctx, params); err != nil && !isBadRequest(err, "message is not modified") {
+	if err := a.editMessageText(ctx, params); err != nil && !isBadRequest(err, "message is not modified") {
 		return apiError("editMessageText", chatID, err)
 	}
 	return nil

@@ -72,10 +72,12 @@ type benchOptions struct {
 	customers   int
 	concurrency int
 	score       int
+	rate        float64 // updates/s of open-loop arrivals; 0: closed loop, concurrency at a time
 	survey      string
 	skipEcho    bool
 	jsonOut     bool
 	cpuProfile  string
+	memProfile  string
 	logLevel    string
 }
 
@@ -85,10 +87,12 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&o.customers, "customers", 2000, "simulated customers, each answering two updates (a tap, then a comment)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "customers in flight at once")
 	fs.IntVar(&o.score, "score", 2, "the score every customer taps (2 is an NPS detractor, handed to agents)")
+	fs.Float64Var(&o.rate, "rate", 0, "paced mode: updates arrive at this rate per second (open loop, whatever the replies' pace), so latency is measured at a given load instead of at saturation; --concurrency is then ignored")
 	fs.StringVar(&o.survey, "survey", "post_purchase_nps", "survey id (from CXBOT_CONFIG_DIR/surveys); its first question must be a score followed by a text question")
 	fs.BoolVar(&o.skipEcho, "skip-echo", false, "do not run the echo bot baseline")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the figures as JSON instead of a table")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of cxbot's timed phase to FILE, and of the echo bot's to FILE.echo (go tool pprof FILE)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the whole process to FILE with every conversation open (after the taps, after a GC; the echo bot's to FILE.echo): what the bot, the fake Bot API and the customers hold (go tool pprof -sample_index=inuse_space FILE)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "cxbot's log level during the run (its logs go to stderr)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -100,6 +104,8 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return errors.New("bench: --customers must be at least 1")
 	case o.concurrency < 1:
 		return errors.New("bench: --concurrency must be at least 1")
+	case o.rate < 0 || o.rate > 1e6:
+		return fmt.Errorf("bench: --rate %g: want 0 (closed loop) or updates per second up to 1000000", o.rate)
 	}
 	o.concurrency = min(o.concurrency, o.customers)
 	rep, err := runBench(ctx, o, getenv, stderr)
@@ -122,12 +128,14 @@ type benchReport struct {
 	Concurrency int    `json:"concurrency"`
 	Survey      string `json:"survey"`
 	Score       int    `json:"score"`
-	Class       string `json:"class"`
-	Database    string `json:"database"`
-	Redis       string `json:"redis"`
-	GoMaxProcs  int    `json:"gomaxprocs"`
-	GoVersion   string `json:"go_version"`
-	NumCPU      int    `json:"num_cpu"`
+	// Rate is the paced mode's arrival rate (updates/s); 0 for a closed loop.
+	Rate       float64 `json:"rate,omitempty"`
+	Class      string  `json:"class"`
+	Database   string  `json:"database"`
+	Redis      string  `json:"redis"`
+	GoMaxProcs int     `json:"gomaxprocs"`
+	GoVersion  string  `json:"go_version"`
+	NumCPU     int     `json:"num_cpu"`
 	// LoadAverage is the machine's 1-minute load average as the run began:
 	// other processes busy on the machine skew the figures.
 	LoadAverage float64 `json:"load_average"`
@@ -304,11 +312,11 @@ func runBench(ctx context.Context, o benchOptions, getenv func(string) string, s
 		return nil, err
 	}
 	rep := &benchReport{
-		Customers: o.customers, Concurrency: o.concurrency, Survey: o.survey, Score: o.score, Class: string(expect.class),
+		Customers: o.customers, Concurrency: o.concurrency, Survey: o.survey, Score: o.score, Rate: o.rate, Class: string(expect.class),
 		Database: cx.dbName, Redis: cx.redisName, GoMaxProcs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
 		NumCPU: runtime.NumCPU(), LoadAverage: loadAverage(),
 	}
-	fmt.Fprintf(stderr, "bench: cxbot, %d customers, %d at a time…\n", o.customers, o.concurrency)
+	fmt.Fprintf(stderr, "bench: cxbot, %d customers, %s…\n", o.customers, o.pace())
 	rep.Cxbot, rep.Integrity, err = measureCxbot(ctx, o, cx, api, client, expect)
 	if err != nil {
 		return nil, err
@@ -318,7 +326,7 @@ func runBench(ctx context.Context, o benchOptions, getenv func(string) string, s
 	}
 	if !o.skipEcho {
 		runtime.GC()
-		fmt.Fprintf(stderr, "bench: echo bot, %d customers, %d at a time…\n", o.customers, o.concurrency)
+		fmt.Fprintf(stderr, "bench: echo bot, %d customers, %s…\n", o.customers, o.pace())
 		if rep.Echo, err = benchEcho(ctx, o, api, client); err != nil {
 			return nil, err
 		}
@@ -395,7 +403,9 @@ func (a *benchAPI) close() { _ = a.srv.Close() }
 func (a *benchAPI) inbox(chat int64) *benchInbox {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	in := &benchInbox{msgs: make(chan benchMsg, 8), notices: make(chan benchMsg, 4)}
+	// Room for what a customer should get (3 messages, 1 notice) and one
+	// more; beyond that a double is counted, not queued.
+	in := &benchInbox{msgs: make(chan benchMsg, 4), notices: make(chan benchMsg, 2)}
 	a.chats[chat] = in
 	return in
 }
@@ -550,6 +560,59 @@ func waitMsg(ctx context.Context, ch <-chan benchMsg, chat int64, what string) (
 	case <-ctx.Done():
 		return benchMsg{}, context.Cause(ctx)
 	}
+}
+
+func (o benchOptions) pace() string {
+	if o.rate > 0 {
+		return fmt.Sprintf("arriving at %g updates/s", o.rate)
+	}
+	return fmt.Sprintf("%d at a time", o.concurrency)
+}
+
+// timedPhase runs step for customers 0…n-1 and returns its wall time: a
+// closed loop of concurrency workers, or, with --rate, open-loop arrivals
+// at that rate. step gets the time its update is due: in paced mode the
+// scheduled arrival, so a bot that falls behind shows it in its latencies
+// (no coordinated omission) rather than in a slower pace.
+func (o benchOptions) timedPhase(ctx context.Context, n int, step func(ctx context.Context, i int, due time.Time) error) (time.Duration, error) {
+	if o.rate <= 0 {
+		return runPhase(ctx, n, o.concurrency, func(ctx context.Context, i int) error { return step(ctx, i, time.Now()) })
+	}
+	return runPaced(ctx, n, o.rate, step)
+}
+
+// runPaced starts step for customers 0…n-1 at rate per second, each at its
+// due time whether or not the earlier ones are done, and returns the wall
+// time until the last ends. The first error stops it.
+func runPaced(ctx context.Context, n int, rate float64, step func(ctx context.Context, i int, due time.Time) error) (time.Duration, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		due := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+			}
+		}
+		wg.Go(func() {
+			if err := step(ctx, i, due); err != nil {
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if ctx.Err() != nil {
+		return elapsed, context.Cause(ctx)
+	}
+	return elapsed, nil
 }
 
 // runPhase runs step for customers 0…n-1, workers at a time, and returns
@@ -742,6 +805,22 @@ func startProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}), nil
+}
+
+// writeHeapProfile writes the heap profile to path ("" = none).
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: --memprofile: %w", err)
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("bench: --memprofile: %w", err)
+	}
+	return f.Close()
 }
 
 // loadAverage is the machine's 1-minute load average (0 when unknown).
@@ -1072,7 +1151,10 @@ type benchCustomer struct {
 	ref     string
 	comment string
 	inbox   *benchInbox
-	tap     telegramtest.Update
+	// The button to tap: the update is made when it is sent, so 100,000
+	// customers do not each hold one meanwhile.
+	tapMessage int
+	tapData    string
 	// measured
 	toReply, toFinal, toNotice time.Duration
 }
@@ -1101,7 +1183,7 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 		for _, row := range m.keyboard {
 			for _, b := range row {
 				if b.Text == expect.label {
-					c.tap = api.fake.TapUpdate(c.chat, m.messageID, b.CallbackData)
+					c.tapMessage, c.tapData = m.messageID, b.CallbackData
 					return nil
 				}
 			}
@@ -1122,10 +1204,9 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 
 	// Timed: every customer taps the score and waits for the next question.
 	before := cx.snapshot(api)
-	tapWall, err := runPhase(ctx, len(cs), o.concurrency, func(ctx context.Context, i int) error {
+	tapWall, err := o.timedPhase(ctx, len(cs), func(ctx context.Context, i int, start time.Time) error {
 		c := cs[i]
-		start := time.Now()
-		if err := api.post(ctx, client, cx.webhook, cx.secret, c.tap); err != nil {
+		if err := api.post(ctx, client, cx.webhook, cx.secret, api.fake.TapUpdate(c.chat, c.tapMessage, c.tapData)); err != nil {
 			return fmt.Errorf("chat %d: tap: %w", c.chat, err)
 		}
 		m, err := waitMsg(ctx, c.inbox.msgs, c.chat, "follow-up question")
@@ -1157,14 +1238,16 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 		f.RedisMeasure = "MEMORY USAGE as the embedded server (miniredis) estimates it: the Go size of each value, key names not counted; Redis counts more"
 	}
 	f.heapFigures()
+	if err := writeHeapProfile(o.memProfile); err != nil {
+		return nil, nil, err
+	}
 
 	// Timed: every customer comments and waits for the reply (and agents
 	// for their notice).
 	before = cx.snapshot(api)
-	commentWall, err := runPhase(ctx, len(cs), o.concurrency, func(ctx context.Context, i int) error {
+	commentWall, err := o.timedPhase(ctx, len(cs), func(ctx context.Context, i int, start time.Time) error {
 		c := cs[i]
 		u := api.fake.TextUpdate(c.chat, c.comment, "en")
-		start := time.Now()
 		if err := api.post(ctx, client, cx.webhook, cx.secret, u); err != nil {
 			return fmt.Errorf("chat %d: comment: %w", c.chat, err)
 		}
@@ -1411,7 +1494,7 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 	for i := range cs {
 		chat := int64(5_000_000 + i)
 		cs[i] = &benchCustomer{chat: chat, inbox: api.inbox(chat), comment: fmt.Sprintf("Order %d came a week late.", i)}
-		cs[i].tap = api.fake.TapUpdate(chat, 0, fmt.Sprintf("a:%d:nps:%d", i+1, o.score))
+		cs[i].tapData = fmt.Sprintf("a:%d:nps:%d", i+1, o.score)
 	}
 	snap := func() benchSnapshot {
 		return benchSnapshot{calls: api.callCounts(), answers: api.webhookAnswers.Load(), cpu: processCPU(), machine: machineCPU()}
@@ -1428,10 +1511,9 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 	}
 	defer stopProfile()
 	before := snap()
-	tapWall, err := runPhase(ctx, len(cs), o.concurrency, func(ctx context.Context, i int) error {
+	tapWall, err := o.timedPhase(ctx, len(cs), func(ctx context.Context, i int, start time.Time) error {
 		c := cs[i]
-		start := time.Now()
-		if err := api.post(ctx, client, webhook, secret, c.tap); err != nil {
+		if err := api.post(ctx, client, webhook, secret, api.fake.TapUpdate(c.chat, c.tapMessage, c.tapData)); err != nil {
 			return fmt.Errorf("chat %d: tap: %w", c.chat, err)
 		}
 		m, err := waitMsg(ctx, c.inbox.msgs, c.chat, "echo")
@@ -1445,11 +1527,15 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 	total = total.sub(before)
 	f.Taps = perUpdate(total, len(cs), false)
 	f.heapFigures()
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile + ".echo"); err != nil {
+			return nil, err
+		}
+	}
 	before = snap()
-	commentWall, err := runPhase(ctx, len(cs), o.concurrency, func(ctx context.Context, i int) error {
+	commentWall, err := o.timedPhase(ctx, len(cs), func(ctx context.Context, i int, start time.Time) error {
 		c := cs[i]
 		u := api.fake.TextUpdate(c.chat, c.comment, "en")
-		start := time.Now()
 		if err := api.post(ctx, client, webhook, secret, u); err != nil {
 			return fmt.Errorf("chat %d: comment: %w", c.chat, err)
 		}
@@ -1488,8 +1574,12 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 // ---- output ----
 
 func (r *benchReport) print(w io.Writer) {
-	fmt.Fprintf(w, "cxbot bench: %d customers, %d at a time; survey %s, score %d (%s): tap, follow-up question, comment, reply\n",
-		r.Customers, r.Concurrency, r.Survey, r.Score, r.Class)
+	pace := fmt.Sprintf("%d at a time", r.Concurrency)
+	if r.Rate > 0 {
+		pace = fmt.Sprintf("paced: updates arrive at %g/s (open loop), latencies from each update's due time", r.Rate)
+	}
+	fmt.Fprintf(w, "cxbot bench: %d customers, %s; survey %s, score %d (%s): tap, follow-up question, comment, reply\n",
+		r.Customers, pace, r.Survey, r.Score, r.Class)
 	fmt.Fprintf(w, "SQL:   %s\nRedis: %s\n", r.Database, r.Redis)
 	fmt.Fprintf(w, "%s, GOMAXPROCS %d, %d CPUs, load average %.2f as the run began (other work on the machine skews the figures)\n",
 		r.GoVersion, r.GoMaxProcs, r.NumCPU, r.LoadAverage)

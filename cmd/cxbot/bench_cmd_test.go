@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -137,5 +140,56 @@ func TestBenchIntegrityCheckCatchesLossAndDoubles(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the check's error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// Paced mode is an open loop: every update starts at its due time whether
+// or not the earlier ones are answered, and each is timed from that due time.
+func TestRunPacedIsAnOpenLoop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 5
+	var started sync.WaitGroup
+	started.Add(n)
+	dues := make([]time.Time, n)
+	_, err := runPaced(ctx, n, 1000, func(ctx context.Context, i int, due time.Time) error {
+		dues[i] = due
+		started.Done()
+		// No step ends before all have begun: a closed loop would hang here.
+		done := make(chan struct{})
+		go func() { started.Wait(); close(done) }()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("step %d: the later updates never started", i)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range dues {
+		if got := d.Sub(dues[0]); got != time.Duration(i)*time.Millisecond {
+			t.Errorf("update %d due %v after the first, want %v", i, got, time.Duration(i)*time.Millisecond)
+		}
+	}
+}
+
+func TestBenchCommandPaced(t *testing.T) {
+	heap := filepath.Join(t.TempDir(), "heap")
+	out := runBenchCommand(t, "--customers", "10", "--rate", "200", "--memprofile", heap)
+	for _, want := range []string{"paced: updates arrive at 200/s (open loop)", "integrity: OK: SQL holds 20 answers", "update-to-reply p50 / p99"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, p := range []string{heap, heap + ".echo"} {
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Errorf("--memprofile: %s: %v", p, err)
+		}
+	}
+	var out2, errs bytes.Buffer
+	if code := run(context.Background(), []string{"bench", "--rate", "-5"}, benchEnv, &out2, &errs); code == 0 || !strings.Contains(errs.String(), "--rate -5") {
+		t.Errorf("a negative rate: exit %d, stderr %s", code, errs.String())
 	}
 }

@@ -27,6 +27,20 @@ import (
 // adds its own margin.
 const Tick = 100 * time.Millisecond
 
+// MaxTick bounds the wait between two passes when the server holds many
+// keys: a pass waits 20 times as long as the previous one took, so that it
+// holds the server's lock at most a twentieth of the time (with 100,000 open
+// conversations, some 300,000 keys, a pass takes about 100ms, and ticking
+// every 100ms would leave the server locked most of the time). A key thus
+// expires at most MaxTick early or late; limiter keys outlive their TAT by
+// more than that (redisstore's keyGrace).
+const MaxTick = 900 * time.Millisecond
+
+// nextTick is the wait after a pass that took took.
+func nextTick(took time.Duration) time.Duration {
+	return min(max(Tick, 20*took), MaxTick)
+}
+
 // CommandGCRA runs the generic cell rate algorithm natively, with the
 // arguments KEY INTERVAL_US BURST GRACE_MS and the reply {1, 0} (admitted) or
 // {0, microseconds to wait}: the same as the Lua script a real Redis runs
@@ -41,7 +55,7 @@ const CommandGCRA = "CXBOT.GCRA"
 // miniredis expires keys only when FastForward is called; left alone it
 // would keep conversation states, dedupe marks and locks forever. A
 // goroutine therefore calls FastForward with the real time elapsed since its
-// previous call, every Tick, until Close.
+// previous call, every Tick (longer with many keys, see MaxTick), until Close.
 type Server struct {
 	srv       *miniredis.Miniredis
 	stop      chan struct{}
@@ -69,7 +83,7 @@ func Start() (*Server, error) {
 // (not the nominal tick) keeps expiry from drifting when ticks are late.
 func (s *Server) expire() {
 	defer close(s.done)
-	t := time.NewTicker(Tick)
+	t := time.NewTimer(Tick)
 	defer t.Stop()
 	last := time.Now()
 	for {
@@ -79,6 +93,7 @@ func (s *Server) expire() {
 		case now := <-t.C:
 			s.srv.FastForward(now.Sub(last))
 			last = now
+			t.Reset(nextTick(time.Since(now)))
 		}
 	}
 }

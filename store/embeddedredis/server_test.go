@@ -73,3 +73,15 @@ func TestServerExpiresKeysAndRunsGCRA(t *testing.T) {
 		t.Error("missing arguments were accepted")
 	}
 }
+
+// A pass over many keys spaces the next one out, so the server is not held
+// locked most of the time, within MaxTick (which limiter keys outlive).
+func TestNextTickGrowsWithThePassButStaysBounded(t *testing.T) {
+	for _, c := range []struct{ took, want time.Duration }{
+		{0, Tick}, {time.Millisecond, Tick}, {10 * time.Millisecond, 200 * time.Millisecond}, {time.Second, MaxTick},
+	} {
+		if got := nextTick(c.took); got != c.want {
+			t.Errorf("after a pass of %v: next in %v, want %v", c.took, got, c.want)
+		}
+	}
+}

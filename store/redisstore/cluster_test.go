@@ -219,6 +219,16 @@ func everyOperation(ctx context.Context, r *Store, ch flows.Channel, chat string
 		return fmt.Errorf("WindowOpen = %v, %v; want open", open, err)
 	}
 
+	// A turn under the inbound limit: its limiter runs in Begin's MULTI.
+	if t, err := r.BeginAdmitted(ctx, ch, chat, "u3", time.Minute, limit); err != nil || t.OverLimit {
+		return fmt.Errorf("BeginAdmitted = %+v, %v", t, err)
+	} else if err := r.Release(ctx, t); err != nil {
+		return fmt.Errorf("Release after BeginAdmitted: %w", err)
+	}
+	if t, err := r.BeginAdmitted(ctx, ch, chat, "u4", time.Minute, limit); err != nil || !t.OverLimit {
+		return fmt.Errorf("BeginAdmitted over the limit = %+v, %v; want OverLimit", t, err)
+	}
+
 	// Per-chat limiter, values and locks named after the chat.
 	if ok, _, err := r.Allow(ctx, "chat:"+chat, limit); err != nil || !ok {
 		return fmt.Errorf("first Allow = %v, %v", ok, err)

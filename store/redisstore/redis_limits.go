@@ -105,7 +105,7 @@ return string.format("%.0f", untilt)
 `
 
 // keyGrace is how long limiter and pause keys outlive the time they record;
-// it must exceed embeddedredis.Tick.
+// it must exceed embeddedredis.MaxTick.
 const keyGrace = time.Second
 
 // The scripts are immutable values (their SHA-1 is computed once), shared by

@@ -30,6 +30,7 @@ func (k chatKeys) state() string               { return k.base + "state" }
 func (k chatKeys) lock() string                { return k.base + "lock" }
 func (k chatKeys) window() string              { return k.base + "window" }
 func (k chatKeys) seen(updateID string) string { return k.base + "seen:" + updateID }
+func (k chatKeys) inbound() string             { return k.base + "inbound" }
 
 // Begin starts a turn at the chat's conversation: it waits until it holds
 // the chat's lease (so two updates of one chat never run at once, on any
@@ -45,6 +46,24 @@ func (k chatKeys) seen(updateID string) string { return k.base + "seen:" + updat
 // would fail the webhook and make the platform redeliver the same update
 // forever.
 func (r *Store) Begin(ctx context.Context, ch flows.Channel, chatID, updateID string, leaseTTL time.Duration) (flows.Turn, error) {
+	return r.begin(ctx, ch, chatID, updateID, leaseTTL, flows.Limit{})
+}
+
+// BeginAdmitted is Begin for a customer's update under the chat's inbound
+// limit (flows.Limit, shared by every replica): the limiter runs in the
+// same round trip as the rest, so admitting an update costs no round trip
+// of its own. An update over the limit ends the turn at once with
+// Turn.OverLimit, holding nothing. A zero limit admits everything.
+func (r *Store) BeginAdmitted(ctx context.Context, ch flows.Channel, chatID, updateID string, leaseTTL time.Duration, inbound flows.Limit) (flows.Turn, error) {
+	if inbound.Count > 0 {
+		if err := checkLimit("begin turn "+string(ch)+":"+chatID, inbound); err != nil {
+			return flows.Turn{}, err
+		}
+	}
+	return r.begin(ctx, ch, chatID, updateID, leaseTTL, inbound)
+}
+
+func (r *Store) begin(ctx context.Context, ch flows.Channel, chatID, updateID string, leaseTTL time.Duration, inbound flows.Limit) (flows.Turn, error) {
 	op := "begin turn " + string(ch) + ":" + chatID
 	if err := checkIDs(op, ch, chatID); err != nil {
 		return flows.Turn{}, err
@@ -54,15 +73,34 @@ func (r *Store) Begin(ctx context.Context, ch flows.Channel, chatID, updateID st
 	}
 	keys := r.chatKeys(ch, chatID)
 	turn := flows.Turn{Channel: ch, ChatID: chatID, UpdateID: updateID, Lease: rand.Text()}
+	admit := inbound.Count > 0
+	if admit && r.mini != nil {
+		// The embedded server's limiter is a native command outside MULTI:
+		// one round trip more, on a profile where round trips are cheap.
+		ok, _, err := r.Allow(ctx, "inbound:"+string(ch)+":"+chatID, inbound)
+		if err != nil {
+			return flows.Turn{}, err
+		}
+		if !ok {
+			turn.OverLimit = true
+			return turn, nil
+		}
+		admit = false
+	}
 	wait := lockWaitMin
 	var timer *time.Timer
 	for {
 		var (
-			seen  *redis.IntCmd
-			taken *redis.BoolCmd
-			state *redis.StringCmd
+			admitted *redis.Cmd
+			seen     *redis.IntCmd
+			taken    *redis.BoolCmd
+			state    *redis.StringCmd
 		)
 		_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if admit {
+				// EVAL, not EVALSHA: its NOSCRIPT fallback cannot run inside MULTI.
+				admitted = p.Eval(ctx, gcraSrc, []string{keys.inbound()}, limitInterval(inbound), limitBurst(inbound), keyGrace.Milliseconds())
+			}
 			if updateID != "" {
 				seen = p.Exists(ctx, keys.seen(updateID))
 			}
@@ -72,6 +110,22 @@ func (r *Store) Begin(ctx context.Context, ch flows.Channel, chatID, updateID st
 		})
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return flows.Turn{}, redisErr(op, err)
+		}
+		if admitted != nil {
+			res, err := admitted.Int64Slice()
+			if err != nil || len(res) != 2 {
+				return flows.Turn{}, fmt.Errorf("redis: %s: inbound limit: unexpected reply %v (%v)", op, res, err)
+			}
+			if res[0] != 1 {
+				turn.OverLimit = true
+				if taken.Val() {
+					if err := r.Release(ctx, turn); err != nil {
+						return flows.Turn{}, err
+					}
+				}
+				return turn, nil
+			}
+			admit = false // admitted once: waiting for the lock does not spend more
 		}
 		if seen != nil && seen.Val() > 0 {
 			turn.Seen = true

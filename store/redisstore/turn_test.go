@@ -165,3 +165,54 @@ func TestTurnExtend(t *testing.T) {
 		}
 	})
 }
+
+// BeginAdmitted spends the chat's inbound budget in Begin's round trip: an
+// update over it ends the turn at once, holding nothing, while updates of
+// another chat and turns begun without a limit are not charged.
+func TestTurnBeginAdmittedChecksTheInboundLimit(t *testing.T) {
+	t.Parallel()
+	eachRedis(t, func(t *testing.T, r *Store) {
+		ctx := testCtx(t)
+		tg := flows.ChannelTelegram
+		limit := flows.Limit{Count: 2, Per: time.Hour, Burst: 2}
+		for i, u := range []string{"a1", "a2"} {
+			turn, err := r.BeginAdmitted(ctx, tg, "950", u, time.Minute, limit)
+			if err != nil || turn.OverLimit || turn.Seen {
+				t.Fatalf("update %d: BeginAdmitted = %+v, %v; want admitted", i, turn, err)
+			}
+			if err := r.End(ctx, turn, flows.TurnEnd{SeenTTL: time.Hour}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		over, err := r.BeginAdmitted(within(t, ctx, 2*time.Second), tg, "950", "a3", time.Minute, limit)
+		if err != nil || !over.OverLimit {
+			t.Fatalf("third update within the limit's window: %+v, %v; want OverLimit", over, err)
+		}
+		// The refused update holds nothing: a turn without a limit gets the chat at once.
+		free, err := r.Begin(within(t, ctx, 2*time.Second), tg, "950", "a4", time.Minute)
+		if err != nil || free.OverLimit {
+			t.Fatalf("Begin after a refused update = %+v, %v (the refusal kept the chat?)", free, err)
+		}
+		if err := r.Release(ctx, free); err != nil {
+			t.Fatal(err)
+		}
+		other, err := r.BeginAdmitted(ctx, tg, "951", "b1", time.Minute, limit)
+		if err != nil || other.OverLimit {
+			t.Fatalf("another chat: %+v, %v; want admitted", other, err)
+		}
+		if err := r.Release(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		// A zero limit admits everything.
+		zero, err := r.BeginAdmitted(ctx, tg, "950", "a5", time.Minute, flows.Limit{})
+		if err != nil || zero.OverLimit {
+			t.Fatalf("zero limit: %+v, %v; want admitted", zero, err)
+		}
+		if err := r.Release(ctx, zero); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.BeginAdmitted(ctx, tg, "950", "a6", time.Minute, flows.Limit{Count: 1}); !errors.Is(err, flows.ErrInvalid) {
+			t.Fatalf("a limit with no period: %v, want ErrInvalid", err)
+		}
+	})
+}

@@ -53,6 +53,9 @@ type dialect struct {
 	// stepAtOnce makes ApplyStep one statement of data-modifying CTEs
 	// (applyStepAtOnce) instead of a transaction of several.
 	stepAtOnce bool
+	// noticeAtOnce makes HandoffNotice one statement, its lists as JSON
+	// aggregates (json_agg), instead of four reads.
+	noticeAtOnce bool
 
 	// contextAttr extracts one key of a JSON context column (reports):
 	// the SQL, with one placeholder, and the value to bind to it.
@@ -108,6 +111,7 @@ WHERE table_schema = current_schema() AND table_name = ? AND table_type = 'BASE 
 		occurredAtUnindexed: "(e.occurred_at + INTERVAL '0 seconds')",
 		upsertChats:         true,
 		stepAtOnce:          true,
+		noticeAtOnce:        true,
 
 		contextAttr: func(column, key string) (string, any) {
 			return "(" + column + "::json ->> ?)", key

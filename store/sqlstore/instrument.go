@@ -53,6 +53,7 @@ func (s Statement) String() string {
 // hands to new sessions, neither of which is synchronised with queries in
 // flight. Each call adds a hook; there is no way to remove one.
 func (db *DB) OnStatement(fn func(Statement)) {
+	db.raw.statement = append(db.raw.statement, fn)
 	count := func(tx *gorm.DB) {
 		if tx.Statement.SQL.Len() > 0 && !tx.DryRun {
 			fn(StatementSQL)

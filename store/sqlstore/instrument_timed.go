@@ -17,6 +17,7 @@ import (
 // metrics. Like OnStatement, call it before the DB is used concurrently;
 // fn must be safe for concurrent use, and quick.
 func (db *DB) OnStatementDone(fn func(took time.Duration, failed bool)) {
+	db.raw.done = append(db.raw.done, fn)
 	const startKey = "cxbot:statement_start"
 	start := func(tx *gorm.DB) { tx.InstanceSet(startKey, time.Now()) }
 	done := func(tx *gorm.DB) {

@@ -105,14 +105,16 @@ func (db *DB) updateHandoff(ctx context.Context, op string, id int64, event flow
 	var out handoffRow
 	changed := true
 	apply := func(tx *gorm.DB) error {
-		res := change(tx.Model(&handoffRow{}).Where("id = ?", id))
+		// The changed row comes back with the UPDATE (RETURNING); it is
+		// read on its own only when nothing changed.
+		res := change(tx.Model(&out).Clauses(clause.Returning{}).Where("id = ?", id))
 		if res.Error != nil {
 			return res.Error
 		}
-		if err := tx.Take(&out, id).Error; err != nil {
-			return err
-		}
 		if res.RowsAffected == 0 {
+			if err := tx.Take(&out, id).Error; err != nil {
+				return err
+			}
 			return errNoChange
 		}
 		if event == "" || !db.Webhooks {

@@ -39,6 +39,8 @@ type DB struct {
 	Webhooks bool
 
 	gorm    *gorm.DB
+	sql     *sql.DB // the pool under GORM, for rawRow
+	raw     rawHooks
 	log     *slog.Logger
 	dialect dialect
 }
@@ -90,7 +92,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	sqlDB.SetMaxOpenConns(db.dialect.maxOpenConns)
 	sqlDB.SetMaxIdleConns(db.dialect.maxIdleConns)
 	sqlDB.SetConnMaxLifetime(db.dialect.connMaxLifetime)
-	db.gorm = g
+	db.gorm, db.sql = g, sqlDB
 	if err := db.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err

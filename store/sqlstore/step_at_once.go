@@ -121,15 +121,15 @@ func (db *DB) applyStepAtOnce(ctx context.Context, w flows.StepWrite, state any,
 	}
 
 	sql.WriteString("\nSELECT (SELECT count(*) FROM r) AS responses, " + answered + " AS answered")
-	var out struct {
-		Responses int
-		Answered  bool
-	}
-	if err := db.conn(ctx).Raw(sql.String(), args...).Scan(&out).Error; err != nil {
+	var (
+		responses   int
+		answeredNew bool
+	)
+	if err := db.rawRow(ctx, sql.String(), args, &responses, &answeredNew); err != nil {
 		return false, err
 	}
-	if out.Responses == 0 {
+	if responses == 0 {
 		return false, whyNoStep(db.conn(ctx), w, updatesHandoff)
 	}
-	return out.Answered, nil
+	return answeredNew, nil
 }
