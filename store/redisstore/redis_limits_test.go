@@ -97,9 +97,10 @@ func TestRedisAllowSustainedRate(t *testing.T) {
 	eachRedis(t, func(t *testing.T, r *Store) {
 		for _, c := range []struct{ count, burst, lo, hi int64 }{
 			// Without a burst a slot nobody asked for in time is lost, and
-			// a loaded machine (CI, parallel packages) leaves gaps: the floor
-			// is half the rate, the ceiling exact.
-			{count: 50, burst: 0, lo: 25, hi: 51},
+			// a loaded machine (CI, parallel packages) leaves gaps (22 of 50
+			// seen with the machine at load 6): the floor only says the
+			// limiter keeps admitting, the ceiling is exact.
+			{count: 50, burst: 0, lo: 10, hi: 51},
 			{count: 50, burst: 10, lo: 50, hi: 61},
 			// One event per embedded expiry tick: a limiter key that
 			// expired early would let extra events through.
