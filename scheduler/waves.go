@@ -45,9 +45,9 @@ type ManagerConfig struct {
 	Defaults WaveDefaults
 	// Live, if set, lets a preview skip whom dispatch would skip now:
 	// customers at their frequency cap or with a survey in progress.
-	Live      LiveState
-	Now       func() time.Time
-	Logger    *slog.Logger
+	Live   LiveState
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // LiveState is what a preview reads besides the plan.
