@@ -635,6 +635,20 @@ func (p *waveProblems) quietHours(n *yaml.Node) []TimeRange {
 	return out
 }
 
+// ParseFrequencyCap reads a cap as a wave file writes it, "1 per 7d";
+// "off" or "" is none.
+func ParseFrequencyCap(v string) (*FrequencyCap, error) {
+	if strings.TrimSpace(v) == "" || isOff(v) {
+		return nil, nil
+	}
+	p := waveProblems{source: ""}
+	c := p.frequencyCap(v)
+	if len(p.problems) > 0 {
+		return nil, errors.New(strings.TrimPrefix(p.problems[0], "frequency_cap: "))
+	}
+	return c, nil
+}
+
 var capPattern = regexp.MustCompile(`^\s*(\d+)\s+per\s+(\S+)\s*$`)
 
 func (p *waveProblems) frequencyCap(v string) *FrequencyCap {
