@@ -272,7 +272,7 @@ type WaveStatus struct {
 	Retired    bool             `json:"retired"`
 	Definition WaveDefinition   `json:"definition"`
 	Counts     flows.WaveCounts `json:"counts"`
-	// When is the schedule in words and its next runs; absent once retired.
+	// When is the schedule in words and its next runs (none once retired).
 	When *ScheduleInfo `json:"when,omitempty"`
 }
 
@@ -286,10 +286,12 @@ func (m *Manager) status(ctx context.Context, w *Wave) (WaveStatus, error) {
 	if w.Trigger != nil {
 		st.Kind, st.Touchpoint = "trigger", w.Trigger.Touchpoint
 	}
-	if !w.Retired {
-		if info, err := DescribeSchedule(w.Schedule, w.TimeZone, m.cfg.Now(), 5); err == nil {
-			st.When = &info
-		}
+	runs := 5
+	if w.Retired {
+		runs = 0 // in words still, but it runs no more
+	}
+	if info, err := DescribeSchedule(w.Schedule, w.TimeZone, m.cfg.Now(), runs); err == nil {
+		st.When = &info
 	}
 	return st, nil
 }

@@ -194,8 +194,13 @@ func TestPutIDFromPathAndRetiredConflict(t *testing.T) {
 	if _, err = f.manager.SetPaused(ctx, "j", false); !errors.Is(err, flows.ErrConflict) {
 		t.Fatalf("resume of a retired wave: %v", err)
 	}
-	if st, err := f.manager.Get(ctx, "j"); err != nil || !st.Retired {
+	st, err = f.manager.Get(ctx, "j")
+	if err != nil || !st.Retired {
 		t.Fatalf("retired wave revived: %+v %v", st, err)
+	}
+	// Its schedule still reads in words, with no runs to come.
+	if st.When == nil || st.When.Words[0].Text != "every 5 minutes" || len(st.When.NextRuns) != 0 {
+		t.Fatalf("retired wave's schedule: %+v", st.When)
 	}
 }
 
