@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"sort"
+	"strings"
 
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/scheduler"
@@ -47,6 +50,10 @@ func (s *Server) getWave(w http.ResponseWriter, r *http.Request) {
 // YAML; an invalid one is refused whole, naming every bad field. With
 // ?paused=true it is a draft: previewable, inviting no one until resumed.
 func (s *Server) createWave(w http.ResponseWriter, r *http.Request) {
+	if err := onlyParams(r, "paused"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	paused, err := boolParam(r, "paused")
 	if err != nil {
 		s.fail(w, r, err)
@@ -65,6 +72,26 @@ func (s *Server) createWave(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, wave)
 }
 
+// onlyParams refuses a query parameter the call does not take: on a call
+// that changes things a typo (?pause=true) must not pass unnoticed.
+func onlyParams(r *http.Request, allowed ...string) error {
+	var unknown []string
+	for name := range r.URL.Query() {
+		if !slices.Contains(allowed, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	takes := "none"
+	if len(allowed) > 0 {
+		takes = "only " + strings.Join(allowed, ", ")
+	}
+	return fmt.Errorf("%w: unknown query parameter %q (this call takes %s)", flows.ErrInvalid, unknown[0], takes)
+}
+
 // boolParam reads an optional true/false query parameter.
 func boolParam(r *http.Request, name string) (bool, error) {
 	switch v := r.URL.Query().Get(name); v {
@@ -80,6 +107,10 @@ func boolParam(r *http.Request, name string) (bool, error) {
 // checkWave validates an unsaved definition, storing nothing: 200 with the
 // schedule in words and its next runs, or 400 naming each bad field.
 func (s *Server) checkWave(w http.ResponseWriter, r *http.Request) {
+	if err := onlyParams(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	body, err := readBody(w, r, maxWaveBodyBytes)
 	if err != nil {
 		s.fail(w, r, err)
@@ -95,6 +126,10 @@ func (s *Server) checkWave(w http.ResponseWriter, r *http.Request) {
 
 // putWave creates or replaces an API wave: 201 when new, 200 when replaced.
 func (s *Server) putWave(w http.ResponseWriter, r *http.Request) {
+	if err := onlyParams(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	body, err := readBody(w, r, maxWaveBodyBytes)
 	if err != nil {
 		s.fail(w, r, err)
@@ -114,6 +149,10 @@ func (s *Server) putWave(w http.ResponseWriter, r *http.Request) {
 
 // retireWave is DELETE: the wave stops for good, its history stays.
 func (s *Server) retireWave(w http.ResponseWriter, r *http.Request) {
+	if err := onlyParams(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	wave, err := s.cfg.Waves.Retire(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -126,6 +165,10 @@ func (s *Server) pauseWave(w http.ResponseWriter, r *http.Request)  { s.setPause
 func (s *Server) resumeWave(w http.ResponseWriter, r *http.Request) { s.setPaused(w, r, false) }
 
 func (s *Server) setPaused(w http.ResponseWriter, r *http.Request, paused bool) {
+	if err := onlyParams(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	wave, err := s.cfg.Waves.SetPaused(r.Context(), r.PathValue("id"), paused)
 	if err != nil {
 		s.fail(w, r, err)

@@ -100,6 +100,21 @@ func TestCreateWave(t *testing.T) {
 	if r := a.do(http.MethodPost, "/api/v1/waves?paused=yes", yaml); r.code != http.StatusBadRequest || r.errorText(t) != `paused="yes": use true or false` || len(got) != 4 {
 		t.Fatalf("create paused=yes = %d %s", r.code, r.body)
 	}
+	// A typo of paused would make the wave live at once: refused, nothing made.
+	if r := a.do(http.MethodPost, "/api/v1/waves?pause=true", yaml); r.code != http.StatusBadRequest || r.errorText(t) != `unknown query parameter "pause" (this call takes only paused)` || len(got) != 4 {
+		t.Fatalf("create ?pause=true = %d %s (calls %d)", r.code, r.body, len(got))
+	}
+	for _, c := range []struct{ method, path string }{
+		{http.MethodPost, "/api/v1/wave-checks?x=1"},
+		{http.MethodPut, "/api/v1/waves/w-1?paused=true"},
+		{http.MethodDelete, "/api/v1/waves/w-1?force=true"},
+		{http.MethodPost, "/api/v1/waves/w-1/pause?all=1"},
+		{http.MethodPost, "/api/v1/waves/w-1/resume?now=true"},
+	} {
+		if r := a.do(c.method, c.path, yaml); r.code != http.StatusBadRequest || !strings.Contains(r.errorText(t), "unknown query parameter") || !strings.Contains(r.errorText(t), "(this call takes none)") {
+			t.Errorf("%s %s = %d %s", c.method, c.path, r.code, r.body)
+		}
+	}
 }
 
 // A refused definition names each bad field beside the usual code and

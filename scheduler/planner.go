@@ -52,11 +52,48 @@ const (
 	SkipNoChannel   = "no_channel"
 	SkipFrequency   = "frequency_cap"
 	SkipRetired     = flows.ReasonWaveRetired
+	// In a preview only: dispatch would hold these back now.
+	SkipQuietHours = "quiet_hours"
+	SkipInProgress = "survey_in_progress"
 )
+
+// liveSkip is why dispatch would not send inv at now, in the order it
+// checks: the frequency cap, quiet hours, then a survey in the chat.
+func liveSkip(ctx context.Context, w *Wave, c flows.Customer, inv flows.Invitation, now time.Time, live LiveState) (string, error) {
+	if fc := w.FrequencyCap; fc != nil {
+		n, err := live.SentSince(ctx, c.ID, now.Add(-fc.Per))
+		if err != nil {
+			return "", err
+		}
+		if n >= fc.Count {
+			return SkipFrequency, nil
+		}
+	}
+	if !w.QuietUntil(now, customerLocation(c, w)).IsZero() {
+		return SkipQuietHours, nil
+	}
+	if _, busy, err := live.LoadState(ctx, inv.Channel, inv.ExternalID); err != nil {
+		return "", err
+	} else if busy {
+		return SkipInProgress, nil
+	}
+	return "", nil
+}
 
 // Plan runs the wave once for the slot (the cron tick time). With dryRun it
 // writes nothing: that is the preview.
 func (p *Planner) Plan(ctx context.Context, w *Wave, slot time.Time, dryRun bool) (PlanResult, error) {
+	return p.plan(ctx, w, slot, dryRun, nil)
+}
+
+// preview is a dry run at now that also skips, as dispatch would now,
+// customers at their frequency cap, inside quiet hours or with a survey in
+// progress. Without live state it is a plain dry run.
+func (p *Planner) preview(ctx context.Context, w *Wave, now time.Time, live LiveState) (PlanResult, error) {
+	return p.plan(ctx, w, now, true, live)
+}
+
+func (p *Planner) plan(ctx context.Context, w *Wave, slot time.Time, dryRun bool, live LiveState) (PlanResult, error) {
 	survey, ok := p.surveys[w.Survey]
 	if !ok {
 		return PlanResult{}, fmt.Errorf("%w: wave %s: survey %q is not loaded", flows.ErrNotFound, w.ID, w.Survey)
@@ -77,6 +114,15 @@ func (p *Planner) Plan(ctx context.Context, w *Wave, slot time.Time, dryRun bool
 		// Planned now: expires_after counts from here, so an older event
 		// inside max_age still gets its full answering time.
 		inv := p.decide(w, survey, c, eventID, notBefore, slot)
+		if live != nil && inv.Status != flows.InvitationSkipped {
+			why, err := liveSkip(ctx, w, c.Customer, inv, slot, live)
+			if err != nil {
+				return err
+			}
+			if why != "" {
+				inv.Status, inv.Error = flows.InvitationSkipped, why
+			}
+		}
 		res.Considered++
 		if inv.Status == flows.InvitationSkipped {
 			res.Skipped[inv.Error]++

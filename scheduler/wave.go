@@ -37,6 +37,33 @@ type Wave struct {
 	Source        string // file path, or flows.WaveSourceAPI
 	Paused        bool
 	Retired       bool // DELETE through the API, or its file removed: plans, reminds and sends nothing more
+
+	// capOff and quietOff record an explicit "off": WaveDefaults fill in
+	// only what a wave leaves out.
+	capOff, quietOff bool
+}
+
+// WaveDefaults are the frequency cap and quiet hours of a wave that names
+// none, so that no wave re-surveys its customers at every run or writes at
+// night unless it says "off".
+type WaveDefaults struct {
+	FrequencyCap *FrequencyCap
+	QuietHours   []TimeRange
+}
+
+// MinSegmentInterval is the shortest time between two runs of a segment
+// wave: each run asks every matching customer again.
+const MinSegmentInterval = time.Hour
+
+// applyDefaults fills what the wave left out.
+func (w *Wave) applyDefaults(d WaveDefaults) {
+	if w.FrequencyCap == nil && !w.capOff && d.FrequencyCap != nil {
+		c := *d.FrequencyCap
+		w.FrequencyCap = &c
+	}
+	if len(w.QuietHours) == 0 && !w.quietOff {
+		w.QuietHours = slices.Clone(d.QuietHours)
+	}
 }
 
 // Trigger invites once per matching event.
@@ -169,23 +196,33 @@ var waveIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 func ParseWave(source string, data []byte, surveyExists func(string) bool) (*Wave, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		if line, reason := flows.LocateYAMLError(data, err); line > 0 {
-			return nil, fmt.Errorf("%w: %s:%d: invalid YAML: %s", flows.ErrInvalid, source, line, reason)
+		line, reason := flows.LocateYAMLError(data, err)
+		if reason == "" {
+			reason = strings.TrimPrefix(err.Error(), "yaml: ")
 		}
-		return nil, fmt.Errorf("%w: %s: invalid YAML: %s", flows.ErrInvalid, source, strings.TrimPrefix(err.Error(), "yaml: "))
+		if source == "" {
+			if line > 0 {
+				return nil, fmt.Errorf("%w: not valid JSON or YAML at line %d: %s", flows.ErrInvalid, line, reason)
+			}
+			return nil, fmt.Errorf("%w: not valid JSON or YAML: %s", flows.ErrInvalid, reason)
+		}
+		return nil, fmt.Errorf("%w: %sinvalid YAML: %s", flows.ErrInvalid, sourcePrefix(source, line), reason)
 	}
 	if len(root.Content) == 0 {
-		return nil, fmt.Errorf("%w: %s: empty wave definition", flows.ErrInvalid, source)
+		return nil, fmt.Errorf("%w: %sempty wave definition", flows.ErrInvalid, sourcePrefix(source, 0))
 	}
 	var raw waveYAML
-	dec := root.Content[0]
-	if err := knownFields(source, dec, reflect.TypeOf(raw), ""); err != nil {
-		return nil, fmt.Errorf("%w: %s", flows.ErrInvalid, err)
+	dec := resolveAlias(root.Content[0])
+	if dec.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%w: %sa wave is an object of fields, not %s", flows.ErrInvalid, sourcePrefix(source, dec.Line), nodeKind(dec))
 	}
-	if err := decodeStrict(dec, &raw); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", flows.ErrInvalid, source, err)
+	p := waveProblems{source: source, lines: fieldLines(dec), bad: map[string]bool{}}
+	// Unknown fields and wrong types are reported with the other problems:
+	// the fields that are right are still checked.
+	clean := p.shape(dec, reflect.TypeOf(raw), "")
+	if err := clean.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%w: %s%s", flows.ErrInvalid, sourcePrefix(source, 0), strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	p := waveProblems{source: source, lines: fieldLines(dec)}
 	w := &Wave{ID: raw.ID, Survey: raw.Survey, Schedule: strings.TrimSpace(raw.Schedule), Source: source, Sample: 1, ExpiresAfter: DefaultExpiresAfter}
 
 	switch {
@@ -223,12 +260,28 @@ func ParseWave(source string, data []byte, surveyExists func(string) bool) (*Wav
 	}
 	if w.Schedule == "" {
 		p.add("schedule", `is required (a cron spec such as "@every 1m" or "CRON_TZ=Asia/Shanghai 0 10 1 * *")`)
-	} else if _, err := ParseCron(w.Schedule); err != nil {
+	} else if sched, err := ParseCron(w.Schedule); err != nil {
 		p.add("schedule", fmt.Sprintf("%q is not a valid cron spec: %v", w.Schedule, err))
+	} else if runs, gap := scheduleGap(sched); runs == 0 {
+		p.add("schedule", fmt.Sprintf("%q never runs: no date matches it", w.Schedule))
+	} else if w.Segment != nil && runs > 1 && gap < MinSegmentInterval {
+		p.add("schedule", fmt.Sprintf("%q runs every %s: a segment wave asks every matching customer at each run, so it may run at most hourly", w.Schedule, formatDuration(gap)))
 	}
-	w.QuietHours = p.quietHours(&raw.QuietHours)
-	if raw.FrequencyCap != "" {
-		w.FrequencyCap = p.frequencyCap(raw.FrequencyCap)
+	switch q := &raw.QuietHours; {
+	case q.Kind == yaml.ScalarNode && isOff(q.Value), q.Kind == yaml.SequenceNode && len(q.Content) == 0:
+		w.quietOff = true
+	default:
+		w.QuietHours = p.quietHours(q)
+	}
+	switch v := strings.TrimSpace(raw.FrequencyCap); {
+	case v == "":
+	case isOff(v):
+		w.capOff = true
+		if w.Segment != nil {
+			p.add("frequency_cap", `a segment wave asks every matching customer again at each run, so it needs a cap such as "1 per 30d"; off is only for trigger waves`)
+		}
+	default:
+		w.FrequencyCap = p.frequencyCap(v)
 	}
 	if raw.Sample != "" {
 		w.Sample = p.sample(raw.Sample)
@@ -251,26 +304,39 @@ func ParseWave(source string, data []byte, surveyExists func(string) bool) (*Wav
 	return w, nil
 }
 
-// decodeStrict decodes a wave's mapping; knownFields has checked its keys.
-func decodeStrict(n *yaml.Node, out *waveYAML) error {
-	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: a wave is a mapping of fields", n.Line)
-	}
-	if err := n.Decode(out); err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	return nil
+func isOff(v string) bool {
+	v = strings.TrimSpace(v)
+	return v == "off" || v == "none"
 }
 
-// knownFields checks every key of the mapping n against the yaml tags of t,
-// at every depth (trigger.delai is as much a typo as delai), naming the
-// source, line and field. Maps (where:) take any key.
-func knownFields(source string, n *yaml.Node, t reflect.Type, prefix string) error {
+// scheduleGap returns how many of the schedule's next 200 runs exist (0:
+// it never runs) and the shortest time between two of them.
+func scheduleGap(s interface{ Next(time.Time) time.Time }) (runs int, gap time.Duration) {
+	t := s.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if t.IsZero() {
+		return 0, 0
+	}
+	runs = 1
+	for range 199 {
+		n := s.Next(t)
+		if n.IsZero() {
+			break
+		}
+		if d := n.Sub(t); runs == 1 || d < gap {
+			gap = d
+		}
+		t, runs = n, runs+1
+	}
+	return runs, gap
+}
+
+// shape checks every key of the mapping n against the yaml tags of t, at
+// every depth (trigger.delai is as much a typo as delai), and every value's
+// kind, and returns n without the bad entries. Types are named as in JSON.
+// Maps (where:) take any key.
+func (p *waveProblems) shape(n *yaml.Node, t reflect.Type, prefix string) *yaml.Node {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
-		return nil
 	}
 	fields := map[string]reflect.Type{}
 	var names []string
@@ -279,20 +345,114 @@ func knownFields(source string, n *yaml.Node, t reflect.Type, prefix string) err
 		fields[name] = t.Field(i).Type
 		names = append(names, name)
 	}
+	out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
+		k, v := n.Content[i], resolveAlias(n.Content[i+1])
+		name := prefix + k.Value
 		ft, ok := fields[k.Value]
 		if !ok {
-			return fmt.Errorf("%s:%d: %s%s: unknown field (want one of %s)", source, k.Line, prefix, k.Value, strings.Join(names, ", "))
-		}
-		if ft == reflect.TypeOf(yaml.Node{}) {
+			p.shapeProblem(name, fmt.Sprintf("unknown field (want one of %s)", strings.Join(names, ", ")))
 			continue
 		}
-		if err := knownFields(source, resolveAlias(n.Content[i+1]), ft, prefix+k.Value+"."); err != nil {
-			return err
+		if v.Tag == "!!null" {
+			continue // absent
+		}
+		if ft == reflect.TypeOf(yaml.Node{}) {
+			out.Content = append(out.Content, k, v)
+			continue
+		}
+		if keep := p.shapeValue(v, ft, name); keep != nil {
+			out.Content = append(out.Content, k, keep)
 		}
 	}
-	return nil
+	return out
+}
+
+// shapeValue checks one value against the Go type it decodes into.
+func (p *waveProblems) shapeValue(v *yaml.Node, t reflect.Type, name string) *yaml.Node {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		if v.Kind != yaml.ScalarNode {
+			p.shapeProblem(name, "must be a string, not "+nodeKind(v))
+			return nil
+		}
+		return v
+	case reflect.Slice:
+		if v.Kind != yaml.SequenceNode {
+			p.shapeProblem(name, "must be an array of strings, not "+nodeKind(v))
+			return nil
+		}
+		for _, c := range v.Content {
+			if c = resolveAlias(c); c.Kind != yaml.ScalarNode || c.Tag == "!!null" {
+				p.shapeProblem(name, "must be an array of strings, not of "+nodeKind(c))
+				return nil
+			}
+		}
+		return v
+	case reflect.Map:
+		if v.Kind != yaml.MappingNode {
+			p.shapeProblem(name, "must be an object of strings, not "+nodeKind(v))
+			return nil
+		}
+		out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: v.Line}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, c := v.Content[i], resolveAlias(v.Content[i+1])
+			if c.Kind != yaml.ScalarNode || c.Tag == "!!null" {
+				p.shapeProblem(name+"."+k.Value, "must be a string, not "+nodeKind(c))
+				continue
+			}
+			out.Content = append(out.Content, k, c)
+		}
+		return out
+	case reflect.Struct:
+		if v.Kind != yaml.MappingNode {
+			p.shapeProblem(name, "must be an object, not "+nodeKind(v))
+			return nil
+		}
+		return p.shape(v, t, name+".")
+	}
+	return v
+}
+
+// shapeProblem reports a field that cannot be read; later checks of the
+// same field are dropped, since they would only repeat it.
+func (p *waveProblems) shapeProblem(field, msg string) {
+	p.add(field, msg)
+	p.bad[field] = true
+}
+
+// nodeKind names a YAML node's kind as the JSON type it would be.
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "an object"
+	case yaml.SequenceNode:
+		return "an array"
+	}
+	switch n.Tag {
+	case "!!null":
+		return "null"
+	case "!!bool":
+		return "a boolean"
+	case "!!int", "!!float":
+		return "a number"
+	}
+	return "a string"
+}
+
+// sourcePrefix is "file:line: " for a wave file; an API body has no file
+// name and its lines mean little, so it has none.
+func sourcePrefix(source string, line int) string {
+	switch {
+	case source == "":
+		return ""
+	case line > 0:
+		return fmt.Sprintf("%s:%d: ", source, line)
+	}
+	return source + ": "
 }
 
 func resolveAlias(n *yaml.Node) *yaml.Node {
@@ -323,6 +483,7 @@ func fieldLines(n *yaml.Node) map[string]int {
 type waveProblems struct {
 	source   string
 	lines    map[string]int
+	bad      map[string]bool // fields shape reported; nothing more is said of them
 	problems []string
 	fields   []FieldProblem
 }
@@ -348,12 +509,18 @@ func (e *InvalidWaveError) Error() string { return e.msg }
 func (e *InvalidWaveError) Unwrap() error { return flows.ErrInvalid }
 
 func (p *waveProblems) add(field, msg string) {
-	p.fields = append(p.fields, FieldProblem{Field: field, Problem: msg})
-	if line, ok := p.lines[field]; ok {
-		p.problems = append(p.problems, fmt.Sprintf("%s:%d: %s: %s", p.source, line, field, msg))
-		return
+	for f := field; ; {
+		if p.bad[f] {
+			return
+		}
+		i := strings.LastIndex(f, ".")
+		if i < 0 {
+			break
+		}
+		f = f[:i]
 	}
-	p.problems = append(p.problems, fmt.Sprintf("%s: %s: %s", p.source, field, msg))
+	p.fields = append(p.fields, FieldProblem{Field: field, Problem: msg})
+	p.problems = append(p.problems, fmt.Sprintf("%s%s: %s", sourcePrefix(p.source, p.lines[field]), field, msg))
 }
 
 func (p *waveProblems) err() error {
@@ -466,6 +633,20 @@ func (p *waveProblems) quietHours(n *yaml.Node) []TimeRange {
 		out = append(out, r)
 	}
 	return out
+}
+
+// ParseFrequencyCap reads a cap as a wave file writes it, "1 per 7d";
+// "off" or "" is none.
+func ParseFrequencyCap(v string) (*FrequencyCap, error) {
+	if strings.TrimSpace(v) == "" || isOff(v) {
+		return nil, nil
+	}
+	p := waveProblems{source: ""}
+	c := p.frequencyCap(v)
+	if len(p.problems) > 0 {
+		return nil, errors.New(strings.TrimPrefix(p.problems[0], "frequency_cap: "))
+	}
+	return c, nil
 }
 
 var capPattern = regexp.MustCompile(`^\s*(\d+)\s+per\s+(\S+)\s*$`)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/cxbot/cxbot/flows"
 )
 
@@ -39,8 +41,19 @@ type ManagerConfig struct {
 	Limiter   Limiter
 	Limits    map[flows.Channel]ChannelLimits
 	Surveys   map[string]*flows.Survey
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Defaults are the frequency cap and quiet hours of waves naming none.
+	Defaults WaveDefaults
+	// Live, if set, lets a preview skip whom dispatch would skip now:
+	// customers at their frequency cap or with a survey in progress.
+	Live   LiveState
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// LiveState is what a preview reads besides the plan.
+type LiveState interface {
+	SentSince(ctx context.Context, customerID int64, since time.Time) (int, error)
+	LoadState(ctx context.Context, ch flows.Channel, chatID string) (flows.State, bool, error)
 }
 
 // Manager owns the running waves: it loads them (YAML files and the API),
@@ -70,6 +83,23 @@ func NewManager(cfg ManagerConfig) *Manager {
 func (m *Manager) surveyExists(id string) bool {
 	_, ok := m.cfg.Surveys[id]
 	return ok
+}
+
+// parse reads a definition (source "" for an API body: its messages carry
+// no file name or line) and fills in the defaults. A segment wave with no
+// cap at all is refused: it would ask everyone again at every run.
+func (m *Manager) parse(source string, definition []byte) (*Wave, error) {
+	w, err := ParseWave(source, definition, m.surveyExists)
+	if err != nil {
+		return nil, err
+	}
+	w.applyDefaults(m.cfg.Defaults)
+	if w.Segment != nil && w.FrequencyCap == nil {
+		p := waveProblems{source: source}
+		p.add("frequency_cap", `is required for a segment wave (CXBOT_DEFAULT_FREQUENCY_CAP is off): it asks every matching customer again at each run; give one such as "1 per 30d"`)
+		return nil, p.err()
+	}
+	return w, nil
 }
 
 // LoadDir makes the stored file waves exactly the files in dir/*.yaml and
@@ -156,7 +186,7 @@ func (m *Manager) Sync(ctx context.Context) error {
 			m.mu.Unlock()
 			continue
 		}
-		w, err := ParseWave(string(r.Source)+" wave "+r.ID, []byte(r.Definition), m.surveyExists)
+		w, err := m.parse(string(r.Source)+" wave "+r.ID, []byte(r.Definition))
 		switch {
 		case err != nil && retired:
 			// A retired wave never runs again: its survey may be long gone.
@@ -242,7 +272,7 @@ type WaveStatus struct {
 	Retired    bool             `json:"retired"`
 	Definition WaveDefinition   `json:"definition"`
 	Counts     flows.WaveCounts `json:"counts"`
-	// When is the schedule in words and its next runs; absent once retired.
+	// When is the schedule in words and its next runs (none once retired).
 	When *ScheduleInfo `json:"when,omitempty"`
 }
 
@@ -256,10 +286,12 @@ func (m *Manager) status(ctx context.Context, w *Wave) (WaveStatus, error) {
 	if w.Trigger != nil {
 		st.Kind, st.Touchpoint = "trigger", w.Trigger.Touchpoint
 	}
-	if !w.Retired {
-		if info, err := DescribeSchedule(w.Schedule, w.TimeZone, m.cfg.Now(), 5); err == nil {
-			st.When = &info
-		}
+	runs := 5
+	if w.Retired {
+		runs = 0 // in words still, but it runs no more
+	}
+	if info, err := DescribeSchedule(w.Schedule, w.TimeZone, m.cfg.Now(), runs); err == nil {
+		st.When = &info
 	}
 	return st, nil
 }
@@ -321,7 +353,7 @@ func (m *Manager) lookupSynced(ctx context.Context, id string) (*Wave, error) {
 // A wave created paused is a draft: it can be previewed, and invites no one
 // until it is resumed.
 func (m *Manager) Create(ctx context.Context, definition []byte, paused bool) (WaveStatus, error) {
-	w, err := ParseWave(string(flows.WaveSourceAPI), definition, m.surveyExists)
+	w, err := m.parse("", definition)
 	if err != nil {
 		return WaveStatus{}, err
 	}
@@ -347,7 +379,7 @@ type WaveCheck struct {
 // Check validates a definition without storing it (an *InvalidWaveError
 // names each bad field) and describes its schedule with the next five runs.
 func (m *Manager) Check(_ context.Context, definition []byte) (WaveCheck, error) {
-	w, err := ParseWave(string(flows.WaveSourceAPI), definition, m.surveyExists)
+	w, err := m.parse("", definition)
 	if err != nil {
 		return WaveCheck{}, err
 	}
@@ -362,16 +394,24 @@ func (m *Manager) Check(_ context.Context, definition []byte) (WaveCheck, error)
 	return c, nil
 }
 
-// Put creates or replaces an API wave under id (the definition's id must
-// match); nothing is stored when the definition is invalid. A retired API
-// wave put again is active again. It reports whether the wave is new.
+// Put creates or replaces an API wave under id: a definition without an id
+// takes the path's, one with another id is refused. Nothing is stored when
+// the definition is invalid. A retired wave stays retired (a conflict):
+// retiring is for good. It reports whether the wave is new.
 func (m *Manager) Put(ctx context.Context, id string, definition []byte) (WaveStatus, bool, error) {
-	w, err := ParseWave(string(flows.WaveSourceAPI), definition, m.surveyExists)
+	definition, err := withID(definition, id)
+	if err != nil {
+		return WaveStatus{}, false, err
+	}
+	w, err := m.parse("", definition)
 	if err != nil {
 		return WaveStatus{}, false, err
 	}
 	if w.ID != id {
 		return WaveStatus{}, false, fmt.Errorf("%w: id %q in the body differs from %q in the path", flows.ErrInvalid, w.ID, id)
+	}
+	if err := m.refuseRetired(ctx, id, "replaced"); err != nil {
+		return WaveStatus{}, false, err
 	}
 	_, created, err := m.cfg.Store.PutWave(ctx, flows.WaveRecord{ID: w.ID, Definition: strings.TrimSpace(string(definition)), Source: flows.WaveSourceAPI})
 	if err != nil {
@@ -400,6 +440,13 @@ func (m *Manager) Retire(ctx context.Context, id string) (WaveStatus, error) {
 // SetPaused pauses or resumes a wave on every replica: planning, reminders
 // and dispatch of its planned invitations stop until it is resumed.
 func (m *Manager) SetPaused(ctx context.Context, id string, paused bool) (WaveStatus, error) {
+	verb := "resumed"
+	if paused {
+		verb = "paused"
+	}
+	if err := m.refuseRetired(ctx, id, verb); err != nil {
+		return WaveStatus{}, err
+	}
 	if err := m.cfg.Store.SetWavePaused(ctx, id, paused); err != nil {
 		return WaveStatus{}, err
 	}
@@ -410,11 +457,59 @@ func (m *Manager) SetPaused(ctx context.Context, id string, paused bool) (WaveSt
 }
 
 // Preview tells how many customers the wave would invite if it ran now,
-// with a sample of them; it writes nothing.
+// with a sample of them; it writes nothing. It skips whom dispatch would
+// skip or hold back now (frequency cap, quiet hours, a survey in progress),
+// by reason.
 func (m *Manager) Preview(ctx context.Context, id string) (PlanResult, error) {
 	w, err := m.lookupSynced(ctx, id)
 	if err != nil {
 		return PlanResult{}, err
 	}
-	return m.cfg.Planner.Plan(ctx, w, m.cfg.Now(), true)
+	return m.cfg.Planner.preview(ctx, w, m.cfg.Now(), m.cfg.Live)
+}
+
+// refuseRetired is a conflict for a retired wave: retiring is for good.
+func (m *Manager) refuseRetired(ctx context.Context, id, verb string) error {
+	rec, err := m.cfg.Store.Wave(ctx, id)
+	if errors.Is(err, flows.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if rec.RetiredAt != nil {
+		return fmt.Errorf("%w: wave %q is retired and cannot be %s; create a wave with a new id", flows.ErrConflict, id, verb)
+	}
+	return nil
+}
+
+// withID gives a definition without an id the path's id: "id: x" before a
+// YAML body, "id":"x" first in a JSON object.
+func withID(definition []byte, id string) ([]byte, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(definition, &root); err != nil || len(root.Content) == 0 {
+		return definition, nil // ParseWave says what is wrong
+	}
+	n := resolveAlias(root.Content[0])
+	if n.Kind != yaml.MappingNode {
+		return definition, nil
+	}
+	for i := 0; i < len(n.Content); i += 2 {
+		if n.Content[i].Value == "id" {
+			return definition, nil
+		}
+	}
+	if !waveIDPattern.MatchString(id) {
+		return nil, fmt.Errorf("%w: id: %q must be lowercase letters, digits, _ or - (at most 64)", flows.ErrInvalid, id)
+	}
+	body := strings.TrimSpace(string(definition))
+	if n.Style&yaml.FlowStyle != 0 && strings.HasPrefix(body, "{") {
+		rest := strings.TrimSpace(body[1:])
+		sep := ","
+		if strings.HasPrefix(rest, "}") {
+			sep = ""
+		}
+		return []byte(`{"id":"` + id + `"` + sep + rest), nil
+	}
+	return []byte("id: " + id + "\n" + body), nil
 }

@@ -48,6 +48,12 @@ var shanghai, _ = time.LoadLocation("Asia/Shanghai")
 
 func newFixture(t testing.TB, start time.Time) *fixture {
 	t.Helper()
+	return newFixtureWith(t, start, nil)
+}
+
+// newFixtureWith lets a test set the manager's defaults and live state.
+func newFixtureWith(t testing.TB, start time.Time, configure func(*fixture, *scheduler.ManagerConfig)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	f := &fixture{t: t, clock: &clock{now: start}}
 	var err error
@@ -86,10 +92,14 @@ func newFixture(t testing.TB, start time.Time) *fixture {
 	}
 	limits := map[flows.Channel]scheduler.ChannelLimits{flows.ChannelTelegram: {Global: flows.Limit{Count: 1000, Per: time.Second}}}
 	f.limits = limits
-	f.manager = scheduler.NewManager(scheduler.ManagerConfig{
+	mc := scheduler.ManagerConfig{
 		Store: f.db, FollowUps: f.db, Planner: scheduler.NewPlanner(f.db, f.surveys, nil), Convs: f.conv,
 		Limiter: f.redis, Limits: limits, Surveys: f.surveys, Now: f.clock.Now,
-	})
+	}
+	if configure != nil {
+		configure(f, &mc)
+	}
+	f.manager = scheduler.NewManager(mc)
 	f.disp = scheduler.NewDispatcher(scheduler.DispatcherConfig{
 		Store: f.db, Limiter: f.redis, Sender: f.conv, Waves: f.manager.Lookup, Owner: "test", Limits: limits, Now: f.clock.Now,
 	})
@@ -339,6 +349,7 @@ id: rnps
 survey: post_purchase_nps
 segment: {where: {tier: gold}}
 schedule: "CRON_TZ=Asia/Shanghai 0 10 1 * *"
+frequency_cap: 1 per 20d
 `)
 	f.event(1, now.AddDate(0, -2, 0), "", map[string]string{"tier": "gold"})
 	f.event(2, now.AddDate(0, -2, 0), "", map[string]string{"tier": "silver"})

@@ -215,12 +215,32 @@ func channelLimits(cfg config) map[flows.Channel]scheduler.ChannelLimits {
 	}
 }
 
+// waveLive is what a wave preview reads: caps from SQL, surveys in
+// progress from Redis.
+type waveLive struct {
+	sent interface {
+		SentSince(ctx context.Context, customerID int64, since time.Time) (int, error)
+	}
+	states interface {
+		LoadState(ctx context.Context, ch flows.Channel, chatID string) (flows.State, bool, error)
+	}
+}
+
+func (l waveLive) SentSince(ctx context.Context, customerID int64, since time.Time) (int, error) {
+	return l.sent.SentSince(ctx, customerID, since)
+}
+
+func (l waveLive) LoadState(ctx context.Context, ch flows.Channel, chatID string) (flows.State, bool, error) {
+	return l.states.LoadState(ctx, ch, chatID)
+}
+
 // wireWaves loads the waves (files and SQL), schedules them, and prepares
 // this replica's dispatch workers.
 func (a *app) wireWaves(ctx context.Context, surveys map[string]*flows.Survey, limits map[flows.Channel]scheduler.ChannelLimits) error {
 	a.waves = scheduler.NewManager(scheduler.ManagerConfig{
 		Store: a.db, FollowUps: a.db, Planner: scheduler.NewPlanner(a.db, surveys, a.log), Scheduler: a.sched,
 		Convs: a.conv, Limiter: meteredLimiter{a.states, a.metrics}, Limits: limits, Surveys: surveys, Logger: a.log,
+		Defaults: a.cfg.WaveDefaults, Live: waveLive{a.db, a.states},
 	})
 	if err := a.waves.LoadDir(ctx, filepath.Join(a.cfg.ConfigDir, "waves")); err != nil {
 		return fmt.Errorf("waves: %w", err)

@@ -76,6 +76,7 @@ type config struct {
 	WeChatRate            flows.Limit
 	WeChatChatRate        flows.Limit
 	APIQuietHours         []scheduler.TimeRange
+	WaveDefaults          scheduler.WaveDefaults
 
 	WebhookURL         string
 	WebhookSecret      string
@@ -298,6 +299,22 @@ func settings() []setting {
 				return fmt.Errorf("%s (want HH:MM-HH:MM, several separated by commas, or off)", err)
 			}
 			c.APIQuietHours = r
+			return nil
+		}},
+		{"CXBOT_DEFAULT_FREQUENCY_CAP", "1 per 7d", `frequency cap of every wave that names none (invitations sent to one customer by all waves together, "1 per 7d"); "off" for none, but a segment wave always needs one`, false, func(c *config, v string) error {
+			fc, err := scheduler.ParseFrequencyCap(v)
+			if err != nil {
+				return fmt.Errorf("%s (or off)", err)
+			}
+			c.WaveDefaults.FrequencyCap = fc
+			return nil
+		}},
+		{"CXBOT_DEFAULT_QUIET_HOURS", "21:00-09:00", `quiet hours of every wave that names none, in the customer's time zone (else the wave's, else UTC): sends wait until they end; several ranges separated by commas; "off" for none`, false, func(c *config, v string) error {
+			r, err := scheduler.ParseQuietHours(v)
+			if err != nil {
+				return fmt.Errorf("%s (want HH:MM-HH:MM, several separated by commas, or off)", err)
+			}
+			c.WaveDefaults.QuietHours = r
 			return nil
 		}},
 		{"CXBOT_WEBHOOK_URL", "", "the business's receiver of outbound webhooks (response.completed, handoff.*); empty turns them off", false, func(c *config, v string) error {

@@ -204,6 +204,18 @@ func TestDashboardWaveInChromium(t *testing.T) {
 	if got := b.eval(t, `document.querySelector('[data-field="id"] .field-error').textContent`); got != "" {
 		t.Errorf("an untouched new form shows %q beside the id", got)
 	}
+	// Review finding 11: opening the editor checks nothing (an empty form
+	// would be a 400 in the console every time).
+	if got := b.eval(t, `String(performance.getEntriesByType("resource").filter((e) => e.name.endsWith("/api/v1/wave-checks")).length)`); got != "0" {
+		t.Errorf("opening a new form sent %s wave-checks", got)
+	}
+	// Review finding 1: empty cap and quiet hours say the default applies,
+	// and no placeholder looks like a value.
+	for field, want := range map[string]string{"quiet_hours": "empty: the default · off: none", "frequency_cap": "empty: the default · off: none", "reminder_after": "empty: no reminder"} {
+		if got := b.eval(t, fmt.Sprintf(`document.querySelector('#wave-form [name=%q]').placeholder`, field)); got != want {
+			t.Errorf("placeholder of %s = %q, want %q", field, got, want)
+		}
+	}
 
 	// Bad input: each error appears beside its field, nothing is stored.
 	b.do(t, "bad input",
@@ -233,6 +245,9 @@ func TestDashboardWaveInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#wave-form input[name="channels"][value="wechat"]`)),
 	)
 	b.until(t, "a valid form", `document.getElementById("wave-form").dataset.valid === "true"`)
+	if got := b.eval(t, `document.querySelector('#wave-form [name="frequency_cap"]').placeholder`); got != "empty: the default, 1 per 7d · off: none" {
+		t.Errorf("the empty cap's placeholder after a check = %q, want the server's default", got)
+	}
 	if got := b.eval(t, `document.getElementById("e-when").textContent + " | " + document.querySelectorAll("#e-runs li").length + " | " + document.getElementById("e-runs").dataset.tz`); got != "every second | 5 | Asia/Shanghai" {
 		t.Errorf("schedule shown as %q", got)
 	}

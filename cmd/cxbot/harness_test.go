@@ -122,6 +122,7 @@ func start(t testing.TB, st stack, opt options) *harness {
 		"CXBOT_TELEGRAM_POLL_TIMEOUT": "1s",
 		"CXBOT_LOG_LEVEL":             "debug",
 		"CXBOT_API_QUIET_HOURS":       "off", // tests run at any hour; TestDirectInvitationQuietHours sets it
+		"CXBOT_DEFAULT_QUIET_HOURS":   "off", // the same for waves naming none
 	}
 	if opt.webhook {
 		env["CXBOT_PUBLIC_URL"] = base

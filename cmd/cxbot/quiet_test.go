@@ -66,3 +66,31 @@ func TestAPIQuietHoursSetting(t *testing.T) {
 		t.Fatalf("bad = %v", err)
 	}
 }
+
+// Review finding 1: waves naming no cap or quiet hours get these.
+func TestWaveDefaultSettings(t *testing.T) {
+	cfg, err := loadConfig(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.WaveDefaults
+	if d.FrequencyCap == nil || d.FrequencyCap.Count != 1 || d.FrequencyCap.Per != 7*24*time.Hour || len(d.QuietHours) != 1 || d.QuietHours[0].String() != "21:00-09:00" {
+		t.Fatalf("defaults = %+v %+v", d.FrequencyCap, d.QuietHours)
+	}
+	cfg, err = loadConfig(envOf(map[string]string{"CXBOT_DEFAULT_FREQUENCY_CAP": "off", "CXBOT_DEFAULT_QUIET_HOURS": "off"}))
+	if err != nil || cfg.WaveDefaults.FrequencyCap != nil || len(cfg.WaveDefaults.QuietHours) != 0 {
+		t.Fatalf("off = %+v, %v", cfg.WaveDefaults, err)
+	}
+	cfg, err = loadConfig(envOf(map[string]string{"CXBOT_DEFAULT_FREQUENCY_CAP": "3 per 30d"}))
+	if err != nil || cfg.WaveDefaults.FrequencyCap.Count != 3 || cfg.WaveDefaults.FrequencyCap.Per != 30*24*time.Hour {
+		t.Fatalf("3 per 30d = %+v, %v", cfg.WaveDefaults.FrequencyCap, err)
+	}
+	for v, want := range map[string]string{"weekly": `"weekly" is not like "1 per 30d"`, "0 per 7d": "needs a positive count"} {
+		if _, err := loadConfig(envOf(map[string]string{"CXBOT_DEFAULT_FREQUENCY_CAP": v})); err == nil || !strings.Contains(err.Error(), "CXBOT_DEFAULT_FREQUENCY_CAP: ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v", v, err)
+		}
+	}
+	if _, err := loadConfig(envOf(map[string]string{"CXBOT_DEFAULT_QUIET_HOURS": "9pm-9am"})); err == nil || !strings.Contains(err.Error(), `CXBOT_DEFAULT_QUIET_HOURS: "9pm-9am" is not HH:MM-HH:MM`) {
+		t.Fatalf("bad quiet hours = %v", err)
+	}
+}

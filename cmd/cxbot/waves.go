@@ -37,7 +37,7 @@ func cmdWaves(ctx context.Context, args []string, getenv func(string) string, st
 	if _, err := scheduler.ReadWaveDir(filepath.Join(cfg.ConfigDir, "waves"), func(id string) bool { return surveys[id] != nil }); err != nil {
 		fmt.Fprintf(stderr, "warning: the wave files would not load (cxbot serve would refuse to start):\n%v\n", err)
 	}
-	manager := scheduler.NewManager(scheduler.ManagerConfig{Store: db, Surveys: surveys, Logger: newLogger(stderr, "error", cfg.LogFormat)})
+	manager := scheduler.NewManager(scheduler.ManagerConfig{Store: db, Surveys: surveys, Defaults: cfg.WaveDefaults, Logger: newLogger(stderr, "error", cfg.LogFormat)})
 	waves, err := manager.List(ctx)
 	if err != nil {
 		return err

@@ -251,7 +251,9 @@ func TestWavesAPI(t *testing.T) {
 		{`{"id":"w1","survey":"nope","trigger":{"touchpoint":"purchase"},"schedule":"@every 1m"}`, `survey: no survey "nope"`, "survey"},
 		{`{"id":"w1","survey":"post_purchase_nps","trigger":{"touchpoint":"purchase"},"schedule":"every minute"}`, "schedule", "schedule"},
 		{`{"id":"w1","survey":"post_purchase_nps","trigger":{"touchpoint":"purchase"},"schedule":"@every 1m","quiet_hours":["21:00-09:00","08:00-10:00"]}`, "overlaps", "quiet_hours"},
-		{`{"id":"w1",`, "api", ""},
+		{`{"id":"w1",`, "not valid JSON or YAML", ""},
+		{`{"id":"w1","survey":"post_purchase_nps","segment":{"where":{}},"schedule":"@every 1m"}`, "at most hourly", "schedule"},
+		{`{"id":"w1","survey":"post_purchase_nps","trigger":{"touchpoint":"purchase","delai":"1h"},"schedule":"0 0 31 2 *","channels":"telegram"}`, "never runs", "trigger.delai,channels,schedule"},
 	} {
 		var body struct {
 			Error  string `json:"error"`
@@ -260,7 +262,7 @@ func TestWavesAPI(t *testing.T) {
 			} `json:"fields"`
 		}
 		code := h.api("POST", "/api/v1/waves", tc.body, &body)
-		if code != http.StatusBadRequest || !strings.Contains(body.Error, tc.want) {
+		if code != http.StatusBadRequest || !strings.Contains(body.Error, tc.want) || strings.Contains(body.Error, "api") {
 			t.Errorf("POST %s: %d %q, want 400 naming %q", tc.body, code, body.Error, tc.want)
 		}
 		var named []string
@@ -290,6 +292,18 @@ func TestWavesAPI(t *testing.T) {
 	}
 	if code := h.api("POST", "/api/v1/waves", good, nil); code != http.StatusConflict {
 		t.Errorf("creating it again: %d, want 409", code)
+	}
+	// Review findings 1 and 8: the default cap applies; a typo'd ?paused is refused.
+	var eff struct {
+		Definition struct {
+			FrequencyCap string `json:"frequency_cap"`
+		}
+	}
+	if h.api("GET", "/api/v1/waves/vip", nil, &eff); eff.Definition.FrequencyCap != "1 per 7d" {
+		t.Errorf("effective cap %q, want the default 1 per 7d", eff.Definition.FrequencyCap)
+	}
+	if code := h.api("POST", "/api/v1/waves?pause=true", strings.Replace(good, `"vip"`, `"vip2"`, 1), nil); code != http.StatusBadRequest || h.api("GET", "/api/v1/waves/vip2", nil, nil) != http.StatusNotFound {
+		t.Errorf("?pause=true: %d, want 400 and nothing stored", code)
 	}
 	if code := h.api("POST", "/api/v1/waves/vip/pause", nil, &created); code != http.StatusOK || !created.Paused {
 		t.Errorf("pause: %d %+v", code, created)

@@ -24,6 +24,9 @@ const texts = {
     repeat: "Repeat", freqEvery: "every N minutes", freqDaily: "every day", freqWeekdays: "Monday to Friday", freqWeekly: "once a week",
     freqMonthly: "once a month", freqCron: "cron spec", minutes: "Minutes", weekday: "Day", monthday: "Day of month", at: "At",
     cron: "Cron spec", waveTz: "Time zone", quiet: "Quiet hours", cap: "Frequency cap", sample: "Sample", expires: "Expires after",
+    phQuiet: "empty: the default · off: none", phCap: "empty: the default · off: none", phDelay: "empty: 0, at once",
+    phMaxAge: "empty: 7d", phSample: "empty: 100%", phExpires: "empty: 72h", phReminder: "empty: no reminder",
+    phTz: "empty: UTC", phDefault: "empty: the default, ", phOff: " · off: none",
     reminder: "Reminder after", channels: "Channels", saveDraft: "Save as draft", save: "Save", cancel: "Cancel",
     createWave: "New wave", editWave: "Edit wave", nextRuns: "Next runs", status: "Status", stOpen: "open", stClaimed: "claimed",
     stResolved: "resolved", stAwaiting: "awaiting comment", agent: "Agent", actingAs: "Acting as", claim: "Claim",
@@ -54,6 +57,9 @@ const texts = {
     repeat: "重复", freqEvery: "每 N 分钟", freqDaily: "每天", freqWeekdays: "周一至周五", freqWeekly: "每周一次",
     freqMonthly: "每月一次", freqCron: "cron 表达式", minutes: "分钟", weekday: "星期", monthday: "日期", at: "时间",
     cron: "cron 表达式", waveTz: "时区", quiet: "免打扰时段", cap: "频率上限", sample: "抽样", expires: "过期时间",
+    phQuiet: "留空：使用默认值 · off：不设", phCap: "留空：使用默认值 · off：不设", phDelay: "留空：0，立即",
+    phMaxAge: "留空：7d", phSample: "留空：100%", phExpires: "留空：72h", phReminder: "留空：不提醒",
+    phTz: "留空：UTC", phDefault: "留空：默认值 ", phOff: " · off：不设",
     reminder: "提醒时间", channels: "渠道", saveDraft: "保存为草稿", save: "保存", cancel: "取消",
     createWave: "新建波次", editWave: "编辑波次", nextRuns: "接下来的运行时间", status: "状态", stOpen: "待处理", stClaimed: "已认领",
     stResolved: "已解决", stAwaiting: "等待评论", agent: "客服", actingAs: "当前客服", claim: "认领",
@@ -99,6 +105,7 @@ function el(tag, text, cls) {
 function applyLanguage() {
   document.documentElement.lang = state.lang;
   for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
+  for (const e of document.querySelectorAll("[data-tp]")) e.placeholder = t(e.dataset.tp);
   const wd = document.querySelector('select[name="weekday"]');
   const keep = wd.value;
   wd.replaceChildren(...t("days").map((d, i) => { const o = el("option", d); o.value = String(i); return o; }));
@@ -445,7 +452,8 @@ function waveDefinition() {
     if (v("touchpoint")) def.segment.touchpoint = v("touchpoint");
   }
   const quiet = v("quiet_hours").split(",").map((x) => x.trim()).filter(Boolean);
-  if (quiet.length) def.quiet_hours = quiet;
+  if (quiet.length === 1 && quiet[0] === "off") def.quiet_hours = "off";
+  else if (quiet.length) def.quiet_hours = quiet;
   for (const name of ["frequency_cap", "sample", "expires_after", "reminder_after", "timezone"]) if (v(name)) def[name] = v(name);
   const channels = [...form().querySelectorAll('input[name="channels"]:checked')].map((c) => c.value);
   if (channels.length) def.channels = channels;
@@ -478,9 +486,8 @@ function showFieldErrors(err) {
 }
 
 // checkWave asks the API what the form would run, storing nothing. Only
-// the latest answer counts (an older one may arrive after it); quiet keeps
-// an untouched new form free of "is required".
-async function checkWave(quiet) {
+// the latest answer counts (an older one may arrive after it).
+async function checkWave() {
   fieldsShown();
   const def = waveDefinition();
   if (field("freq").value !== "cron") field("schedule").value = def.schedule;
@@ -489,17 +496,26 @@ async function checkWave(quiet) {
     const c = await api("/api/v1/wave-checks", "POST", def);
     if (seq !== state.checkSeq) return;
     showFieldErrors(null);
+    showDefaults(c.definition);
     $("e-when").textContent = words(c.schedule);
     runTimes($("e-runs"), c.schedule);
     form().dataset.valid = "true";
   } catch (err) {
     if (seq !== state.checkSeq) return;
-    showFieldErrors(quiet === true ? null : err);
+    showFieldErrors(err);
     $("e-when").textContent = "";
     $("e-runs").replaceChildren();
     form().dataset.valid = "false";
   }
   form().dataset.checked = String(seq);
+}
+
+// showDefaults says in an empty quiet-hours or cap field what applies:
+// the server's default, which the check has filled in.
+function showDefaults(d) {
+  const quiet = (d.quiet_hours || []).join(", ") || "off";
+  field("quiet_hours").placeholder = field("quiet_hours").value ? t("phQuiet") : t("phDefault") + quiet + t("phOff");
+  field("frequency_cap").placeholder = field("frequency_cap").value ? t("phCap") : t("phDefault") + (d.frequency_cap || "off") + t("phOff");
 }
 
 function scheduleCheck() {
@@ -529,8 +545,10 @@ async function loadEditor(id) {
     field("where").value = Object.entries(who.where || {}).map(([k, v]) => `${k}=${v}`).join("\n");
     if (d.trigger) { field("delay").value = d.trigger.delay; field("max_age").value = d.trigger.max_age; }
     field("timezone").value = d.timezone || "";
-    field("quiet_hours").value = d.quiet_hours.join(", ");
-    field("frequency_cap").value = d.frequency_cap || "";
+    // The effective values: "off" where the wave has none, so saving
+    // does not bring the default back.
+    field("quiet_hours").value = d.quiet_hours.join(", ") || "off";
+    field("frequency_cap").value = d.frequency_cap || "off";
     field("sample").value = Math.round(d.sample * 10000) / 100 + "%";
     field("expires_after").value = d.expires_after;
     field("reminder_after").value = d.reminder_after || "";
@@ -539,7 +557,10 @@ async function loadEditor(id) {
   } else {
     setFreq("every", "@every 1m");
   }
-  await checkWave(!id);
+  for (const e of form().querySelectorAll("[data-tp]")) e.placeholder = t(e.dataset.tp);
+  // A new form is checked once something is typed: checking it empty
+  // would only be a 400 listing the required fields.
+  if (id) await checkWave();
 }
 
 // saveWave stores the form: a new wave is a paused draft, to preview and
