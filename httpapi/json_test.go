@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cxbot/cxbot/bot/telegram"
+	"github.com/cxbot/cxbot/bot/wechat"
 	"github.com/cxbot/cxbot/conversation"
 	"github.com/cxbot/cxbot/flows"
 	"github.com/cxbot/cxbot/scheduler"
@@ -27,7 +29,7 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 func responseTypes() []any {
 	return []any{
 		errorBody{}, healthJSON{}, liveJSON{}, invitationJSON{}, npsReportJSON{}, responsesJSON{}, flows.ScoreReport{}, flows.FunnelReport{}, flows.TermsReport{}, flows.HandoffReport{}, surveysJSON{}, handoffsJSON{}, linkJSON{},
-		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, scheduler.WaveCheck{}, previewJSON{}, surveyPreviewJSON{}, quietHoursBody{},
+		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, scheduler.WaveCheck{}, previewJSON{}, surveyPreviewJSON{}, telegram.Preview{}, wechat.Preview{}, quietHoursBody{},
 		caseJSON{}, caseMessageJSON{}, agentJSON{}, deliveriesJSON{}, deliveryJSON{},
 		meJSON{}, tokensJSON{}, createdTokenJSON{}, revokedTokenJSON{},
 	}

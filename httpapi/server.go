@@ -52,6 +52,7 @@ type Config struct {
 	Comments      Comments
 	Words         WordSegmenter
 	Links         LinkTokens
+	Previews      []ChannelPreview // how each channel shows a survey's questions
 	Events        EventSaver
 	Waves         WaveAdmin
 	Desk          Desk   // the handoff desk; nil answers 503

@@ -5,26 +5,55 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cxbot/cxbot/bot/telegram"
+	"github.com/cxbot/cxbot/bot/wechat"
 	"github.com/cxbot/cxbot/flows"
 )
+
+// The preview as a client reads it, with the adapters' own preview types
+// (the API sees them only as JSON, through Config.Previews).
+type shownSurvey struct {
+	Survey   string          `json:"survey"`
+	Title    string          `json:"title"`
+	Previews []shownLanguage `json:"previews"`
+}
+
+type shownLanguage struct {
+	Language  string `json:"language"`
+	Questions []struct {
+		ID       string           `json:"id"`
+		Kind     flows.Kind       `json:"kind"`
+		Telegram telegram.Preview `json:"telegram"`
+		WeChat   wechat.Preview   `json:"wechat"`
+	} `json:"questions"`
+}
+
+// adapterPreviews wires the adapters' renderers as cmd/cxbot does.
+func adapterPreviews() []ChannelPreview {
+	return []ChannelPreview{
+		{Channel: flows.ChannelTelegram, Render: func(m flows.Message) (any, error) { return telegram.Render(m) }},
+		{Channel: flows.ChannelWeChat, Render: func(m flows.Message) (any, error) { return wechat.Render(m), nil }},
+	}
+}
 
 // The survey preview shows each question of the shipped surveys, in each
 // language, as the adapters render it: Telegram's inline keyboard rows, and
 // WeChat's menu (ten options or fewer) or text with the options listed.
+
 func TestSurveyPreview(t *testing.T) {
 	surveys, err := flows.LoadSurveys("../configs/surveys")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newFakeAPI(t)
+	a := newFakeAPI(t, func(c *Config) { c.Previews = adapterPreviews() })
 	a.convs.SurveysFn = func() map[string]*flows.Survey { return surveys }
-	var p surveyPreviewJSON
+	var p shownSurvey
 	r := a.do(http.MethodGet, "/api/v1/surveys/post_purchase_nps/preview", "")
 	r.json(t, &p)
 	if r.code != http.StatusOK || p.Survey != "post_purchase_nps" || p.Title != "After your purchase" || len(p.Previews) != 2 {
 		t.Fatalf("preview = %d %s", r.code, r.body)
 	}
-	byLang := map[string]languagePreviewJSON{}
+	byLang := map[string]shownLanguage{}
 	for _, lp := range p.Previews {
 		byLang[lp.Language] = lp
 	}
@@ -56,7 +85,7 @@ func TestSurveyPreview(t *testing.T) {
 		}
 	}
 	// CSAT's five buttons fit a WeChat menu.
-	var csat surveyPreviewJSON
+	var csat shownSurvey
 	a.do(http.MethodGet, "/api/v1/surveys/post_service_csat/preview", "").json(t, &csat)
 	q := csat.Previews[0].Questions[0]
 	if q.Kind != flows.KindCSAT || q.WeChat.Kind != "menu" || strings.Join(q.WeChat.Options, ",") != "1,2,3,4,5" || q.WeChat.Tail != "（也可以直接回复数字）" ||

@@ -168,6 +168,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		Checks:     []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 		QuietUntil: a.quietUntil(),
 		Limiter:    a.states, ClientLimit: cfg.APIRate,
+		Previews:   channelPreviews(),
 	})
 	if cfg.WebhookURL != "" {
 		a.hooks, err = webhooks.New(a.db, webhooks.Config{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, MaxAttempts: cfg.WebhookMaxAttempts, Logger: log})
@@ -354,5 +355,14 @@ func (a *app) close() {
 	}
 	if a.db != nil {
 		a.db.Close()
+	}
+}
+
+// channelPreviews are the adapters' own renderers, for the survey preview:
+// what the dashboard shows is what Send sends.
+func channelPreviews() []httpapi.ChannelPreview {
+	return []httpapi.ChannelPreview{
+		{Channel: flows.ChannelTelegram, Render: func(m flows.Message) (any, error) { return telegram.Render(m) }},
+		{Channel: flows.ChannelWeChat, Render: func(m flows.Message) (any, error) { return wechat.Render(m), nil }},
 	}
 }
