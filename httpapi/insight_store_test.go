@@ -227,3 +227,72 @@ func TestTermsFromTheStore(t *testing.T) {
 		t.Errorf("late = %+v in %s", late, r.body)
 	}
 }
+
+// TestTermsWithTheShippedNPSSurvey: configs/surveys/post_purchase_nps.yaml
+// asks detractors and passives for a comment and thanks promoters at once,
+// so there is no happy comment; the passives' comments are the baseline,
+// and with only detractors' comments the words are ranked by frequency.
+func TestTermsWithTheShippedNPSSurvey(t *testing.T) {
+	shipped, err := flows.LoadSurveys(filepath.Join("..", "configs", "surveys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nps := shipped["post_purchase_nps"]
+	if nps == nil {
+		t.Fatal("no shipped post_purchase_nps")
+	}
+	// The comment question each class is led to, "" for none.
+	commentFor := map[string]string{}
+	for _, b := range nps.Questions[0].Branches {
+		for _, q := range nps.Questions {
+			if q.ID == b.Goto && q.Kind == flows.KindText {
+				commentFor[b.When] = q.ID
+			}
+		}
+	}
+	if commentFor["promoter"] != "" || commentFor["detractor"] == "" || commentFor["passive"] == "" {
+		t.Fatalf("the shipped survey's comment questions changed: %v", commentFor)
+	}
+	t0 := time.Now().UTC().Add(-24 * time.Hour)
+	answer := func(i, s int, comment string) seededResponse {
+		class := string(nps.Classify(flows.KindNPS, s))
+		as := []flows.Answer{score(flows.KindNPS, "nps", s)}
+		if q := commentFor[class]; q != "" {
+			as = append(as, text(q, comment))
+		}
+		return seededResponse{"post_purchase_nps", fmt.Sprint("S-", i), nil, t0.Add(time.Duration(i) * time.Minute), as}
+	}
+	detractors := []seededResponse{answer(0, 1, "物流太慢了"), answer(1, 3, "物流很慢，包装也坏了"), answer(2, 0, "The delivery was late, 物流差"),
+		answer(3, 2, "delivery late again"), answer(4, 10, "promoters are not asked"), answer(5, 9, "")}
+
+	a := newStoreAPI(t, detractors)
+	var rep flows.TermsReport
+	r := a.do(http.MethodGet, "/api/v1/reports/terms?survey=post_purchase_nps", "")
+	r.json(t, &rep)
+	if r.code != http.StatusOK || rep.Baseline != flows.BaselineNone || rep.UnhappyComments != 4 || rep.HappyComments != 0 ||
+		rep.OtherComments != 0 || len(rep.Terms) == 0 || !strings.Contains(r.body, `"baseline":"none"`) {
+		t.Fatalf("detractors only: %d %s", r.code, r.body)
+	}
+	if top := rep.Terms[0]; top.Term != "物流" || top.Unhappy != 3 || top.Lift != nil {
+		t.Errorf("detractors only, top term = %+v in %s", top, r.body)
+	}
+
+	withPassives := append(detractors, answer(6, 7, "包装很好，物流还行"), answer(7, 8, "delivery was fine"), answer(8, 7, "价格高"))
+	a = newStoreAPI(t, withPassives)
+	rep = flows.TermsReport{}
+	r = a.do(http.MethodGet, "/api/v1/reports/terms?survey=post_purchase_nps", "")
+	r.json(t, &rep)
+	if r.code != http.StatusOK || rep.Baseline != flows.BaselineOthers || rep.BaselineComments != 3 || rep.UnhappyComments != 4 || len(rep.Terms) == 0 {
+		t.Fatalf("with passives: %d %s", r.code, r.body)
+	}
+	var late *flows.Term
+	for i := range rep.Terms {
+		if rep.Terms[i].Term == "late" {
+			late = &rep.Terms[i]
+		}
+	}
+	// late: 2 of 4 unhappy, 0 of 3 passives: (3/5)/(1/4) = 2.4.
+	if late == nil || late.Lift == nil || *late.Lift != 2.4 || late.BaselineCount != 0 {
+		t.Errorf("late = %+v in %s", late, r.body)
+	}
+}

@@ -29,9 +29,6 @@ func (s *Server) termsReport(w http.ResponseWriter, r *http.Request) {
 	}
 	counts := flows.NewTermCounts()
 	err = s.cfg.Comments.EachComment(r.Context(), q, func(class flows.Class, text string) error {
-		if !class.IsDetractor() && !class.IsHappy() {
-			return nil
-		}
 		words, err := s.cfg.Words.Words(text)
 		if err != nil {
 			return fmt.Errorf("segment a comment: %w", err)
