@@ -101,3 +101,12 @@ func TestTermsReportWithoutHappyComments(t *testing.T) {
 		t.Fatalf("unhappy comments only = %+v", rep)
 	}
 }
+
+func TestFunnelStopBeforeFirstAnswer(t *testing.T) {
+	rep := NewFunnelReport(ReportQuery{}, FunnelCounts{Invited: 4, Sent: 4, Delivered: 4, Started: 3, Completed: 0,
+		StoppedAt: map[string]int{"": 2, "nps": 1}})
+	if len(rep.StoppedAt) != 2 || rep.StoppedAt[0] != (StopPoint{AfterQuestion: StopBeforeFirstAnswer, Responses: 2}) ||
+		rep.StoppedAt[1] != (StopPoint{AfterQuestion: "nps", Responses: 1}) {
+		t.Fatalf("stopped at = %+v", rep.StoppedAt)
+	}
+}

@@ -110,17 +110,21 @@ func (db *DB) FunnelReport(ctx context.Context, q flows.ReportQuery) (flows.Funn
 		where += " AND " + w
 	}
 	args := append([]any{sqlTime(q.From), sqlTime(q.To)}, f.args...)
+	// A skipped invitation counts under skipped only, even when the
+	// dispatcher made an attempt before skipping it (a frequency cap met
+	// at send time leaves attempts = 1).
+	skipped := string(flows.InvitationSkipped)
 	var c struct {
 		Total, Skipped, Sent, Delivered, Started, Completed int
 	}
 	err := db.conn(ctx).Raw(`SELECT COUNT(*) AS total,
   COALESCE(SUM(CASE WHEN i.status = ? THEN 1 ELSE 0 END), 0) AS skipped,
-  COALESCE(SUM(CASE WHEN i.attempts > 0 OR i.sent_at IS NOT NULL OR r.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS sent,
-  COALESCE(SUM(CASE WHEN i.sent_at IS NOT NULL OR r.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS delivered,
-  COALESCE(SUM(CASE WHEN r.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS started,
-  COALESCE(SUM(CASE WHEN r.status = ? THEN 1 ELSE 0 END), 0) AS completed
+  COALESCE(SUM(CASE WHEN i.status <> ? AND (i.attempts > 0 OR i.sent_at IS NOT NULL OR r.id IS NOT NULL) THEN 1 ELSE 0 END), 0) AS sent,
+  COALESCE(SUM(CASE WHEN i.status <> ? AND (i.sent_at IS NOT NULL OR r.id IS NOT NULL) THEN 1 ELSE 0 END), 0) AS delivered,
+  COALESCE(SUM(CASE WHEN i.status <> ? AND r.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS started,
+  COALESCE(SUM(CASE WHEN i.status <> ? AND r.status = ? THEN 1 ELSE 0 END), 0) AS completed
 FROM invitations i LEFT JOIN responses r ON r.invitation_id = i.id
-WHERE `+where, append([]any{string(flows.InvitationSkipped), string(flows.ResponseCompleted)}, args...)...).Scan(&c).Error
+WHERE `+where, append([]any{skipped, skipped, skipped, skipped, skipped, string(flows.ResponseCompleted)}, args...)...).Scan(&c).Error
 	if err != nil {
 		return flows.FunnelReport{}, sqlErr("funnel report", err)
 	}
@@ -131,8 +135,8 @@ WHERE `+where, append([]any{string(flows.InvitationSkipped), string(flows.Respon
 	err = db.conn(ctx).Raw(`SELECT COALESCE((SELECT l.question_id FROM answers l WHERE l.response_id = r.id
     ORDER BY l.id DESC LIMIT 1), '') AS question, COUNT(*) AS n
 FROM invitations i JOIN responses r ON r.invitation_id = i.id
-WHERE r.status <> ? AND `+where+`
-GROUP BY 1`, append([]any{string(flows.ResponseCompleted)}, args...)...).Scan(&stops).Error
+WHERE r.status <> ? AND i.status <> ? AND `+where+`
+GROUP BY 1`, append([]any{string(flows.ResponseCompleted), skipped}, args...)...).Scan(&stops).Error
 	if err != nil {
 		return flows.FunnelReport{}, sqlErr("funnel report", err)
 	}
