@@ -296,3 +296,28 @@ func TestTermsWithTheShippedNPSSurvey(t *testing.T) {
 		t.Errorf("late = %+v in %s", late, r.body)
 	}
 }
+
+// TestUnknownGroupByFromTheStore: a grouping no response has is a 400
+// naming it, on the score and handoff reports; a known attribute is not.
+func TestUnknownGroupByFromTheStore(t *testing.T) {
+	a := newStoreAPI(t, exportFixture())
+	for _, tc := range []struct{ path, want string }{
+		{"reports/nps?group_by=hour", `group_by="hour": no response between from and to has an event attribute "hour"`},
+		{"reports/nps?group_by=STORE", `group_by="STORE": no response between from and to has an event attribute "STORE"`},
+		{"reports/handoffs?group_by=nonexistent_attr", `group_by="nonexistent_attr": no response`},
+		{"responses?group_by=day", `group_by="day": a list of responses cannot be grouped`},
+		{"exports/responses.csv?group_by=store", `group_by="store": a list of responses cannot be grouped`},
+		{"exports/responses.xlsx?attr.store=SH-01&attr.store=SH-02", `attr.store given 2 times`},
+	} {
+		r := a.do(http.MethodGet, "/api/v1/"+tc.path, "")
+		if r.code != http.StatusBadRequest || !strings.Contains(r.errorText(t), tc.want) {
+			t.Errorf("%s = %d %s; want 400 %q", tc.path, r.code, r.body, tc.want)
+		}
+	}
+	var rep flows.ScoreReport
+	r := a.do(http.MethodGet, "/api/v1/reports/nps?group_by=store", "")
+	r.json(t, &rep)
+	if r.code != http.StatusOK || len(rep.Groups) != 3 {
+		t.Errorf("nps by store = %d %s", r.code, r.body)
+	}
+}

@@ -34,7 +34,7 @@ type responsesJSON struct {
 // responseFilter reads the report parameters plus class, with_text, limit
 // and cursor.
 func (s *Server) responseFilter(q url.Values) (flows.ResponseFilter, error) {
-	rq, err := s.reportQuery(q)
+	rq, err := s.reportQuery(q, "a list of responses")
 	if err != nil {
 		return flows.ResponseFilter{}, err
 	}

@@ -22,7 +22,7 @@ type WordSegmenter interface {
 
 // termsReport serves GET /api/v1/reports/terms.
 func (s *Server) termsReport(w http.ResponseWriter, r *http.Request) {
-	q, err := s.reportQuery(r.URL.Query())
+	q, err := s.reportQuery(r.URL.Query(), "the terms report")
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -23,6 +24,9 @@ func (db *DB) ScoreReport(ctx context.Context, kind flows.Kind, q flows.ReportQu
 	if _, err := db.rollUpReports(ctx); err != nil {
 		db.log.WarnContext(ctx, "report roll-up failed", "err", err)
 	}
+	if err := db.checkGroupAttribute(ctx, q); err != nil {
+		return flows.ScoreReport{}, err
+	}
 	counts, err := db.classCounts(ctx, kind, q)
 	if err != nil {
 		return flows.ScoreReport{}, err
@@ -32,6 +36,36 @@ func (db *DB) ScoreReport(ctx context.Context, kind flows.Kind, q flows.ReportQu
 		return flows.ScoreReport{}, err
 	}
 	return flows.NewScoreReport(kind, q, counts, previous), nil
+}
+
+// checkGroupAttribute refuses a grouping by an event attribute no scored
+// response of the period has, so that a typo (group_by=STORE, hour) is a
+// 400 instead of one group with an empty key. It reads the roll-up's keys
+// by day (an index range, quick at millions of answers) and the few rows
+// not rolled up yet; survey and filters are not applied, so it is lenient.
+func (db *DB) checkGroupAttribute(ctx context.Context, q flows.ReportQuery) error {
+	key := q.GroupBy.Attribute()
+	if key == "" || q.GroupBy == flows.GroupTouchpoint {
+		return nil
+	}
+	kinds := []string{string(flows.KindNPS), string(flows.KindCSAT), string(flows.KindCES)}
+	fromSlot, toSlot := reportSlot(q.From), reportSlot(q.To)
+	expr, arg := db.dialect.reportAttr("x.attributes", key)
+	var n []int
+	err := db.conn(ctx).Raw(`SELECT 1 FROM report_attribute_days d
+WHERE d.kind IN ? AND d.attr_key = ? AND d.day >= ? AND d.day <= ?
+UNION ALL
+SELECT 1 FROM report_answers x
+WHERE x.kind IN ? AND NOT x.rolled AND x.slot >= ? AND x.slot <= ? AND `+expr+` <> ''
+LIMIT 1`, kinds, key, floorDiv(fromSlot, 24), floorDiv(toSlot, 24), kinds, fromSlot, toSlot, arg).Scan(&n).Error
+	if err != nil {
+		return sqlErr("check group_by", err)
+	}
+	if len(n) == 0 {
+		return fmt.Errorf("%w: group_by=%q: no response between from and to has an event attribute %q; use day, week, month, touchpoint, wave, survey, channel, language or an attribute name as sent (case matters)",
+			flows.ErrInvalid, string(q.GroupBy), key)
+	}
+	return nil
 }
 
 // reportFilter builds the WHERE conditions every report shares, on aliases
@@ -194,6 +228,9 @@ WHERE t.kind = ? AND t.text <> '' AND t.answered_at >= ? AND t.answered_at < ?`)
 // resolutions with their delays, outcomes, answered follow-ups and
 // recoveries.
 func (db *DB) HandoffReport(ctx context.Context, q flows.ReportQuery) (flows.HandoffReport, error) {
+	if err := db.checkGroupAttribute(ctx, q); err != nil {
+		return flows.HandoffReport{}, err
+	}
 	group, groupArgs := db.groupExpr(q, "h.created_at")
 	f := db.filterFor(q, "h.survey_id")
 	var sql strings.Builder
