@@ -145,6 +145,26 @@ func TestExportsFromTheStore(t *testing.T) {
 		}
 	}
 	check("xlsx", rows)
+	// Ids and scores are numbers (SUM works), times are dates, text is text
+	// (a number cell has no t attribute: CellTypeUnset).
+	num := excelize.CellTypeUnset
+	for cell, want := range map[string]excelize.CellType{"A2": num, "J2": num,
+		"J4": num, "H2": num, "K2": excelize.CellTypeInlineString,
+		"L2": excelize.CellTypeInlineString, "D2": excelize.CellTypeInlineString} {
+		if got, err := book.GetCellType("responses", cell); err != nil || got != want {
+			t.Errorf("xlsx %s type = %v %v, want %v", cell, got, err, want)
+		}
+	}
+	if err := book.SetCellFormula("responses", "Z1", "SUM(J2:J4)+A4"); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := book.CalcCellValue("responses", "Z1"); err != nil || sum != "24" {
+		t.Errorf("SUM of the scores + id 3 = %q %v", sum, err)
+	}
+	started, err := book.GetCellValue("responses", "H2")
+	if at, perr := time.Parse("2006-01-02 15:04:05", started); err != nil || perr != nil || at.Sub(time.Now().UTC().Add(-48*time.Hour)).Abs() > time.Hour {
+		t.Errorf("xlsx started_at shows %q (%v %v), want the seed's time as a date", started, err, perr)
+	}
 
 	r = a.do(http.MethodGet, "/api/v1/exports/responses.csv?survey=post_purchase_nps&class=promoter&attr.store=SH-02", "")
 	if rows, _ := csv.NewReader(strings.NewReader(r.body)).ReadAll(); len(rows) != 2 || rows[1][3] != "C-2" {
