@@ -184,6 +184,8 @@ func TestListHandoffs(t *testing.T) {
 		{"limit=ten", "limit must be an integer from 1 to 1000"},
 		{"agent=x", "agent must be an integer from 1 to 4611686018427387904"},
 		{"from=yesterday", "from must be an RFC 3339 time or a YYYY-MM-DD date"},
+		{"from=2026-12-05&to=2026-12-01", "from (2026-12-05T00:00:00Z) must be before to (2026-12-01T00:00:00Z)"},
+		{"from=2026-12-01&to=2026-12-01", "from (2026-12-01T00:00:00Z) must be before to (2026-12-01T00:00:00Z)"},
 	} {
 		r := a.do(http.MethodGet, "/api/v1/handoffs?"+tc.query, "")
 		if r.code != http.StatusBadRequest || r.errorText(t) != tc.want {
