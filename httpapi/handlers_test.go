@@ -134,8 +134,8 @@ func TestListSurveys(t *testing.T) {
 	a.convs.SurveysFn = testSurveys
 	r := a.do(http.MethodGet, "/api/v1/surveys", "")
 	want := `{"surveys":[` +
-		`{"id":"post_purchase_nps","version":3,"title":"After your purchase","languages":["en","zh-CN"],"questions":2},` +
-		`{"id":"post_service_csat","version":1,"title":"服务满意度","languages":["zh-CN"],"questions":1}]}` + "\n"
+		`{"id":"post_purchase_nps","version":3,"title":"After your purchase","titles":[{"language":"en","title":"After your purchase"},{"language":"zh-CN","title":"购买之后"}],"languages":["en","zh-CN"],"questions":2},` +
+		`{"id":"post_service_csat","version":1,"title":"服务满意度","titles":[{"language":"zh-CN","title":"服务满意度"}],"languages":["zh-CN"],"questions":1}]}` + "\n"
 	if r.code != http.StatusOK || r.body != want {
 		t.Fatalf("surveys = %d %s\nwant %s", r.code, r.body, want)
 	}
