@@ -42,7 +42,8 @@ func (db *DB) ScoreReport(ctx context.Context, kind flows.Kind, q flows.ReportQu
 // response of the period has, so that a typo (group_by=STORE, hour) is a
 // 400 instead of one group with an empty key. It reads the roll-up's keys
 // by day (an index range, quick at millions of answers) and the few rows
-// not rolled up yet; survey and filters are not applied, so it is lenient.
+// not rolled up yet; survey and filters are not applied, so it is lenient,
+// and a period with no scored response at all is not refused.
 func (db *DB) checkGroupAttribute(ctx context.Context, q flows.ReportQuery) error {
 	key := q.GroupBy.Attribute()
 	if key == "" || q.GroupBy == flows.GroupTouchpoint {
@@ -61,7 +62,17 @@ LIMIT 1`, kinds, key, floorDiv(fromSlot, 24), floorDiv(toSlot, 24), kinds, fromS
 	if err != nil {
 		return sqlErr("check group_by", err)
 	}
-	if len(n) == 0 {
+	if len(n) > 0 {
+		return nil
+	}
+	// A period without any scored response has nothing to group: its
+	// report is empty whatever the name (a new install, a quiet week).
+	err = db.conn(ctx).Raw(`SELECT 1 FROM report_answers x WHERE x.kind IN ? AND x.answered_at >= ? AND x.answered_at < ? LIMIT 1`,
+		kinds, sqlTime(q.From), sqlTime(q.To)).Scan(&n).Error
+	if err != nil {
+		return sqlErr("check group_by", err)
+	}
+	if len(n) > 0 {
 		return fmt.Errorf("%w: group_by=%q: no response between from and to has an event attribute %q; use day, week, month, touchpoint, wave, survey, channel, language or an attribute name as sent (case matters)",
 			flows.ErrInvalid, string(q.GroupBy), key)
 	}

@@ -230,12 +230,11 @@ func TestSQLScoreReports(t *testing.T) {
 		}
 
 		// A name no response of the period has is refused, naming it;
-		// names are case-sensitive, and store is known only where it was sent.
+		// names are case-sensitive.
 		for _, tc := range []struct {
 			by       flows.GroupBy
 			from, to time.Time
-		}{{"sku", period.From, period.To}, {"STORE", period.From, period.To}, {"hour", period.From, period.To},
-			{"store", insightT0.Add(10 * 24 * time.Hour), insightT0.Add(11 * 24 * time.Hour)}} {
+		}{{"sku", period.From, period.To}, {"STORE", period.From, period.To}, {"hour", period.From, period.To}} {
 			q := period
 			q.GroupBy, q.From, q.To = tc.by, tc.from, tc.to
 			_, err := db.ScoreReport(ctx, flows.KindNPS, q)
@@ -245,6 +244,13 @@ func TestSQLScoreReports(t *testing.T) {
 			if _, err := db.HandoffReport(ctx, q); !errors.Is(err, flows.ErrInvalid) {
 				t.Errorf("handoffs by %s: %v", tc.by, err)
 			}
+		}
+
+		// A period without any response has nothing to group: not refused.
+		quiet := period
+		quiet.GroupBy, quiet.From, quiet.To = "sku", insightT0.Add(10*24*time.Hour), insightT0.Add(11*24*time.Hour)
+		if rep, err := db.ScoreReport(ctx, flows.KindNPS, quiet); err != nil || len(rep.Groups) != 0 {
+			t.Errorf("NPS by sku over a quiet day = %+v, %v", rep.Groups, err)
 		}
 
 		filtered := period
