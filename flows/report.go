@@ -380,9 +380,13 @@ type FunnelStep struct {
 	OverallRate *float64 `json:"overall_rate"` // % of invited
 }
 
+// StopBeforeFirstAnswer is the AfterQuestion of responses that stopped
+// before answering anything.
+const StopBeforeFirstAnswer = "before_first_answer"
+
 // StopPoint is the question after which unfinished responses stopped.
 type StopPoint struct {
-	AfterQuestion string `json:"after_question"` // "" = stopped before answering anything
+	AfterQuestion string `json:"after_question"` // a question id or StopBeforeFirstAnswer
 	Responses     int    `json:"responses"`
 }
 
@@ -420,6 +424,9 @@ func NewFunnelReport(q ReportQuery, c FunnelCounts) FunnelReport {
 		rep.Steps = append(rep.Steps, st)
 	}
 	for q, n := range c.StoppedAt {
+		if q == "" {
+			q = StopBeforeFirstAnswer
+		}
 		rep.StoppedAt = append(rep.StoppedAt, StopPoint{AfterQuestion: q, Responses: n})
 	}
 	sort.Slice(rep.StoppedAt, func(i, j int) bool {

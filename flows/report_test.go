@@ -57,13 +57,56 @@ func TestTermsReport(t *testing.T) {
 	for range 4 {
 		c.Add(ClassPromoter, []string{"slow", "fast"})
 	}
-	c.Add(ClassPassive, []string{"物流"}) // passives are neither side
+	c.Add(ClassPassive, []string{"物流"}) // an other comment: not the baseline while there are happy ones
 	rep := NewTermsReport(ReportQuery{}, c)
 	// 物流: 3 of 6 unhappy, 0 of 4 happy: lift (4/7)/(1/5) = 2.86;
 	// 客服: 2 of 6: (3/7)/(1/5) = 2.14; slow: 4 of 6 vs 4 of 4: (5/7)/(5/5) < 1.
-	if rep.UnhappyComments != 6 || rep.HappyComments != 4 || len(rep.Terms) != 2 ||
-		rep.Terms[0] != (Term{Term: "物流", Unhappy: 3, UnhappyRate: 50, Lift: 2.86}) ||
-		rep.Terms[1] != (Term{Term: "客服", Unhappy: 2, UnhappyRate: 33.3, Lift: 2.14}) || !rep.SmallSample {
+	if rep.UnhappyComments != 6 || rep.HappyComments != 4 || rep.OtherComments != 1 || rep.Baseline != BaselineHappy ||
+		rep.BaselineComments != 4 || len(rep.Terms) != 2 ||
+		rep.Terms[0].Term != "物流" || rep.Terms[0].Unhappy != 3 || rep.Terms[0].UnhappyRate != 50 || *rep.Terms[0].Lift != 2.86 ||
+		rep.Terms[1].Term != "客服" || rep.Terms[1].UnhappyRate != 33.3 || *rep.Terms[1].Lift != 2.14 || !rep.SmallSample {
 		t.Fatalf("terms = %+v", rep)
+	}
+}
+
+// TestTermsReportWithoutHappyComments: the shipped NPS survey asks only
+// detractors and passives for a comment, so the passives are the baseline;
+// with detractors' comments alone the words are ranked by frequency.
+func TestTermsReportWithoutHappyComments(t *testing.T) {
+	c := NewTermCounts()
+	for range 3 {
+		c.Add(ClassDetractor, []string{"物流", "慢"})
+	}
+	c.Add(ClassDetractor, []string{"价格", "慢"})
+	c.Add(ClassDetractor, []string{"价格"})
+	c.Add(ClassPassive, []string{"慢", "包装"})
+	c.Add(ClassPassive, []string{"价格"})
+	rep := NewTermsReport(ReportQuery{}, c)
+	// 物流: 3 of 5 vs 0 of 2: (4/6)/(1/3) = 2; 慢: 4 of 5 vs 1 of 2: (5/6)/(2/3) = 1.25;
+	// 价格: 2 of 5 vs 1 of 2: (3/6)/(2/3) < 1, dropped.
+	if rep.Baseline != BaselineOthers || rep.BaselineComments != 2 || rep.HappyComments != 0 || len(rep.Terms) != 2 ||
+		rep.Terms[0].Term != "物流" || *rep.Terms[0].Lift != 2 || rep.Terms[0].BaselineCount != 0 ||
+		rep.Terms[1].Term != "慢" || *rep.Terms[1].Lift != 1.25 || rep.Terms[1].BaselineCount != 1 || rep.Terms[1].BaselineRate != 50 {
+		t.Fatalf("against the passives = %+v", rep)
+	}
+
+	only := NewTermCounts()
+	for _, ws := range [][]string{{"物流", "慢"}, {"物流"}, {"物流", "价格"}, {"价格", "慢"}, {"客服"}} {
+		only.Add(ClassDetractor, ws)
+	}
+	rep = NewTermsReport(ReportQuery{}, only)
+	if rep.Baseline != BaselineNone || rep.BaselineComments != 0 || len(rep.Terms) != 3 ||
+		rep.Terms[0].Term != "物流" || rep.Terms[0].Unhappy != 3 || rep.Terms[0].Lift != nil ||
+		rep.Terms[1].Term != "价格" || rep.Terms[2].Term != "慢" || rep.Terms[2].UnhappyRate != 40 {
+		t.Fatalf("unhappy comments only = %+v", rep)
+	}
+}
+
+func TestFunnelStopBeforeFirstAnswer(t *testing.T) {
+	rep := NewFunnelReport(ReportQuery{}, FunnelCounts{Invited: 4, Sent: 4, Delivered: 4, Started: 3, Completed: 0,
+		StoppedAt: map[string]int{"": 2, "nps": 1}})
+	if len(rep.StoppedAt) != 2 || rep.StoppedAt[0] != (StopPoint{AfterQuestion: StopBeforeFirstAnswer, Responses: 2}) ||
+		rep.StoppedAt[1] != (StopPoint{AfterQuestion: "nps", Responses: 1}) {
+		t.Fatalf("stopped at = %+v", rep.StoppedAt)
 	}
 }

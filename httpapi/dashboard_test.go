@@ -153,7 +153,7 @@ func (b *browser) screenshot(t *testing.T, name string) {
 func TestDashboardInChromium(t *testing.T) {
 	seed := exportFixture()
 	seed = append(seed, seededResponse{"post_purchase_nps", "C-5", nil, seed[0].at.Add(3 * time.Hour),
-		[]flows.Answer{score(flows.KindNPS, "nps", 0), text("why", "物流还是慢")}})
+		[]flows.Answer{score(flows.KindNPS, "nps", 0), text("why", "物流还是慢 https://example.com/"+strings.Repeat("x", 300))}})
 	a := newStoreAPI(t, seed)
 	b := newBrowser(t)
 	loaded := func(page string) chromedp.Action[chromedp.Void] {
@@ -226,6 +226,13 @@ func TestDashboardInChromium(t *testing.T) {
 	if terms != strings.Join(wantTerms, " ") || !strings.Contains(terms, "物流") {
 		t.Errorf("terms shown %q, the API says %q", terms, wantTerms)
 	}
+	if base, note := b.eval(t, `document.getElementById("terms-note").dataset.baseline`), b.text(t, "#terms-note"); base != termsAPI.Baseline || base != "happy" ||
+		!strings.Contains(note, fmt.Sprintf("%d comments of happy customers", termsAPI.BaselineComments)) {
+		t.Errorf("terms baseline shown %q %q, the API says %q", base, note, termsAPI.Baseline)
+	}
+	if who := b.text(t, "#whoami"); !strings.HasPrefix(who, "Signed in as") {
+		t.Errorf("header names %q", who)
+	}
 	b.screenshot(t, "comments")
 	b.noProblems(t, "comments")
 
@@ -240,6 +247,22 @@ func TestDashboardInChromium(t *testing.T) {
 	zh := b.text(t, `a[href="#/overview"]`)
 	if zh != "概览" {
 		t.Errorf("Chinese navigation = %q", zh)
+	}
+	if survey := b.eval(t, `document.querySelector("#f-survey option[value=post_purchase_nps]").textContent`); survey != "购买之后 (post_purchase_nps)" {
+		t.Errorf("Chinese survey title = %q", survey)
+	}
+	b.do(t, "comments on a phone", chromedp.Navigate(a.srv.URL+"/#/comments"), loaded("comments"))
+	// The long unbroken comment wraps and the table scrolls in its box: the
+	// page itself is no wider than the phone.
+	if w := b.eval(t, `document.documentElement.scrollWidth + " " + document.documentElement.clientWidth`); w != "390 390" {
+		t.Errorf("phone page width (scroll, client) = %s", w)
+	}
+	classes := b.eval(t, `[...document.querySelectorAll("#f-class option")].map(o => o.value + "=" + o.textContent).join(" ")`)
+	if classes != "=全部 detractor=贬损者 passive=被动者 promoter=推荐者 dissatisfied=不满意 neutral=一般 satisfied=满意 difficult=费力 easy=轻松" {
+		t.Errorf("Chinese class filter = %q", classes)
+	}
+	if score := b.text(t, `#comments tbody tr:last-child td:nth-child(3)`); score != "2 (贬损者)" {
+		t.Errorf("Chinese score cell = %q", score)
 	}
 	b.screenshot(t, "overview-phone-zh")
 	b.noProblems(t, "phone")

@@ -149,6 +149,9 @@ func handoffQuery(r *http.Request) (flows.HandoffQuery, error) {
 			*dst = t
 		}
 	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return q, fmt.Errorf("%w: from (%s) must be before to (%s)", flows.ErrInvalid, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+	}
 	return q, nil
 }
 

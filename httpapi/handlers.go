@@ -128,24 +128,43 @@ func timeParam(v, name string) (*time.Time, error) {
 	return nil, fmt.Errorf("%w: %s=%q is not an RFC 3339 time or a YYYY-MM-DD date", flows.ErrInvalid, name, v)
 }
 
+// surveyJSON is a loaded survey; Titles has its title in each language it
+// names one for (the dashboard shows the reader's).
 type surveyJSON struct {
-	ID        string   `json:"id"`
-	Version   int      `json:"version"`
-	Title     string   `json:"title"`
-	Languages []string `json:"languages"`
-	Questions int      `json:"questions"`
+	ID        string      `json:"id"`
+	Version   int         `json:"version"`
+	Title     string      `json:"title"`
+	Titles    []titleJSON `json:"titles"`
+	Languages []string    `json:"languages"`
+	Questions int         `json:"questions"`
+}
+
+// titleJSON is a title in one language (a list, not a map: JSON keys are
+// snake_case, language tags are not).
+type titleJSON struct {
+	Language string `json:"language"`
+	Title    string `json:"title"`
 }
 
 func (s *Server) listSurveys(w http.ResponseWriter, r *http.Request) {
 	out := []surveyJSON{}
 	for _, sv := range s.cfg.Conversations.Surveys() {
 		out = append(out, surveyJSON{
-			ID: sv.ID, Version: sv.Version, Title: sv.Title.In("en", sv.DefaultLanguage),
+			ID: sv.ID, Version: sv.Version, Title: sv.Title.In("en", sv.DefaultLanguage), Titles: titles(sv.Title),
 			Languages: sv.Languages(), Questions: len(sv.Questions),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	writeJSON(w, http.StatusOK, surveysJSON{Surveys: out})
+}
+
+func titles(t flows.Text) []titleJSON {
+	out := make([]titleJSON, 0, len(t))
+	for lang, v := range t {
+		out = append(out, titleJSON{Language: lang, Title: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Language < out[j].Language })
+	return out
 }
 
 type surveysJSON struct {

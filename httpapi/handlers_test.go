@@ -134,8 +134,8 @@ func TestListSurveys(t *testing.T) {
 	a.convs.SurveysFn = testSurveys
 	r := a.do(http.MethodGet, "/api/v1/surveys", "")
 	want := `{"surveys":[` +
-		`{"id":"post_purchase_nps","version":3,"title":"After your purchase","languages":["en","zh-CN"],"questions":2},` +
-		`{"id":"post_service_csat","version":1,"title":"服务满意度","languages":["zh-CN"],"questions":1}]}` + "\n"
+		`{"id":"post_purchase_nps","version":3,"title":"After your purchase","titles":[{"language":"en","title":"After your purchase"},{"language":"zh-CN","title":"购买之后"}],"languages":["en","zh-CN"],"questions":2},` +
+		`{"id":"post_service_csat","version":1,"title":"服务满意度","titles":[{"language":"zh-CN","title":"服务满意度"}],"languages":["zh-CN"],"questions":1}]}` + "\n"
 	if r.code != http.StatusOK || r.body != want {
 		t.Fatalf("surveys = %d %s\nwant %s", r.code, r.body, want)
 	}
@@ -184,6 +184,8 @@ func TestListHandoffs(t *testing.T) {
 		{"limit=ten", "limit must be an integer from 1 to 1000"},
 		{"agent=x", "agent must be an integer from 1 to 4611686018427387904"},
 		{"from=yesterday", "from must be an RFC 3339 time or a YYYY-MM-DD date"},
+		{"from=2026-12-05&to=2026-12-01", "from (2026-12-05T00:00:00Z) must be before to (2026-12-01T00:00:00Z)"},
+		{"from=2026-12-01&to=2026-12-01", "from (2026-12-01T00:00:00Z) must be before to (2026-12-01T00:00:00Z)"},
 	} {
 		r := a.do(http.MethodGet, "/api/v1/handoffs?"+tc.query, "")
 		if r.code != http.StatusBadRequest || r.errorText(t) != tc.want {

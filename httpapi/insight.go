@@ -31,8 +31,9 @@ type npsReportJSON struct {
 
 // reportQuery reads the parameters every report shares: survey, wave,
 // from, to (RFC 3339 or a date, midnight in tz), group_by, tz and
-// attr.<name>=<value> filters.
-func (s *Server) reportQuery(q url.Values) (flows.ReportQuery, error) {
+// attr.<name>=<value> filters. ungrouped names the reader, when it cannot
+// group: a group_by it would ignore is refused rather than dropped.
+func (s *Server) reportQuery(q url.Values, ungrouped string) (flows.ReportQuery, error) {
 	var rq flows.ReportQuery
 	rq.TZ = time.UTC
 	if tz := q.Get("tz"); tz != "" {
@@ -60,8 +61,16 @@ func (s *Server) reportQuery(q url.Values) (flows.ReportQuery, error) {
 		*p.dst = t
 	}
 	rq.GroupBy = flows.GroupBy(q.Get("group_by"))
+	if rq.GroupBy != flows.GroupNone && ungrouped != "" {
+		return rq, fmt.Errorf("%w: group_by=%q: %s cannot be grouped; leave group_by out", flows.ErrInvalid, string(rq.GroupBy), ungrouped)
+	}
 	for k, vs := range q {
 		if name, ok := strings.CutPrefix(k, "attr."); ok {
+			// One value per attribute: several would have to be ORed,
+			// which the summary tables cannot count; refused, not dropped.
+			if len(vs) > 1 {
+				return rq, fmt.Errorf("%w: %s given %d times: filter one value per attribute", flows.ErrInvalid, k, len(vs))
+			}
 			if rq.Attributes == nil {
 				rq.Attributes = map[string]string{}
 			}
@@ -94,7 +103,11 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no report %q: use nps, csat, ces, funnel, handoffs or terms", name))
 		return
 	}
-	q, err := s.reportQuery(r.URL.Query())
+	ungrouped := ""
+	if name == "funnel" {
+		ungrouped = "the funnel report"
+	}
+	q, err := s.reportQuery(r.URL.Query(), ungrouped)
 	if err != nil {
 		s.fail(w, r, err)
 		return

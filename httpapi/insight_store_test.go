@@ -145,6 +145,26 @@ func TestExportsFromTheStore(t *testing.T) {
 		}
 	}
 	check("xlsx", rows)
+	// Ids and scores are numbers (SUM works), times are dates, text is text
+	// (a number cell has no t attribute: CellTypeUnset).
+	num := excelize.CellTypeUnset
+	for cell, want := range map[string]excelize.CellType{"A2": num, "J2": num,
+		"J4": num, "H2": num, "K2": excelize.CellTypeInlineString,
+		"L2": excelize.CellTypeInlineString, "D2": excelize.CellTypeInlineString} {
+		if got, err := book.GetCellType("responses", cell); err != nil || got != want {
+			t.Errorf("xlsx %s type = %v %v, want %v", cell, got, err, want)
+		}
+	}
+	if err := book.SetCellFormula("responses", "Z1", "SUM(J2:J4)+A4"); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := book.CalcCellValue("responses", "Z1"); err != nil || sum != "24" {
+		t.Errorf("SUM of the scores + id 3 = %q %v", sum, err)
+	}
+	started, err := book.GetCellValue("responses", "H2")
+	if at, perr := time.Parse("2006-01-02 15:04:05", started); err != nil || perr != nil || at.Sub(time.Now().UTC().Add(-48*time.Hour)).Abs() > time.Hour {
+		t.Errorf("xlsx started_at shows %q (%v %v), want the seed's time as a date", started, err, perr)
+	}
 
 	r = a.do(http.MethodGet, "/api/v1/exports/responses.csv?survey=post_purchase_nps&class=promoter&attr.store=SH-02", "")
 	if rows, _ := csv.NewReader(strings.NewReader(r.body)).ReadAll(); len(rows) != 2 || rows[1][3] != "C-2" {
@@ -225,5 +245,99 @@ func TestTermsFromTheStore(t *testing.T) {
 	}
 	if late == nil || late.Unhappy != 2 {
 		t.Errorf("late = %+v in %s", late, r.body)
+	}
+}
+
+// TestTermsWithTheShippedNPSSurvey: configs/surveys/post_purchase_nps.yaml
+// asks detractors and passives for a comment and thanks promoters at once,
+// so there is no happy comment; the passives' comments are the baseline,
+// and with only detractors' comments the words are ranked by frequency.
+func TestTermsWithTheShippedNPSSurvey(t *testing.T) {
+	shipped, err := flows.LoadSurveys(filepath.Join("..", "configs", "surveys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nps := shipped["post_purchase_nps"]
+	if nps == nil {
+		t.Fatal("no shipped post_purchase_nps")
+	}
+	// The comment question each class is led to, "" for none.
+	commentFor := map[string]string{}
+	for _, b := range nps.Questions[0].Branches {
+		for _, q := range nps.Questions {
+			if q.ID == b.Goto && q.Kind == flows.KindText {
+				commentFor[b.When] = q.ID
+			}
+		}
+	}
+	if commentFor["promoter"] != "" || commentFor["detractor"] == "" || commentFor["passive"] == "" {
+		t.Fatalf("the shipped survey's comment questions changed: %v", commentFor)
+	}
+	t0 := time.Now().UTC().Add(-24 * time.Hour)
+	answer := func(i, s int, comment string) seededResponse {
+		class := string(nps.Classify(flows.KindNPS, s))
+		as := []flows.Answer{score(flows.KindNPS, "nps", s)}
+		if q := commentFor[class]; q != "" {
+			as = append(as, text(q, comment))
+		}
+		return seededResponse{"post_purchase_nps", fmt.Sprint("S-", i), nil, t0.Add(time.Duration(i) * time.Minute), as}
+	}
+	detractors := []seededResponse{answer(0, 1, "物流太慢了"), answer(1, 3, "物流很慢，包装也坏了"), answer(2, 0, "The delivery was late, 物流差"),
+		answer(3, 2, "delivery late again"), answer(4, 10, "promoters are not asked"), answer(5, 9, "")}
+
+	a := newStoreAPI(t, detractors)
+	var rep flows.TermsReport
+	r := a.do(http.MethodGet, "/api/v1/reports/terms?survey=post_purchase_nps", "")
+	r.json(t, &rep)
+	if r.code != http.StatusOK || rep.Baseline != flows.BaselineNone || rep.UnhappyComments != 4 || rep.HappyComments != 0 ||
+		rep.OtherComments != 0 || len(rep.Terms) == 0 || !strings.Contains(r.body, `"baseline":"none"`) {
+		t.Fatalf("detractors only: %d %s", r.code, r.body)
+	}
+	if top := rep.Terms[0]; top.Term != "物流" || top.Unhappy != 3 || top.Lift != nil {
+		t.Errorf("detractors only, top term = %+v in %s", top, r.body)
+	}
+
+	withPassives := append(detractors, answer(6, 7, "包装很好，物流还行"), answer(7, 8, "delivery was fine"), answer(8, 7, "价格高"))
+	a = newStoreAPI(t, withPassives)
+	rep = flows.TermsReport{}
+	r = a.do(http.MethodGet, "/api/v1/reports/terms?survey=post_purchase_nps", "")
+	r.json(t, &rep)
+	if r.code != http.StatusOK || rep.Baseline != flows.BaselineOthers || rep.BaselineComments != 3 || rep.UnhappyComments != 4 || len(rep.Terms) == 0 {
+		t.Fatalf("with passives: %d %s", r.code, r.body)
+	}
+	var late *flows.Term
+	for i := range rep.Terms {
+		if rep.Terms[i].Term == "late" {
+			late = &rep.Terms[i]
+		}
+	}
+	// late: 2 of 4 unhappy, 0 of 3 passives: (3/5)/(1/4) = 2.4.
+	if late == nil || late.Lift == nil || *late.Lift != 2.4 || late.BaselineCount != 0 {
+		t.Errorf("late = %+v in %s", late, r.body)
+	}
+}
+
+// TestUnknownGroupByFromTheStore: a grouping no response has is a 400
+// naming it, on the score and handoff reports; a known attribute is not.
+func TestUnknownGroupByFromTheStore(t *testing.T) {
+	a := newStoreAPI(t, exportFixture())
+	for _, tc := range []struct{ path, want string }{
+		{"reports/nps?group_by=hour", `group_by="hour": no response between from and to has an event attribute "hour"`},
+		{"reports/nps?group_by=STORE", `group_by="STORE": no response between from and to has an event attribute "STORE"`},
+		{"reports/handoffs?group_by=nonexistent_attr", `group_by="nonexistent_attr": no response`},
+		{"responses?group_by=day", `group_by="day": a list of responses cannot be grouped`},
+		{"exports/responses.csv?group_by=store", `group_by="store": a list of responses cannot be grouped`},
+		{"exports/responses.xlsx?attr.store=SH-01&attr.store=SH-02", `attr.store given 2 times`},
+	} {
+		r := a.do(http.MethodGet, "/api/v1/"+tc.path, "")
+		if r.code != http.StatusBadRequest || !strings.Contains(r.errorText(t), tc.want) {
+			t.Errorf("%s = %d %s; want 400 %q", tc.path, r.code, r.body, tc.want)
+		}
+	}
+	var rep flows.ScoreReport
+	r := a.do(http.MethodGet, "/api/v1/reports/nps?group_by=store", "")
+	r.json(t, &rep)
+	if r.code != http.StatusOK || len(rep.Groups) != 3 {
+		t.Errorf("nps by store = %d %s", r.code, r.body)
 	}
 }

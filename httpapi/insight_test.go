@@ -95,6 +95,9 @@ func TestScoreReports(t *testing.T) {
 		{"nps?attr.a%27b=1", http.StatusBadRequest, `attribute filter "a'b": names are letters, digits, _ . - (at most 64)`},
 		{"nps?group_by=day&from=2020-01-01&to=2026-01-01", http.StatusBadRequest, `group_by=day over this period gives 1001 buckets, more than 1000: shorten the period or use a longer interval`},
 		{"mood", http.StatusNotFound, `no report "mood": use nps, csat, ces, funnel, handoffs or terms`},
+		{"nps?attr.store=SH-01&attr.store=SH-02", http.StatusBadRequest, `attr.store given 2 times: filter one value per attribute`},
+		{"funnel?group_by=store", http.StatusBadRequest, `group_by="store": the funnel report cannot be grouped; leave group_by out`},
+		{"terms?group_by=foo", http.StatusBadRequest, `group_by="foo": the terms report cannot be grouped; leave group_by out`},
 	} {
 		r := a.do(http.MethodGet, "/api/v1/reports/"+tc.path, "")
 		if r.code != tc.code || r.errorText(t) != tc.want {

@@ -34,7 +34,7 @@ type responsesJSON struct {
 // responseFilter reads the report parameters plus class, with_text, limit
 // and cursor.
 func (s *Server) responseFilter(q url.Values) (flows.ResponseFilter, error) {
-	rq, err := s.reportQuery(q)
+	rq, err := s.reportQuery(q, "a list of responses")
 	if err != nil {
 		return flows.ResponseFilter{}, err
 	}
@@ -101,8 +101,9 @@ func NewExport(ctx context.Context, rr ResponseReader, survey *flows.Survey, f f
 	return e, nil
 }
 
-// each calls row with every selected response's cells, a page at a time.
-func (e Export) each(ctx context.Context, row func([]string) error) error {
+// each calls row with every selected response and its cells, a page at
+// a time.
+func (e Export) each(ctx context.Context, row func(flows.ResponseRecord, []string) error) error {
 	f := e.Filter
 	for {
 		page, err := e.Responses.ListResponses(ctx, f)
@@ -110,7 +111,7 @@ func (e Export) each(ctx context.Context, row func([]string) error) error {
 			return err
 		}
 		for _, rec := range page {
-			if err := row(flows.ExportRow(rec, e.Questions, e.Attributes)); err != nil {
+			if err := row(rec, flows.ExportRow(rec, e.Questions, e.Attributes)); err != nil {
 				return err
 			}
 		}
@@ -133,7 +134,7 @@ func (e Export) WriteCSV(ctx context.Context, w io.Writer, progress func(rows in
 		return err
 	}
 	n := 0
-	err := e.each(ctx, func(cells []string) error {
+	err := e.each(ctx, func(_ flows.ResponseRecord, cells []string) error {
 		n++
 		if n%exportPage == 0 {
 			cw.Flush()
@@ -167,12 +168,12 @@ func (e Export) WriteXLSX(ctx context.Context, w io.Writer, progress func(rows i
 	if err != nil {
 		return err
 	}
+	dateStyle, err := book.NewStyle(&excelize.Style{CustomNumFmt: ptr("yyyy-mm-dd hh:mm:ss")})
+	if err != nil {
+		return err
+	}
 	rowNum := 1
-	writeRow := func(cells []string) error {
-		vals := make([]any, len(cells))
-		for i, c := range cells {
-			vals[i] = c
-		}
+	writeRow := func(vals []any) error {
 		cell, err := excelize.CoordinatesToCellName(1, rowNum)
 		if err != nil {
 			return err
@@ -183,10 +184,18 @@ func (e Export) WriteXLSX(ctx context.Context, w io.Writer, progress func(rows i
 		}
 		return sw.SetRow(cell, vals)
 	}
-	if err := writeRow(flows.ExportHeader(e.Questions, e.Attributes)); err != nil {
+	header := flows.ExportHeader(e.Questions, e.Attributes)
+	vals := make([]any, len(header))
+	for i, h := range header {
+		vals[i] = h
+	}
+	if err := writeRow(vals); err != nil {
 		return err
 	}
-	if err := e.each(ctx, writeRow); err != nil {
+	err = e.each(ctx, func(rec flows.ResponseRecord, cells []string) error {
+		return writeRow(xlsxCells(rec, cells, e.Questions, dateStyle))
+	})
+	if err != nil {
 		return err
 	}
 	if err := sw.Flush(); err != nil {
@@ -263,3 +272,43 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 func (s *Server) exportXLSX(w http.ResponseWriter, r *http.Request) {
 	s.serveExport(w, r, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Export.WriteXLSX)
 }
+
+// xlsxCells types an export row's cells for a spreadsheet, so that SUM,
+// AVERAGE and sorting work: the response id and the scores are numbers,
+// the times are dates (UTC, in dateStyle); the rest stays neutralised
+// text (flows.ExportRow).
+func xlsxCells(rec flows.ResponseRecord, cells []string, questions []string, dateStyle int) []any {
+	vals := make([]any, len(cells))
+	for i, c := range cells {
+		vals[i] = c
+	}
+	vals[0] = rec.ID
+	vals[7] = excelize.Cell{StyleID: dateStyle, Value: excelTime(rec.StartedAt)}
+	if rec.CompletedAt != nil {
+		vals[8] = excelize.Cell{StyleID: dateStyle, Value: excelTime(*rec.CompletedAt)}
+	}
+	first := make(map[string]bool, len(rec.Answers))
+	for _, a := range rec.Answers {
+		if first[a.QuestionID] {
+			continue
+		}
+		first[a.QuestionID] = true
+		if a.Score == nil || a.Skipped {
+			continue
+		}
+		for i, q := range questions {
+			if q == a.QuestionID {
+				vals[9+i] = *a.Score
+			}
+		}
+	}
+	return vals
+}
+
+// excelTime is t's UTC wall clock: spreadsheet dates have no zone.
+func excelTime(t time.Time) time.Time {
+	u := t.UTC()
+	return time.Date(u.Year(), u.Month(), u.Day(), u.Hour(), u.Minute(), u.Second(), 0, time.UTC)
+}
+
+func ptr[T any](v T) *T { return &v }

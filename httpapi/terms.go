@@ -22,16 +22,13 @@ type WordSegmenter interface {
 
 // termsReport serves GET /api/v1/reports/terms.
 func (s *Server) termsReport(w http.ResponseWriter, r *http.Request) {
-	q, err := s.reportQuery(r.URL.Query())
+	q, err := s.reportQuery(r.URL.Query(), "the terms report")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	counts := flows.NewTermCounts()
 	err = s.cfg.Comments.EachComment(r.Context(), q, func(class flows.Class, text string) error {
-		if !class.IsDetractor() && !class.IsHappy() {
-			return nil
-		}
 		words, err := s.cfg.Words.Words(text)
 		if err != nil {
 			return fmt.Errorf("segment a comment: %w", err)

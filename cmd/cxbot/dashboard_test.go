@@ -388,10 +388,14 @@ func TestDashboardWaveInChromium(t *testing.T) {
 		t.Errorf("the wave page is wider than the phone: %s", b.eval(t, `String(document.documentElement.scrollWidth)`))
 	}
 	b.screenshot(t, "wave-phone-zh")
-	for _, p := range []struct{ hash, page string }{{"#/wave-edit/spring_nps", "wave-edit"}, {"#/surveys/post_purchase_nps", "survey"}, {"#/queue", "queue"}} {
+	for _, p := range []struct{ hash, page string }{{"#/waves", "waves"}, {"#/wave-edit/spring_nps", "wave-edit"}, {"#/surveys/post_purchase_nps", "survey"},
+		{"#/queue", "queue"}, {"#/queue/" + strconv.FormatInt(c.ID, 10), "case"}} {
 		b.do(t, p.page+" on a phone", chromedp.Navigate(h.base+"/"+p.hash), loaded(p.page))
 		if p.page == "wave-edit" {
 			b.until(t, "the stored wave in the form", `document.getElementById("e-when").textContent === "每 1 秒"`)
+		}
+		if got := b.eval(t, `String(document.documentElement.scrollWidth <= window.innerWidth + 1)`); got != "true" {
+			t.Errorf("%s is wider than the phone: %s", p.page, b.eval(t, `String(document.documentElement.scrollWidth)`))
 		}
 		b.screenshot(t, p.page+"-phone-zh")
 		b.noProblems(t, p.page+" on a phone")
@@ -458,6 +462,9 @@ func TestDashboardNavFollowsTokenRole(t *testing.T) {
 		if got := b.eval(t, visibleNav); got != c.nav {
 			t.Errorf("%s sees %q, want %q", c.role, got, c.nav)
 		}
+		if got, want := b.eval(t, `document.getElementById("whoami").textContent`), "Signed in as dash-"+string(c.role)+" ("+string(c.role)+")"; got != want {
+			t.Errorf("header shows %q, want %q", got, want)
+		}
 		b.noProblems(t, string(c.role)+" signed in")
 		b.screenshot(t, "role-"+string(c.role))
 		if _, _, err := h.app.db.RevokeAPIToken(ctx, tok.ID); err != nil {
@@ -471,5 +478,7 @@ func TestDashboardNavFollowsTokenRole(t *testing.T) {
 			chromedp.Reload(),
 			chromedp.WaitVisible(chromedp.CSS("#token")),
 		)
+		// The API's reason, not "Wrong token.".
+		b.until(t, "the revoked token's message", `document.getElementById("signin-error").textContent === "this bearer token was revoked"`)
 	}
 }

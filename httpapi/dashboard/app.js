@@ -36,6 +36,14 @@ const texts = {
     source: "Source", skipped: "skipped", failed: "failed", expired: "expired", noWaves: "No waves yet.",
     noCases: "No cases.", asText: "as text (more than ten options)", asMenu: "menu", option: "option",
     days: ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
+    promoter: "promoter", passive: "passive", detractor: "detractor", satisfied: "satisfied", neutral: "neutral",
+    dissatisfied: "dissatisfied", easy: "easy", difficult: "difficult", others: "Others %",
+    baseHappy: "Set against the {n} comments of happy customers (promoter, satisfied, easy).",
+    baseOthers: "No happy customer left a comment (the survey may not ask them), so set against the {n} other comments (passive, neutral).",
+    baseNone: "Only unhappy customers left comments: words ranked by how many of them used each.",
+    noTerms: "No word was used by two unhappy customers more than by the others.",
+    before_first_answer: "before the first answer", signedInAs: "Signed in as",
+    admin: "admin", marketer: "marketer", agent_role: "agent",
   },
   "zh-CN": {
     overview: "概览", comments: "评论", signout: "退出", signin: "登录", token: "API 令牌",
@@ -69,6 +77,14 @@ const texts = {
     source: "来源", skipped: "已跳过", failed: "失败", expired: "已过期", noWaves: "还没有波次。",
     noCases: "没有案例。", asText: "以文字发送（选项超过十个）", asMenu: "菜单", option: "选项",
     days: ["周日", "周一", "周二", "周三", "周四", "周五", "周六"],
+    promoter: "推荐者", passive: "被动者", detractor: "贬损者", satisfied: "满意", neutral: "一般",
+    dissatisfied: "不满意", easy: "轻松", difficult: "费力", others: "其他 %",
+    baseHappy: "对照 {n} 条满意客户（推荐者、满意、轻松）的评论。",
+    baseOthers: "没有满意客户留下评论（问卷可能没有问他们），因此对照其余 {n} 条评论（被动者、一般）。",
+    baseNone: "只有不满意的客户留下了评论：按使用每个词的客户数排序。",
+    noTerms: "没有哪个词被两位以上不满意客户更多地使用。",
+    before_first_answer: "回答第一个问题之前", signedInAs: "当前登录",
+    admin: "管理员", marketer: "市场", agent_role: "客服",
   },
 };
 
@@ -125,7 +141,9 @@ async function api(path, method, body) {
   const data = await resp.json();
   if (resp.status === 401) {
     signOut();
-    throw new Error(t("badToken"));
+    // A wrong token is told in the reader's language; any other refusal
+    // (a revoked token) as the API words it.
+    throw new Error(!data.error || data.error === "missing or wrong bearer token" ? t("badToken") : data.error);
   }
   if (!resp.ok) {
     const err = new Error(data.error || resp.statusText);
@@ -168,7 +186,10 @@ async function loadOverview() {
     api("/api/v1/reports/csat?" + query({ group_by: "day" })),
     api("/api/v1/reports/ces?" + query({ group_by: "day" })),
     api("/api/v1/reports/funnel?" + query()),
-    api("/api/v1/reports/nps?" + query({ group_by: dim })),
+    api("/api/v1/reports/nps?" + query({ group_by: dim })).catch((err) => {
+      if (err.status !== 400) throw err;
+      return { groups: [], refused: err.message }; // e.g. no response has this attribute yet
+    }),
     api("/api/v1/reports/handoffs?" + query()),
   ]);
   const h = handoffs.total;
@@ -206,6 +227,13 @@ async function loadOverview() {
 
   const bb = $("breakdown").tBodies[0];
   bb.replaceChildren();
+  if (breakdown.refused) {
+    const tr = el("tr");
+    const td = el("td", breakdown.refused, "detail");
+    td.colSpan = 4;
+    tr.append(td);
+    bb.append(tr);
+  }
   for (const g of breakdown.groups || []) {
     const tr = el("tr");
     tr.dataset.key = g.key;
@@ -216,7 +244,7 @@ async function loadOverview() {
 
 function scoreOf(rec) {
   const a = rec.answers.find((x) => x.score !== undefined && !x.skipped);
-  return a ? `${a.score} (${a.class})` : "";
+  return a ? `${a.score} (${t(a.class)})` : "";
 }
 
 async function loadComments(more) {
@@ -242,9 +270,21 @@ async function loadTerms() {
   const rep = await api("/api/v1/reports/terms?" + query());
   const tb = $("terms").tBodies[0];
   tb.replaceChildren();
+  // What the words are set against: happy comments, the others, or nothing.
+  const note = { happy: "baseHappy", others: "baseOthers", none: "baseNone" }[rep.baseline] || "baseHappy";
+  $("terms-note").textContent = t(note).replace("{n}", rep.baseline_comments) + (rep.terms.length ? "" : " " + t("noTerms"));
+  $("terms-note").dataset.baseline = rep.baseline;
+  const base = $("terms-base");
+  base.dataset.t = rep.baseline === "others" ? "others" : "happy";
+  base.textContent = t(base.dataset.t);
+  base.hidden = rep.baseline === "none";
+  $("terms").tHead.rows[0].cells[3].hidden = rep.baseline === "none";
   for (const term of rep.terms) {
     const tr = el("tr");
-    tr.append(el("td", term.term), el("td", term.unhappy_rate + "%"), el("td", term.happy_rate + "%"), el("td", term.lift));
+    const baseCell = el("td", term.baseline_rate + "%");
+    const liftCell = el("td", fmt(term.lift));
+    baseCell.hidden = liftCell.hidden = rep.baseline === "none";
+    tr.append(el("td", term.term), el("td", term.unhappy_rate + "%"), baseCell, liftCell);
     tb.append(tr);
   }
 }
@@ -661,7 +701,7 @@ async function loadQueue() {
     a.href = "#/queue/" + h.id;
     const id = el("td");
     id.append(a);
-    tr.append(id, el("td", new Date(h.created_at).toLocaleString(state.lang)), el("td", h.customer_ref), el("td", `${h.score} (${h.class})`),
+    tr.append(id, el("td", new Date(h.created_at).toLocaleString(state.lang)), el("td", h.customer_ref), el("td", `${h.score} (${t(h.class)})`),
       el("td", h.comment, "comment"), el("td", statusText(h.status)), el("td", h.claimed_by_name || ""));
     tb.append(tr);
   }
@@ -689,8 +729,20 @@ async function loadAgents() {
     o.dataset.telegram = String(a.telegram_user_id);
     sel.append(o);
   }
+  // A token bound to an agent acts only as that agent: the choice is fixed
+  // (agent_id 0 lets the API pick the bound agent when it is not listed).
   const mine = state.me && state.me.agent_telegram_user_id;
-  if (mine) for (const o of sel.options) if (o.dataset.telegram === String(mine)) sel.value = o.value;
+  if (mine) {
+    const own = [...sel.options].find((o) => o.dataset.telegram === String(mine));
+    if (own) sel.replaceChildren(own);
+    else {
+      const o = el("option", state.me.name);
+      o.value = "0";
+      o.dataset.telegram = String(mine);
+      sel.replaceChildren(o);
+    }
+    sel.disabled = true;
+  }
 }
 
 async function loadCase(id) {
@@ -700,7 +752,7 @@ async function loadCase(id) {
   $("c-title").textContent = `#${c.id} · ${c.customer_ref}`;
   $("c-status").textContent = statusText(c.status);
   $("c-status").dataset.state = c.status;
-  kvRows($("c-facts"), [["survey", c.survey], ["score", `${c.score} (${c.class})`], ["comment", c.comment || t("none")],
+  kvRows($("c-facts"), [["survey", c.survey], ["score", `${c.score} (${t(c.class)})`], ["comment", c.comment || t("none")],
     ["channel", `${c.channel} ${c.chat_id}`], ["attributes", filterText(c.context) || t("none")], ["agent", c.claimed_by_name || t("none")]]);
   const ol = $("c-messages");
   ol.replaceChildren();
@@ -788,6 +840,34 @@ async function whoAmI() {
   }
   const allowed = roles[state.role];
   for (const a of document.querySelectorAll("#nav a")) a.hidden = !allowed.includes(a.getAttribute("href").slice(2));
+  showWhoAmI();
+}
+
+// showWhoAmI names the signed-in token and its role in the header.
+function showWhoAmI() {
+  const who = $("whoami");
+  const role = t(state.role === "agent" ? "agent_role" : state.role);
+  who.textContent = state.me ? `${t("signedInAs")} ${state.me.name} (${role})` : `${t("signedInAs")} ${role}`;
+  who.hidden = !state.token;
+}
+
+// surveyTitle is the survey's title in the reader's language when it has one.
+function surveyTitle(s) {
+  const own = (s.titles || []).find((x) => x.language === state.lang);
+  return own ? own.title : s.title;
+}
+
+function fillSurveys() {
+  const sel = $("f-survey");
+  const keep = sel.value;
+  sel.replaceChildren();
+  for (const s of state.surveys) {
+    const title = surveyTitle(s);
+    const o = el("option", title ? `${title} (${s.id})` : s.id);
+    o.value = s.id;
+    sel.append(o);
+  }
+  if (keep) sel.value = keep;
 }
 
 async function signedIn() {
@@ -797,13 +877,7 @@ async function signedIn() {
   if (state.role !== "agent") {
     const surveys = await api("/api/v1/surveys");
     state.surveys = surveys.surveys || [];
-    const sel = $("f-survey");
-    sel.replaceChildren();
-    for (const s of state.surveys) {
-      const o = el("option", s.title ? `${s.title} (${s.id})` : s.id);
-      o.value = s.id;
-      sel.append(o);
-    }
+    fillSurveys();
   }
   await render();
 }
@@ -812,7 +886,7 @@ function signOut() {
   sessionStorage.removeItem("cxbot.token");
   state.token = "";
   $("signin").hidden = false;
-  for (const id of ["nav", "filters", "signout"]) $(id).hidden = true;
+  for (const id of ["nav", "filters", "signout", "whoami"]) $(id).hidden = true;
   for (const p of pages) $("page-" + p).hidden = true;
 }
 
@@ -827,7 +901,8 @@ function start() {
     state.lang = state.lang === "en" ? "zh-CN" : "en";
     localStorage.setItem("cxbot.lang", state.lang);
     applyLanguage();
-    if (state.token) render();
+    fillSurveys();
+    if (state.token) { showWhoAmI(); render(); }
   });
   $("signout").addEventListener("click", signOut);
   $("signin-form").addEventListener("submit", async (ev) => {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -23,6 +24,9 @@ func (db *DB) ScoreReport(ctx context.Context, kind flows.Kind, q flows.ReportQu
 	if _, err := db.rollUpReports(ctx); err != nil {
 		db.log.WarnContext(ctx, "report roll-up failed", "err", err)
 	}
+	if err := db.checkGroupAttribute(ctx, q); err != nil {
+		return flows.ScoreReport{}, err
+	}
 	counts, err := db.classCounts(ctx, kind, q)
 	if err != nil {
 		return flows.ScoreReport{}, err
@@ -32,6 +36,47 @@ func (db *DB) ScoreReport(ctx context.Context, kind flows.Kind, q flows.ReportQu
 		return flows.ScoreReport{}, err
 	}
 	return flows.NewScoreReport(kind, q, counts, previous), nil
+}
+
+// checkGroupAttribute refuses a grouping by an event attribute no scored
+// response of the period has, so that a typo (group_by=STORE, hour) is a
+// 400 instead of one group with an empty key. It reads the roll-up's keys
+// by day (an index range, quick at millions of answers) and the few rows
+// not rolled up yet; survey and filters are not applied, so it is lenient,
+// and a period with no scored response at all is not refused.
+func (db *DB) checkGroupAttribute(ctx context.Context, q flows.ReportQuery) error {
+	key := q.GroupBy.Attribute()
+	if key == "" || q.GroupBy == flows.GroupTouchpoint {
+		return nil
+	}
+	kinds := []string{string(flows.KindNPS), string(flows.KindCSAT), string(flows.KindCES)}
+	fromSlot, toSlot := reportSlot(q.From), reportSlot(q.To)
+	expr, arg := db.dialect.reportAttr("x.attributes", key)
+	var n []int
+	err := db.conn(ctx).Raw(`SELECT 1 FROM report_attribute_days d
+WHERE d.kind IN ? AND d.attr_key = ? AND d.day >= ? AND d.day <= ?
+UNION ALL
+SELECT 1 FROM report_answers x
+WHERE x.kind IN ? AND NOT x.rolled AND x.slot >= ? AND x.slot <= ? AND `+expr+` <> ''
+LIMIT 1`, kinds, key, floorDiv(fromSlot, 24), floorDiv(toSlot, 24), kinds, fromSlot, toSlot, arg).Scan(&n).Error
+	if err != nil {
+		return sqlErr("check group_by", err)
+	}
+	if len(n) > 0 {
+		return nil
+	}
+	// A period without any scored response has nothing to group: its
+	// report is empty whatever the name (a new install, a quiet week).
+	err = db.conn(ctx).Raw(`SELECT 1 FROM report_answers x WHERE x.kind IN ? AND x.answered_at >= ? AND x.answered_at < ? LIMIT 1`,
+		kinds, sqlTime(q.From), sqlTime(q.To)).Scan(&n).Error
+	if err != nil {
+		return sqlErr("check group_by", err)
+	}
+	if len(n) > 0 {
+		return fmt.Errorf("%w: group_by=%q: no response between from and to has an event attribute %q; use day, week, month, touchpoint, wave, survey, channel, language or an attribute name as sent (case matters)",
+			flows.ErrInvalid, string(q.GroupBy), key)
+	}
+	return nil
 }
 
 // reportFilter builds the WHERE conditions every report shares, on aliases
@@ -110,17 +155,21 @@ func (db *DB) FunnelReport(ctx context.Context, q flows.ReportQuery) (flows.Funn
 		where += " AND " + w
 	}
 	args := append([]any{sqlTime(q.From), sqlTime(q.To)}, f.args...)
+	// A skipped invitation counts under skipped only, even when the
+	// dispatcher made an attempt before skipping it (a frequency cap met
+	// at send time leaves attempts = 1).
+	skipped := string(flows.InvitationSkipped)
 	var c struct {
 		Total, Skipped, Sent, Delivered, Started, Completed int
 	}
 	err := db.conn(ctx).Raw(`SELECT COUNT(*) AS total,
   COALESCE(SUM(CASE WHEN i.status = ? THEN 1 ELSE 0 END), 0) AS skipped,
-  COALESCE(SUM(CASE WHEN i.attempts > 0 OR i.sent_at IS NOT NULL OR r.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS sent,
-  COALESCE(SUM(CASE WHEN i.sent_at IS NOT NULL OR r.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS delivered,
-  COALESCE(SUM(CASE WHEN r.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS started,
-  COALESCE(SUM(CASE WHEN r.status = ? THEN 1 ELSE 0 END), 0) AS completed
+  COALESCE(SUM(CASE WHEN i.status <> ? AND (i.attempts > 0 OR i.sent_at IS NOT NULL OR r.id IS NOT NULL) THEN 1 ELSE 0 END), 0) AS sent,
+  COALESCE(SUM(CASE WHEN i.status <> ? AND (i.sent_at IS NOT NULL OR r.id IS NOT NULL) THEN 1 ELSE 0 END), 0) AS delivered,
+  COALESCE(SUM(CASE WHEN i.status <> ? AND r.id IS NOT NULL THEN 1 ELSE 0 END), 0) AS started,
+  COALESCE(SUM(CASE WHEN i.status <> ? AND r.status = ? THEN 1 ELSE 0 END), 0) AS completed
 FROM invitations i LEFT JOIN responses r ON r.invitation_id = i.id
-WHERE `+where, append([]any{string(flows.InvitationSkipped), string(flows.ResponseCompleted)}, args...)...).Scan(&c).Error
+WHERE `+where, append([]any{skipped, skipped, skipped, skipped, skipped, string(flows.ResponseCompleted)}, args...)...).Scan(&c).Error
 	if err != nil {
 		return flows.FunnelReport{}, sqlErr("funnel report", err)
 	}
@@ -131,8 +180,8 @@ WHERE `+where, append([]any{string(flows.InvitationSkipped), string(flows.Respon
 	err = db.conn(ctx).Raw(`SELECT COALESCE((SELECT l.question_id FROM answers l WHERE l.response_id = r.id
     ORDER BY l.id DESC LIMIT 1), '') AS question, COUNT(*) AS n
 FROM invitations i JOIN responses r ON r.invitation_id = i.id
-WHERE r.status <> ? AND `+where+`
-GROUP BY 1`, append([]any{string(flows.ResponseCompleted)}, args...)...).Scan(&stops).Error
+WHERE r.status <> ? AND i.status <> ? AND `+where+`
+GROUP BY 1`, append([]any{string(flows.ResponseCompleted), skipped}, args...)...).Scan(&stops).Error
 	if err != nil {
 		return flows.FunnelReport{}, sqlErr("funnel report", err)
 	}
@@ -190,6 +239,9 @@ WHERE t.kind = ? AND t.text <> '' AND t.answered_at >= ? AND t.answered_at < ?`)
 // resolutions with their delays, outcomes, answered follow-ups and
 // recoveries.
 func (db *DB) HandoffReport(ctx context.Context, q flows.ReportQuery) (flows.HandoffReport, error) {
+	if err := db.checkGroupAttribute(ctx, q); err != nil {
+		return flows.HandoffReport{}, err
+	}
 	group, groupArgs := db.groupExpr(q, "h.created_at")
 	f := db.filterFor(q, "h.survey_id")
 	var sql strings.Builder

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,6 +158,13 @@ func TestSQLScoreReports(t *testing.T) {
 		ctx := sqlTestCtx(t)
 		seedInsight(t, db, insightFixture())
 		period := flows.ReportQuery{Survey: "delivery", From: insightT0, To: insightT0.Add(72 * time.Hour), TZ: time.UTC}
+		// Before any roll-up (the handoff report runs none) the attribute
+		// is found in the rows not rolled up yet.
+		byStore := period
+		byStore.GroupBy = "store"
+		if _, err := db.HandoffReport(ctx, byStore); err != nil {
+			t.Errorf("handoffs by store before a roll-up: %v", err)
+		}
 		report := func(kind flows.Kind, q flows.ReportQuery) flows.ScoreReport {
 			t.Helper()
 			q, err := q.Normalize(time.Now())
@@ -212,13 +221,36 @@ func TestSQLScoreReports(t *testing.T) {
 			{flows.GroupChannel, "telegram:5:40 wechat:1:-100 "},
 			{flows.GroupLanguage, "en:5:40 zh-CN:1:-100 "},
 			{flows.GroupSurvey, "delivery:6:16.7 "},
-			{"sku", ":6:16.7 "}, // nobody has the attribute
 		} {
 			q := period
 			q.GroupBy = tc.by
 			if got := groups(report(flows.KindNPS, q).Groups); got != tc.want {
 				t.Errorf("NPS by %s = %s, want %s", tc.by, got, tc.want)
 			}
+		}
+
+		// A name no response of the period has is refused, naming it;
+		// names are case-sensitive.
+		for _, tc := range []struct {
+			by       flows.GroupBy
+			from, to time.Time
+		}{{"sku", period.From, period.To}, {"STORE", period.From, period.To}, {"hour", period.From, period.To}} {
+			q := period
+			q.GroupBy, q.From, q.To = tc.by, tc.from, tc.to
+			_, err := db.ScoreReport(ctx, flows.KindNPS, q)
+			if !errors.Is(err, flows.ErrInvalid) || !strings.Contains(err.Error(), `group_by="`+string(tc.by)+`"`) {
+				t.Errorf("NPS by %s over %v: %v", tc.by, tc.from, err)
+			}
+			if _, err := db.HandoffReport(ctx, q); !errors.Is(err, flows.ErrInvalid) {
+				t.Errorf("handoffs by %s: %v", tc.by, err)
+			}
+		}
+
+		// A period without any response has nothing to group: not refused.
+		quiet := period
+		quiet.GroupBy, quiet.From, quiet.To = "sku", insightT0.Add(10*24*time.Hour), insightT0.Add(11*24*time.Hour)
+		if rep, err := db.ScoreReport(ctx, flows.KindNPS, quiet); err != nil || len(rep.Groups) != 0 {
+			t.Errorf("NPS by sku over a quiet day = %+v, %v", rep.Groups, err)
 		}
 
 		filtered := period
@@ -254,7 +286,9 @@ func TestSQLFunnelReport(t *testing.T) {
 	eachSQL(t, func(t *testing.T, db *DB) {
 		ctx := sqlTestCtx(t)
 		ids := seedInsight(t, db, insightFixture())
-		// Three more invitations: one skipped, one sent and never answered, one planned.
+		// Three more invitations: one skipped at send time (the dispatcher
+		// counted an attempt, as a frequency cap met then does), one sent
+		// and never answered, one planned.
 		c, err := db.UpsertCustomer(ctx, "funnel", "en")
 		if err != nil {
 			t.Fatal(err)
@@ -273,7 +307,7 @@ func TestSQLFunnelReport(t *testing.T) {
 				sentAt = sqlTime(insightT0.Add(time.Hour))
 			}
 			if err := db.gorm.Exec("UPDATE invitations SET status = ?, sent_at = ?, attempts = ? WHERE id = ?",
-				status, sentAt, map[bool]int{true: 1}[status == "sent"], inv.ID).Error; err != nil {
+				status, sentAt, map[bool]int{true: 1}[status != "planned"], inv.ID).Error; err != nil {
 				t.Fatal(err)
 			}
 		}
