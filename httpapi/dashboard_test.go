@@ -169,6 +169,9 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#f-apply")),
 		loaded("overview"),
 	)
+	// The breakdown starts by touchpoint (every install has one); by store:
+	b.eval(t, `(() => { const d = document.getElementById("f-dim"); d.value = "store"; d.dispatchEvent(new Event("change")); return "" })()`)
+	b.do(t, "break down by store", loaded("overview"))
 	npsShown := b.text(t, "#nps-score")
 	dims := b.eval(t, `[...document.querySelectorAll("#breakdown tbody tr")].map(r => [...r.cells].map(c => c.textContent).join("|")).join(";")`)
 	funnelStarted := b.text(t, `#funnel tr[data-step="started"] td:nth-child(2)`)
