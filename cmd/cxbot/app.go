@@ -168,7 +168,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (_ 
 		Checks:     []httpapi.Check{{Name: "database", Probe: a.db.Ping}, {Name: "redis", Probe: a.states.Ping}},
 		QuietUntil: a.quietUntil(),
 		Limiter:    a.states, ClientLimit: cfg.APIRate,
-		Previews:   channelPreviews(),
+		Previews: channelPreviews(),
 	})
 	if cfg.WebhookURL != "" {
 		a.hooks, err = webhooks.New(a.db, webhooks.Config{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret, MaxAttempts: cfg.WebhookMaxAttempts, Logger: log})
