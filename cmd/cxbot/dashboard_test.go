@@ -4,153 +4,32 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/cxbot/cxbot/flows"
+	"github.com/cxbot/cxbot/internal/browsertest"
 )
 
 // The dashboard's wave, survey and queue pages against a whole cxbot (real
 // scheduler, store, desk and the fake Telegram), in headless Chromium. The
-// helpers are a small copy of httpapi's: test files cannot be shared.
+// helpers are internal/browsertest's, shared with httpapi's page tests.
 
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("Chromium is not installed: the dashboard tests need it (apt-get install chromium)")
-	}
-	t.Skip("Chromium is not installed (apt-get install chromium)")
-	return ""
-}
-
-// tab is one headless Chromium tab that records console errors, uncaught
-// exceptions, failed loads and dialogs (an alert would mean injected script ran).
-type tab struct {
-	ctx      context.Context
-	mu       sync.Mutex
-	problems []string
-}
-
-func newTab(t *testing.T) *tab {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	ctx, cancelTime := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
-	b := &tab{ctx: ctx}
-	note := func(p string) {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		b.problems = append(b.problems, p)
-	}
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			// The editor's check of a bad definition is a 400 naming the
-			// fields, shown beside them: Chromium logs it, it is no fault.
-			if strings.HasSuffix(m.URL, "/api/v1/wave-checks") && strings.Contains(m.Text, "status of 400") {
-				continue
-			}
-			switch m.Type {
-			case chromedp.ConsoleException, "error", "warning":
-				note(fmt.Sprintf("console %s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line))
-			}
-		}
-	}()
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			go note("dialog opened: " + d.Message)
-		}
-	}); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return b
-}
-
-func (b *tab) do(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		state, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`"page=" + document.body.dataset.page + " loaded=" + document.body.dataset.loaded +
-			" error=" + document.getElementById("page-error").textContent + " form=" + document.getElementById("e-error").textContent`))
-		b.noProblems(t, what)
-		t.Fatalf("%s: %v (%s)", what, err, state)
-	}
-}
-
-func (b *tab) eval(t *testing.T, expr string) string {
-	t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](expr))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
-}
-
-// until polls a JavaScript condition (a page updated by fetches).
-func (b *tab) until(t *testing.T, what, cond string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](cond))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s (%s): %v", what, cond, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (b *tab) noProblems(t *testing.T, where string) {
-	t.Helper()
-	time.Sleep(200 * time.Millisecond) // let the console's queue drain
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, p := range b.problems {
-		t.Errorf("%s: %s", where, p)
-	}
-	b.problems = nil
-}
-
-func (b *tab) screenshot(t *testing.T, name string) {
-	t.Helper()
-	dir := os.Getenv("CXBOT_SCREENSHOTS")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "cxbot-dashboard")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	path := filepath.Join(dir, name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
+func newTab(t *testing.T) *browsertest.Tab {
+	return browsertest.New(t, browsertest.Options{
+		// The editor's check of a bad definition is a 400 naming the
+		// fields, shown beside them: Chromium logs it, it is no fault.
+		Expected: func(url, text string) bool {
+			return strings.HasSuffix(url, "/api/v1/wave-checks") && strings.Contains(text, "status of 400")
+		},
+		State: `"page=" + document.body.dataset.page + " loaded=" + document.body.dataset.loaded +
+			" error=" + document.getElementById("page-error").textContent + " form=" + document.getElementById("e-error").textContent`,
+	})
 }
 
 // fill sets a form field as typing would: the value, then an input event.
@@ -189,7 +68,7 @@ func TestDashboardWaveInChromium(t *testing.T) {
 	loaded := func(page string) chromedp.Action[chromedp.Void] {
 		return chromedp.WaitReady(chromedp.CSS(`body[data-loaded="` + page + `"]`))
 	}
-	b.do(t, "sign in",
+	b.Do(t, "sign in",
 		chromedp.Navigate(h.base+"/#/waves"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), testAPIToken),
@@ -197,85 +76,85 @@ func TestDashboardWaveInChromium(t *testing.T) {
 		loaded("waves"),
 	)
 	// The shipped file waves are listed; none is ours yet.
-	if got := b.eval(t, `String(document.querySelectorAll('#waves tr[data-id="spring_nps"]').length)`); got != "0" {
+	if got := b.Eval(t, `String(document.querySelectorAll('#waves tr[data-id="spring_nps"]').length)`); got != "0" {
 		t.Fatalf("spring_nps listed before it exists: %s", got)
 	}
-	b.do(t, "new wave", chromedp.Click(chromedp.CSS("#new-wave")), loaded("wave-edit"))
-	if got := b.eval(t, `document.querySelector('[data-field="id"] .field-error').textContent`); got != "" {
+	b.Do(t, "new wave", chromedp.Click(chromedp.CSS("#new-wave")), loaded("wave-edit"))
+	if got := b.Eval(t, `document.querySelector('[data-field="id"] .field-error').textContent`); got != "" {
 		t.Errorf("an untouched new form shows %q beside the id", got)
 	}
 	// Review finding 11: opening the editor checks nothing (an empty form
 	// would be a 400 in the console every time).
-	if got := b.eval(t, `String(performance.getEntriesByType("resource").filter((e) => e.name.endsWith("/api/v1/wave-checks")).length)`); got != "0" {
+	if got := b.Eval(t, `String(performance.getEntriesByType("resource").filter((e) => e.name.endsWith("/api/v1/wave-checks")).length)`); got != "0" {
 		t.Errorf("opening a new form sent %s wave-checks", got)
 	}
 	// Review finding 1: empty cap and quiet hours say the default applies,
 	// and no placeholder looks like a value.
 	for field, want := range map[string]string{"quiet_hours": "empty: the default · off: none", "frequency_cap": "empty: the default · off: none", "reminder_after": "empty: no reminder"} {
-		if got := b.eval(t, fmt.Sprintf(`document.querySelector('#wave-form [name=%q]').placeholder`, field)); got != want {
+		if got := b.Eval(t, fmt.Sprintf(`document.querySelector('#wave-form [name=%q]').placeholder`, field)); got != want {
 			t.Errorf("placeholder of %s = %q, want %q", field, got, want)
 		}
 	}
 
 	// Bad input: each error appears beside its field, nothing is stored.
-	b.do(t, "bad input",
+	b.Do(t, "bad input",
 		chromedp.SendKeys(chromedp.CSS(`#wave-form input[name="id"]`), "Spring NPS"),
 		fill("freq", "cron"), fill("schedule", "every minute"), fill("sample", "150%"), fill("quiet_hours", "21-9"),
 	)
-	b.until(t, "field errors", `document.getElementById("wave-form").dataset.valid === "false" && document.querySelector('[data-field="sample"] .field-error').textContent !== ""`)
+	b.Until(t, "field errors", `document.getElementById("wave-form").dataset.valid === "false" && document.querySelector('[data-field="sample"] .field-error').textContent !== ""`)
 	for field, want := range map[string]string{
 		"id": "lowercase letters", "schedule": "not a valid cron spec", "sample": "at most 100%", "quiet_hours": "is not HH:MM-HH:MM", "touchpoint": "is required",
 	} {
-		got := b.eval(t, fmt.Sprintf(`document.querySelector('[data-field=%q] .field-error').textContent`, field))
+		got := b.Eval(t, fmt.Sprintf(`document.querySelector('[data-field=%q] .field-error').textContent`, field))
 		if !strings.Contains(got, want) {
 			t.Errorf("beside %s: %q, want %q", field, got, want)
 		}
 	}
-	b.screenshot(t, "wave-editor-errors")
-	b.noProblems(t, "editor errors")
+	b.Screenshot(t, "wave-editor-errors")
+	b.NoProblems(t, "editor errors")
 	if code := h.api("GET", "/api/v1/waves/spring_nps", nil, nil); code != http.StatusNotFound {
 		t.Fatalf("a checked definition was stored: %d", code)
 	}
 
 	// A good definition: the schedule in words and its next five runs.
-	b.do(t, "good input",
+	b.Do(t, "good input",
 		fill("id", "spring_nps"), fill("survey", "post_purchase_nps"), fill("touchpoint", "purchase"), fill("delay", "1h"),
 		fill("where", "store=SH-*"), fill("schedule", "@every 1s"), fill("sample", "50%"), fill("quiet_hours", ""),
 		fill("expires_after", "72h"), fill("reminder_after", "24h"), fill("timezone", "Asia/Shanghai"),
 		chromedp.Click(chromedp.CSS(`#wave-form input[name="channels"][value="wechat"]`)),
 	)
-	b.until(t, "a valid form", `document.getElementById("wave-form").dataset.valid === "true"`)
-	if got := b.eval(t, `document.querySelector('#wave-form [name="frequency_cap"]').placeholder`); got != "empty: the default, 1 per 7d · off: none" {
+	b.Until(t, "a valid form", `document.getElementById("wave-form").dataset.valid === "true"`)
+	if got := b.Eval(t, `document.querySelector('#wave-form [name="frequency_cap"]').placeholder`); got != "empty: the default, 1 per 7d · off: none" {
 		t.Errorf("the empty cap's placeholder after a check = %q, want the server's default", got)
 	}
-	if got := b.eval(t, `document.getElementById("e-when").textContent + " | " + document.querySelectorAll("#e-runs li").length + " | " + document.getElementById("e-runs").dataset.tz`); got != "every second | 5 | Asia/Shanghai" {
+	if got := b.Eval(t, `document.getElementById("e-when").textContent + " | " + document.querySelectorAll("#e-runs li").length + " | " + document.getElementById("e-runs").dataset.tz`); got != "every second | 5 | Asia/Shanghai" {
 		t.Errorf("schedule shown as %q", got)
 	}
-	if got := b.eval(t, `document.querySelector("#e-runs li").textContent`); !strings.HasSuffix(got, "+08:00") {
+	if got := b.Eval(t, `document.querySelector("#e-runs li").textContent`); !strings.HasSuffix(got, "+08:00") {
 		t.Errorf("first run %q is not in Shanghai time", got)
 	}
 	// The calendar builder writes the cron spec in the wave's zone.
-	b.do(t, "monthly", fill("freq", "monthly"), fill("monthday", "1"), fill("at", "10:00"))
-	b.until(t, "the monthly schedule", `document.getElementById("e-when").textContent === "on day 1 of every month at 10:00 (Asia/Shanghai time)"`)
-	b.screenshot(t, "wave-editor")
-	b.do(t, "back to every second", fill("freq", "cron"), fill("schedule", "@every 1s"))
-	b.until(t, "every second", `document.getElementById("e-when").textContent === "every second"`)
-	b.noProblems(t, "editor")
+	b.Do(t, "monthly", fill("freq", "monthly"), fill("monthday", "1"), fill("at", "10:00"))
+	b.Until(t, "the monthly schedule", `document.getElementById("e-when").textContent === "on day 1 of every month at 10:00 (Asia/Shanghai time)"`)
+	b.Screenshot(t, "wave-editor")
+	b.Do(t, "back to every second", fill("freq", "cron"), fill("schedule", "@every 1s"))
+	b.Until(t, "every second", `document.getElementById("e-when").textContent === "every second"`)
+	b.NoProblems(t, "editor")
 
 	// Saved as a draft, previewed, nothing sent.
-	b.do(t, "save", chromedp.Click(chromedp.CSS("#e-save")), loaded("wave"))
-	if got := b.eval(t, `document.getElementById("w-state").dataset.state`); got != "paused" {
+	b.Do(t, "save", chromedp.Click(chromedp.CSS("#e-save")), loaded("wave"))
+	if got := b.Eval(t, `document.getElementById("w-state").dataset.state`); got != "paused" {
 		t.Fatalf("a new wave is %q, want a paused draft", got)
 	}
-	b.do(t, "preview", chromedp.Click(chromedp.CSS("#w-preview")), chromedp.WaitReady(chromedp.CSS(`body[data-previewed]`)))
-	would, _ := strconv.Atoi(b.eval(t, `document.body.dataset.previewed`))
-	shown := strings.Fields(b.eval(t, `[...document.querySelectorAll("#w-sample tbody tr")].map(r => r.dataset.chat).join(" ")`))
+	b.Do(t, "preview", chromedp.Click(chromedp.CSS("#w-preview")), chromedp.WaitReady(chromedp.CSS(`body[data-previewed]`)))
+	would, _ := strconv.Atoi(b.Eval(t, `document.body.dataset.previewed`))
+	shown := strings.Fields(b.Eval(t, `[...document.querySelectorAll("#w-sample tbody tr")].map(r => r.dataset.chat).join(" ")`))
 	slices.Sort(shown)
 	if would == 0 || would >= 8 || len(shown) != would {
 		t.Fatalf("preview: %d would be invited, %d shown; want some but not all of the 8 Shanghai customers (a 50%% sample)", would, len(shown))
 	}
-	b.screenshot(t, "wave-preview")
-	b.noProblems(t, "wave page")
+	b.Screenshot(t, "wave-preview")
+	b.NoProblems(t, "wave page")
 	time.Sleep(1500 * time.Millisecond) // the draft's cron job has ticked
 	for i := range 11 {
 		if n := len(h.tg.Sent(int64(9100 + i))); n != 0 {
@@ -284,7 +163,7 @@ func TestDashboardWaveInChromium(t *testing.T) {
 	}
 
 	// Activated: exactly the previewed customers are invited.
-	b.do(t, "activate", chromedp.Click(chromedp.CSS("#w-activate")), chromedp.WaitReady(chromedp.CSS(`body[data-action="active"]`)))
+	b.Do(t, "activate", chromedp.Click(chromedp.CSS("#w-activate")), chromedp.WaitReady(chromedp.CSS(`body[data-action="active"]`)))
 	h.waitFor("the previewed invitations", func() bool {
 		n := 0
 		for i := range 11 {
@@ -310,25 +189,25 @@ func TestDashboardWaveInChromium(t *testing.T) {
 	}
 	first := h.tg.Sent(mustInt(t, invited[0]))[0]
 
-	b.do(t, "waves list", chromedp.Navigate(h.base+"/#/waves"), loaded("waves"))
-	if got := b.eval(t, `[...document.querySelector('#waves tr[data-id="spring_nps"]').cells].map(c => c.textContent).join("|")`); !strings.HasPrefix(got, "spring_nps|post_purchase_nps|every second|active|") {
+	b.Do(t, "waves list", chromedp.Navigate(h.base+"/#/waves"), loaded("waves"))
+	if got := b.Eval(t, `[...document.querySelector('#waves tr[data-id="spring_nps"]').cells].map(c => c.textContent).join("|")`); !strings.HasPrefix(got, "spring_nps|post_purchase_nps|every second|active|") {
 		t.Errorf("list row %q", got)
 	}
-	b.screenshot(t, "waves")
-	b.noProblems(t, "waves list")
+	b.Screenshot(t, "waves")
+	b.NoProblems(t, "waves list")
 
 	// The survey preview shows what the customer got, word for word.
-	b.do(t, "survey preview", chromedp.Navigate(h.base+"/#/surveys/post_purchase_nps"), loaded("survey"),
+	b.Do(t, "survey preview", chromedp.Navigate(h.base+"/#/surveys/post_purchase_nps"), loaded("survey"),
 		chromedp.SetValue(chromedp.CSS("#s-lang"), "en"))
-	b.eval(t, `(() => { document.getElementById("s-lang").dispatchEvent(new Event("change")); return ""; })()`)
-	if got := b.eval(t, `document.querySelector('[data-question="nps"] .telegram .bubble').textContent`); got != first.Text {
+	b.Eval(t, `(() => { document.getElementById("s-lang").dispatchEvent(new Event("change")); return ""; })()`)
+	if got := b.Eval(t, `document.querySelector('[data-question="nps"] .telegram .bubble').textContent`); got != first.Text {
 		t.Errorf("preview shows %q; the customer got %q", got, first.Text)
 	}
-	if got := b.eval(t, `[...document.querySelectorAll('[data-question="nps"] .telegram .krow')].map(r => r.textContent).join("|")`); got != "012345|678910" {
+	if got := b.Eval(t, `[...document.querySelectorAll('[data-question="nps"] .telegram .krow')].map(r => r.textContent).join("|")`); got != "012345|678910" {
 		t.Errorf("keyboard rows %q", got)
 	}
-	b.screenshot(t, "survey-preview")
-	b.noProblems(t, "survey preview")
+	b.Screenshot(t, "survey-preview")
+	b.NoProblems(t, "survey preview")
 
 	// A detractor's comment reaches the queue as text; the case is worked
 	// from the dashboard.
@@ -350,59 +229,59 @@ func TestDashboardWaveInChromium(t *testing.T) {
 		h.api("GET", "/api/v1/handoffs?status=open", nil, &list)
 		return len(list.Handoffs) == 1
 	})
-	b.do(t, "queue", chromedp.Navigate(h.base+"/#/queue"), loaded("queue"))
-	row := b.eval(t, `document.querySelector("#cases tbody tr[data-id] td.comment").textContent + "|" + document.querySelectorAll("#cases img").length`)
+	b.Do(t, "queue", chromedp.Navigate(h.base+"/#/queue"), loaded("queue"))
+	row := b.Eval(t, `document.querySelector("#cases tbody tr[data-id] td.comment").textContent + "|" + document.querySelectorAll("#cases img").length`)
 	if row != `<img src=x onerror=alert(1)> 物流太慢|0` {
 		t.Errorf("queue row comment %q; want the text itself", row)
 	}
-	b.screenshot(t, "queue")
-	b.noProblems(t, "queue")
-	b.do(t, "case", chromedp.Click(chromedp.CSS("#cases tbody tr[data-id] a")), loaded("case"))
-	b.do(t, "claim", chromedp.SetValue(chromedp.CSS("#c-agent"), strconv.FormatInt(agent.ID, 10)), chromedp.Click(chromedp.CSS("#c-claim")),
+	b.Screenshot(t, "queue")
+	b.NoProblems(t, "queue")
+	b.Do(t, "case", chromedp.Click(chromedp.CSS("#cases tbody tr[data-id] a")), loaded("case"))
+	b.Do(t, "claim", chromedp.SetValue(chromedp.CSS("#c-agent"), strconv.FormatInt(agent.ID, 10)), chromedp.Click(chromedp.CSS("#c-claim")),
 		chromedp.WaitReady(chromedp.CSS(`body[data-action="/claim:claimed"]`)))
-	b.do(t, "reply", chromedp.SendKeys(chromedp.CSS("#c-reply"), "Sorry — we refund the shipping."), chromedp.Click(chromedp.CSS("#c-reply-form button")),
+	b.Do(t, "reply", chromedp.SendKeys(chromedp.CSS("#c-reply"), "Sorry — we refund the shipping."), chromedp.Click(chromedp.CSS("#c-reply-form button")),
 		chromedp.WaitReady(chromedp.CSS(`body[data-action="/reply:claimed"]`)))
 	if got := h.waitSent(customer, 4)[3].Text; !strings.Contains(got, "Sorry — we refund the shipping.") {
 		t.Errorf("the customer got %q", got)
 	}
-	msgs := b.eval(t, `[...document.querySelectorAll("#c-messages li .text")].map(e => e.textContent).join("|") + "|" + document.querySelectorAll("#c-messages img").length`)
+	msgs := b.Eval(t, `[...document.querySelectorAll("#c-messages li .text")].map(e => e.textContent).join("|") + "|" + document.querySelectorAll("#c-messages img").length`)
 	if !strings.Contains(msgs, "Sorry — we refund the shipping.") || !strings.HasSuffix(msgs, "|0") {
 		t.Errorf("case messages %q", msgs)
 	}
-	b.screenshot(t, "case")
-	b.noProblems(t, "case")
-	b.do(t, "resolve", chromedp.SetValue(chromedp.CSS("#c-note"), "refunded"), chromedp.Click(chromedp.CSS("#c-resolve-form button")),
+	b.Screenshot(t, "case")
+	b.NoProblems(t, "case")
+	b.Do(t, "resolve", chromedp.SetValue(chromedp.CSS("#c-note"), "refunded"), chromedp.Click(chromedp.CSS("#c-resolve-form button")),
 		chromedp.WaitReady(chromedp.CSS(`body[data-action="/resolve:resolved"]`)))
 	var c caseJSON
-	if h.api("GET", "/api/v1/handoffs/"+b.eval(t, `String(document.querySelector("#c-title").textContent.match(/\d+/)[0])`), nil, &c); c.Status != "resolved" || c.ClaimedByName != "Lin" {
+	if h.api("GET", "/api/v1/handoffs/"+b.Eval(t, `String(document.querySelector("#c-title").textContent.match(/\d+/)[0])`), nil, &c); c.Status != "resolved" || c.ClaimedByName != "Lin" {
 		t.Errorf("case after the dashboard: %+v", c)
 	}
 
 	// On a phone, in Chinese: each page fits and reads.
-	b.do(t, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(h.base+"/#/waves/spring_nps"), loaded("wave"),
+	b.Do(t, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(h.base+"/#/waves/spring_nps"), loaded("wave"),
 		chromedp.Click(chromedp.CSS("#lang")), loaded("wave"))
-	if got := b.eval(t, `document.querySelector('a[href="#/waves"]').textContent + "|" + document.getElementById("w-state").textContent`); got != "调研波次|运行中" {
+	if got := b.Eval(t, `document.querySelector('a[href="#/waves"]').textContent + "|" + document.getElementById("w-state").textContent`); got != "调研波次|运行中" {
 		t.Errorf("Chinese: %q", got)
 	}
-	if got := b.eval(t, `String(document.documentElement.scrollWidth <= window.innerWidth + 1)`); got != "true" {
-		t.Errorf("the wave page is wider than the phone: %s", b.eval(t, `String(document.documentElement.scrollWidth)`))
+	if got := b.Eval(t, `String(document.documentElement.scrollWidth <= window.innerWidth + 1)`); got != "true" {
+		t.Errorf("the wave page is wider than the phone: %s", b.Eval(t, `String(document.documentElement.scrollWidth)`))
 	}
-	b.screenshot(t, "wave-phone-zh")
+	b.Screenshot(t, "wave-phone-zh")
 	for _, p := range []struct{ hash, page string }{{"#/waves", "waves"}, {"#/wave-edit/spring_nps", "wave-edit"}, {"#/surveys/post_purchase_nps", "survey"},
 		{"#/queue", "queue"}, {"#/queue/" + strconv.FormatInt(c.ID, 10), "case"}} {
-		b.do(t, p.page+" on a phone", chromedp.Navigate(h.base+"/"+p.hash), loaded(p.page))
+		b.Do(t, p.page+" on a phone", chromedp.Navigate(h.base+"/"+p.hash), loaded(p.page))
 		if p.page == "wave-edit" {
-			b.until(t, "the stored wave in the form", `document.getElementById("e-when").textContent === "每 1 秒"`)
+			b.Until(t, "the stored wave in the form", `document.getElementById("e-when").textContent === "每 1 秒"`)
 		}
-		if got := b.eval(t, `String(document.documentElement.scrollWidth <= window.innerWidth + 1)`); got != "true" {
-			t.Errorf("%s is wider than the phone: %s", p.page, b.eval(t, `String(document.documentElement.scrollWidth)`))
+		if got := b.Eval(t, `String(document.documentElement.scrollWidth <= window.innerWidth + 1)`); got != "true" {
+			t.Errorf("%s is wider than the phone: %s", p.page, b.Eval(t, `String(document.documentElement.scrollWidth)`))
 		}
-		b.screenshot(t, p.page+"-phone-zh")
-		b.noProblems(t, p.page+" on a phone")
+		b.Screenshot(t, p.page+"-phone-zh")
+		b.NoProblems(t, p.page+" on a phone")
 	}
 
 	// Retired from its page, in two steps (no browser dialog).
-	b.do(t, "retire", chromedp.Navigate(h.base+"/#/waves/spring_nps"), loaded("wave"), chromedp.Click(chromedp.CSS("#w-retire")),
+	b.Do(t, "retire", chromedp.Navigate(h.base+"/#/waves/spring_nps"), loaded("wave"), chromedp.Click(chromedp.CSS("#w-retire")),
 		chromedp.Click(chromedp.CSS("#w-retire-confirm")), chromedp.WaitReady(chromedp.CSS(`body[data-action="retired"]`)))
 	var w struct {
 		Retired bool `json:"retired"`
@@ -410,7 +289,7 @@ func TestDashboardWaveInChromium(t *testing.T) {
 	if h.api("GET", "/api/v1/waves/spring_nps", nil, &w); !w.Retired {
 		t.Error("the wave is not retired")
 	}
-	b.noProblems(t, "retire")
+	b.NoProblems(t, "retire")
 }
 
 func mustInt(t *testing.T, s string) int64 {
@@ -452,33 +331,33 @@ func TestDashboardNavFollowsTokenRole(t *testing.T) {
 	} {
 		secret, tok := mint(c.role)
 		b := newTab(t)
-		b.do(t, "sign in as "+string(c.role),
+		b.Do(t, "sign in as "+string(c.role),
 			chromedp.Navigate(h.base+"/#/"+c.page),
 			chromedp.WaitVisible(chromedp.CSS("#token")),
 			chromedp.SendKeys(chromedp.CSS("#token"), secret),
 			chromedp.Click(chromedp.CSS("#signin-form button")),
 			loaded(c.page),
 		)
-		if got := b.eval(t, visibleNav); got != c.nav {
+		if got := b.Eval(t, visibleNav); got != c.nav {
 			t.Errorf("%s sees %q, want %q", c.role, got, c.nav)
 		}
-		if got, want := b.eval(t, `document.getElementById("whoami").textContent`), "Signed in as dash-"+string(c.role)+" ("+string(c.role)+")"; got != want {
+		if got, want := b.Eval(t, `document.getElementById("whoami").textContent`), "Signed in as dash-"+string(c.role)+" ("+string(c.role)+")"; got != want {
 			t.Errorf("header shows %q, want %q", got, want)
 		}
-		b.noProblems(t, string(c.role)+" signed in")
-		b.screenshot(t, "role-"+string(c.role))
+		b.NoProblems(t, string(c.role)+" signed in")
+		b.Screenshot(t, "role-"+string(c.role))
 		if _, _, err := h.app.db.RevokeAPIToken(ctx, tok.ID); err != nil {
 			t.Fatal(err)
 		}
 		// Stored tokens are trusted for a few seconds; after that the
 		// revoked one is refused and the dashboard asks to sign in again.
-		b.do(t, "after revoking",
+		b.Do(t, "after revoking",
 			chromedp.Sleep(6*time.Second),
 			chromedp.Navigate(h.base+"/#/"+c.page),
 			chromedp.Reload(),
 			chromedp.WaitVisible(chromedp.CSS("#token")),
 		)
 		// The API's reason, not "Wrong token.".
-		b.until(t, "the revoked token's message", `document.getElementById("signin-error").textContent === "this bearer token was revoked"`)
+		b.Until(t, "the revoked token's message", `document.getElementById("signin-error").textContent === "this bearer token was revoked"`)
 	}
 }
