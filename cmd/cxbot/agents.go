@@ -38,11 +38,7 @@ func cmdAgents(ctx context.Context, args []string, getenv func(string) string, s
 	if fs.NArg() > 0 {
 		return fmt.Errorf("agents %s: unexpected argument %q", args[0], fs.Arg(0))
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel, cfg.LogFormat), cfg.AutoMigrate)
+	db, err := openConfiguredDatabase(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -48,6 +49,17 @@ type app struct {
 
 // openDatabase opens SQL and makes sure the schema is current: serve must
 // not run against a schema it does not know unless told to migrate.
+// openConfiguredDatabase opens the database the environment configures,
+// migrating it when CXBOT_AUTO_MIGRATE says so: what a store-backed CLI
+// subcommand (agents, tokens) works on.
+func openConfiguredDatabase(ctx context.Context, getenv func(string) string, stderr io.Writer) (*sqlstore.DB, error) {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	return openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel, cfg.LogFormat), cfg.AutoMigrate)
+}
+
 func openDatabase(ctx context.Context, cfg config, log *slog.Logger, migrate bool) (*sqlstore.DB, error) {
 	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {

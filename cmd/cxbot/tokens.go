@@ -61,11 +61,7 @@ func cmdTokens(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("tokens create: --%w", err)
 		}
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogLevel, cfg.LogFormat), cfg.AutoMigrate)
+	db, err := openConfiguredDatabase(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
