@@ -104,14 +104,19 @@ func boolParam(r *http.Request, name string) (bool, error) {
 	}
 }
 
+// waveDefinition reads the definition a check or a PUT carries, in a call
+// that takes no query parameters.
+func waveDefinition(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := onlyParams(r); err != nil {
+		return nil, err
+	}
+	return readBody(w, r, maxWaveBodyBytes)
+}
+
 // checkWave validates an unsaved definition, storing nothing: 200 with the
 // schedule in words and its next runs, or 400 naming each bad field.
 func (s *Server) checkWave(w http.ResponseWriter, r *http.Request) {
-	if err := onlyParams(r); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	body, err := readBody(w, r, maxWaveBodyBytes)
+	body, err := waveDefinition(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -126,11 +131,7 @@ func (s *Server) checkWave(w http.ResponseWriter, r *http.Request) {
 
 // putWave creates or replaces an API wave: 201 when new, 200 when replaced.
 func (s *Server) putWave(w http.ResponseWriter, r *http.Request) {
-	if err := onlyParams(r); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	body, err := readBody(w, r, maxWaveBodyBytes)
+	body, err := waveDefinition(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
