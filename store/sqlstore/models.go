@@ -242,6 +242,22 @@ type handoffRow struct {
 
 func (handoffRow) TableName() string { return "handoffs" }
 
+// handoffColumns are handoffs' columns in the order of handoffRow.fields,
+// for the statements on the detractor's path that run outside GORM
+// (rawRow): its reflection costs more than their round trip.
+const handoffColumns = "id, response_id, customer_id, customer_ref, survey_id, question_id, kind, score, class, comment, " +
+	"channel, external_id, context, status, notified_at, created_at, updated_at, agent_chat_id, notice_message_id, " +
+	"topic_id, claimed_by, claimed_by_name, claimed_at, resolved_at, outcome, resolution_note, resolved_by, " +
+	"reminded_at, escalated_at, follow_up_sent_at, recovery_score, recovered, reopened"
+
+// fields are the scan targets of handoffColumns.
+func (r *handoffRow) fields() []any {
+	return []any{&r.ID, &r.ResponseID, &r.CustomerID, &r.CustomerRef, &r.SurveyID, &r.QuestionID, &r.Kind, &r.Score, &r.Class, &r.Comment,
+		&r.Channel, &r.ExternalID, &r.Context, &r.Status, &r.NotifiedAt, &r.CreatedAt, &r.UpdatedAt, &r.AgentChatID, &r.NoticeMessageID,
+		&r.TopicID, &r.ClaimedBy, &r.ClaimedByName, &r.ClaimedAt, &r.ResolvedAt, &r.Outcome, &r.ResolutionNote, &r.ResolvedBy,
+		&r.RemindedAt, &r.EscalatedAt, &r.FollowUpSentAt, &r.RecoveryScore, &r.Recovered, &r.Reopened}
+}
+
 func (r handoffRow) domain() flows.Handoff {
 	return flows.Handoff{
 		ID:          r.ID,

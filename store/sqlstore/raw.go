@@ -104,3 +104,9 @@ func bindPostgres(query string, args []any) (string, []any, error) {
 	}
 	return b.String(), vars, nil
 }
+
+// prefixColumns qualifies each of a comma-separated column list with
+// prefix ("h." makes "id, status" "h.id, h.status").
+func prefixColumns(prefix, columns string) string {
+	return prefix + strings.ReplaceAll(columns, ", ", ", "+prefix)
+}

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -61,6 +63,9 @@ func (db *DB) QueryHandoffs(ctx context.Context, q flows.HandoffQuery) ([]flows.
 func (db *DB) NoticePosted(ctx context.Context, id int64, chatID string, messageID int, at time.Time) (flows.Handoff, error) {
 	at = db.at(at)
 	noticedFrom, noticedTo := flows.HandoffNoticed()
+	if db.dialect.noticeAtOnce && !db.Webhooks {
+		return db.noticePostedAtOnce(ctx, id, chatID, messageID, at)
+	}
 	h, _, err := db.updateHandoff(ctx, "notice of", id, flows.EventHandoffOpened, func(tx *gorm.DB) *gorm.DB {
 		return tx.Where("notified_at IS NULL").Updates(map[string]any{
 			"status":            gorm.Expr("CASE WHEN status IN ? THEN ? ELSE status END", statusStrings(noticedFrom), string(noticedTo)),
@@ -71,6 +76,30 @@ func (db *DB) NoticePosted(ctx context.Context, id int64, chatID string, message
 		})
 	})
 	return h, err
+}
+
+// noticePostedAtOnce is NoticePosted on PostgreSQL with no outbox event to
+// queue beside it: one conditional UPDATE … RETURNING outside GORM (the
+// detractor's path), and a read only when the notice was recorded before.
+func (db *DB) noticePostedAtOnce(ctx context.Context, id int64, chatID string, messageID int, at time.Time) (flows.Handoff, error) {
+	op := fmt.Sprintf("notice of handoff %d", id)
+	noticedFrom, noticedTo := flows.HandoffNoticed()
+	var row handoffRow
+	err := db.rawRow(ctx, `UPDATE handoffs SET status = CASE WHEN status IN ? THEN ? ELSE status END,
+    notified_at = ?, updated_at = ?, agent_chat_id = ?, notice_message_id = ?
+WHERE id = ? AND notified_at IS NULL
+RETURNING `+handoffColumns,
+		[]any{statusStrings(noticedFrom), string(noticedTo), at, at, chatID, messageID, id}, row.fields()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = db.rawRow(ctx, `SELECT `+handoffColumns+` FROM handoffs WHERE id = ?`, []any{id}, row.fields()...)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return flows.Handoff{}, fmt.Errorf("%s: %w", op, flows.ErrNotFound)
+	}
+	if err != nil {
+		return flows.Handoff{}, sqlErr(op, err)
+	}
+	return row.domain(), nil
 }
 
 // ClaimHandoff makes agent the owner of an open case. won is false when

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,13 +24,12 @@ func (db *DB) HandoffNotice(ctx context.Context, responseID int64, history int) 
 		return db.handoffNoticeReads(ctx, responseID, history)
 	}
 	op := fmt.Sprintf("notice of the handoff of response %d", responseID)
-	var rows []struct {
-		Handoff       handoffRow `gorm:"embedded"`
-		NoticeAnswers string
-		NoticeHistory string
-		NoticeCases   string
+	var row struct {
+		Handoff                                   handoffRow
+		NoticeAnswers, NoticeHistory, NoticeCases string
 	}
-	err := db.conn(ctx).Raw(`SELECT h.*,
+	dest := append(row.Handoff.fields(), &row.NoticeAnswers, &row.NoticeHistory, &row.NoticeCases)
+	err := db.rawRow(ctx, `SELECT `+prefixColumns("h.", handoffColumns)+`,
     COALESCE((SELECT json_agg(json_build_object('question_id', a.question_id, 'kind', a.kind, 'score', a.score,
             'choice', a.choice, 'text', a.text, 'class', a.class, 'skipped', a.skipped, 'answered_at', a.answered_at)
         ORDER BY a.answered_at, a.id) FROM answers a WHERE a.response_id = h.response_id), '[]') AS notice_answers,
@@ -42,15 +43,14 @@ func (db *DB) HandoffNotice(ctx context.Context, responseID int64, history int) 
         FROM (SELECT id FROM handoffs WHERE customer_id = h.customer_id AND id <> h.id AND status IN ?
             ORDER BY id DESC LIMIT ?) c), '[]') AS notice_cases
 FROM handoffs h WHERE h.response_id = ?`,
-		false, listLimit(history), []string{string(flows.HandoffOpen), string(flows.HandoffClaimed)}, noticeCases, responseID,
-	).Scan(&rows).Error
+		[]any{false, listLimit(history), []string{string(flows.HandoffOpen), string(flows.HandoffClaimed)}, noticeCases, responseID},
+		dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return flows.Handoff{}, flows.NoticeFacts{}, fmt.Errorf("%s: %w", op, flows.ErrNotFound)
+	}
 	if err != nil {
 		return flows.Handoff{}, flows.NoticeFacts{}, sqlErr(op, err)
 	}
-	if len(rows) == 0 {
-		return flows.Handoff{}, flows.NoticeFacts{}, fmt.Errorf("%s: %w", op, flows.ErrNotFound)
-	}
-	row := rows[0]
 	var (
 		answers []struct {
 			QuestionID string    `json:"question_id"`

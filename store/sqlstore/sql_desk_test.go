@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -227,6 +228,36 @@ func TestSQLCaseLifecycle(t *testing.T) {
 			if events[i] != want[i] {
 				t.Fatalf("outbox events %v, want %v", events, want)
 			}
+		}
+	})
+}
+
+// NoticePosted without an outbox event to queue is one UPDATE … RETURNING
+// outside GORM on PostgreSQL: what it returns is the row GORM reads, a
+// second notice changes nothing, and an unknown case is ErrNotFound.
+func TestSQLNoticePostedWithoutWebhooks(t *testing.T) {
+	eachSQL(t, func(t *testing.T, db *DB) {
+		ctx := sqlTestCtx(t)
+		db.Webhooks = false
+		h := newTestCase(t, db, "posted")
+		at := sqlT0.Add(time.Minute)
+		posted, err := db.NoticePosted(ctx, h.ID, "-100300", 51, at)
+		if err != nil || posted.NotifiedAt == nil || !posted.NotifiedAt.Equal(at) || posted.AgentChatID != "-100300" || posted.NoticeMessageID != 51 {
+			t.Fatalf("NoticePosted = %+v, %v", posted, err)
+		}
+		read, err := db.Handoff(ctx, h.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(posted, read) {
+			t.Errorf("returned\n %+v\nread\n %+v", posted, read)
+		}
+		again, err := db.NoticePosted(ctx, h.ID, "-100999", 99, at.Add(time.Hour))
+		if err != nil || again.AgentChatID != "-100300" || again.NoticeMessageID != 51 || !again.NotifiedAt.Equal(at) {
+			t.Errorf("a second notice changed the case: %+v, %v", again.Case, err)
+		}
+		if _, err := db.NoticePosted(ctx, h.ID+1000, "-100300", 52, at); !errors.Is(err, flows.ErrNotFound) {
+			t.Errorf("unknown case: %v, want ErrNotFound", err)
 		}
 	})
 }
