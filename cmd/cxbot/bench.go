@@ -87,12 +87,12 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&o.customers, "customers", 2000, "simulated customers, each answering two updates (a tap, then a comment)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "customers in flight at once")
 	fs.IntVar(&o.score, "score", 2, "the score every customer taps (2 is an NPS detractor, handed to agents)")
-	fs.Float64Var(&o.rate, "rate", 0, "paced mode: updates arrive at this rate per second (open loop, whatever the replies' pace), so latency is measured at a given load instead of at saturation; --concurrency is then ignored")
+	fs.Float64Var(&o.rate, "rate", 0, "paced mode: updates arrive at this rate per second (open loop, whatever the replies' pace: customers arrive at half the rate, each tapping and then commenting as soon as asked, taps and comments mixed), so latency is measured at a given load instead of at saturation; --concurrency is then ignored")
 	fs.StringVar(&o.survey, "survey", "post_purchase_nps", "survey id (from CXBOT_CONFIG_DIR/surveys); its first question must be a score followed by a text question")
 	fs.BoolVar(&o.skipEcho, "skip-echo", false, "do not run the echo bot baseline")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the figures as JSON instead of a table")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of cxbot's timed phase to FILE, and of the echo bot's to FILE.echo (go tool pprof FILE)")
-	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the whole process to FILE with every conversation open (after the taps, after a GC; the echo bot's to FILE.echo): what the bot, the fake Bot API and the customers hold (go tool pprof -sample_index=inuse_space FILE)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the whole process to FILE with every conversation open (after the taps, after a GC; paced, at the end; the echo bot's to FILE.echo): what the bot, the fake Bot API and the customers hold (go tool pprof -sample_index=inuse_space FILE)")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "cxbot's log level during the run (its logs go to stderr)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -569,16 +569,68 @@ func (o benchOptions) pace() string {
 	return fmt.Sprintf("%d at a time", o.concurrency)
 }
 
-// timedPhase runs step for customers 0…n-1 and returns its wall time: a
-// closed loop of concurrency workers, or, with --rate, open-loop arrivals
-// at that rate. step gets the time its update is due: in paced mode the
-// scheduled arrival, so a bot that falls behind shows it in its latencies
-// (no coordinated omission) rather than in a slower pace.
-func (o benchOptions) timedPhase(ctx context.Context, n int, step func(ctx context.Context, i int, due time.Time) error) (time.Duration, error) {
-	if o.rate <= 0 {
-		return runPhase(ctx, n, o.concurrency, func(ctx context.Context, i int) error { return step(ctx, i, time.Now()) })
+// benchHalves is one customer's two timed updates and what the run
+// measures around them.
+type benchHalves struct {
+	tap, comment func(ctx context.Context, i int, due time.Time) error
+	// between runs after every tap and before any comment (closed loop
+	// only: every conversation is open then).
+	between func() error
+	snap    func() benchSnapshot
+}
+
+// runHalves runs the taps and the comments of customers 0…n-1 and returns
+// what each half cost and the timed wall time. Closed loop: every tap, then
+// every comment, concurrency at a time. Paced (--rate): customers arrive at
+// half the rate and each comments as soon as its question arrives, so
+// updates arrive at about the rate, taps and comments mixed as real
+// customers' are; the halves are then not counted apart (taps holds the
+// whole, comments is nil). A step gets its update's due time: in paced mode
+// the scheduled arrival, so a bot that falls behind shows it in its
+// latencies (no coordinated omission) rather than in a slower pace.
+func (o benchOptions) runHalves(ctx context.Context, n int, h benchHalves) (taps benchSnapshot, comments *benchSnapshot, wall time.Duration, err error) {
+	if o.rate > 0 {
+		before := h.snap()
+		wall, err = runPaced(ctx, n, o.rate/2, func(ctx context.Context, i int, due time.Time) error {
+			if err := h.tap(ctx, i, due); err != nil {
+				return err
+			}
+			return h.comment(ctx, i, time.Now())
+		})
+		taps = h.snap()
+		return taps.sub(before), nil, wall, err
 	}
-	return runPaced(ctx, n, o.rate, step)
+	closed := func(step func(ctx context.Context, i int, due time.Time) error) (benchSnapshot, time.Duration, error) {
+		before := h.snap()
+		wall, err := runPhase(ctx, n, o.concurrency, func(ctx context.Context, i int) error { return step(ctx, i, time.Now()) })
+		after := h.snap()
+		return after.sub(before), wall, err
+	}
+	taps, tapWall, err := closed(h.tap)
+	if err != nil {
+		return taps, nil, tapWall, fmt.Errorf("taps: %w", err)
+	}
+	if h.between != nil {
+		if err := h.between(); err != nil {
+			return taps, nil, tapWall, err
+		}
+	}
+	c, commentWall, err := closed(h.comment)
+	if err != nil {
+		return taps, nil, tapWall + commentWall, fmt.Errorf("comments: %w", err)
+	}
+	return taps, &c, tapWall + commentWall, nil
+}
+
+// fillHalves sets the per-tap and per-comment figures (closed loop) and
+// returns the whole phase's snapshot.
+func (f *benchFigures) fillHalves(taps benchSnapshot, comments *benchSnapshot, n int, withStores bool) benchSnapshot {
+	if comments == nil {
+		return taps
+	}
+	f.Taps, f.Comments = perUpdate(taps, n, withStores), perUpdate(*comments, n, withStores)
+	taps.add(*comments)
+	return taps
 }
 
 // runPaced starts step for customers 0…n-1 at rate per second, each at its
@@ -1202,9 +1254,9 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 	}
 	defer stopProfile()
 
-	// Timed: every customer taps the score and waits for the next question.
-	before := cx.snapshot(api)
-	tapWall, err := o.timedPhase(ctx, len(cs), func(ctx context.Context, i int, start time.Time) error {
+	// Timed: every customer taps the score and waits for the next question,
+	// then comments and waits for the reply (and agents for their notice).
+	tap := func(ctx context.Context, i int, start time.Time) error {
 		c := cs[i]
 		if err := api.post(ctx, client, cx.webhook, cx.secret, api.fake.TapUpdate(c.chat, c.tapMessage, c.tapData)); err != nil {
 			return fmt.Errorf("chat %d: tap: %w", c.chat, err)
@@ -1218,34 +1270,8 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 		}
 		c.toReply = m.at.Sub(start)
 		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("bench: taps: %w", err)
 	}
-	total := cx.snapshot(api)
-	total = total.sub(before)
-	f.Taps = perUpdate(total, len(cs), true)
-
-	// Not timed: what every open conversation costs.
-	used, keys, err := redisKeys(ctx, cx.app.redis.Client(), cx.app.states.Prefix(), false)
-	if err != nil {
-		return nil, nil, fmt.Errorf("bench: Redis memory: %w", err)
-	}
-	bpc, kpc := float64(used)/float64(len(cs)), float64(keys)/float64(len(cs))
-	f.RedisBytesPerConversation, f.RedisKeysPerConversation = &bpc, &kpc
-	f.RedisMeasure = "MEMORY USAGE summed over the keys under the run's prefix (SCAN), over the customers"
-	if cx.app.redis.Embedded() {
-		f.RedisMeasure = "MEMORY USAGE as the embedded server (miniredis) estimates it: the Go size of each value, key names not counted; Redis counts more"
-	}
-	f.heapFigures()
-	if err := writeHeapProfile(o.memProfile); err != nil {
-		return nil, nil, err
-	}
-
-	// Timed: every customer comments and waits for the reply (and agents
-	// for their notice).
-	before = cx.snapshot(api)
-	commentWall, err := o.timedPhase(ctx, len(cs), func(ctx context.Context, i int, start time.Time) error {
+	comment := func(ctx context.Context, i int, start time.Time) error {
 		c := cs[i]
 		u := api.fake.TextUpdate(c.chat, c.comment, "en")
 		if err := api.post(ctx, client, cx.webhook, cx.secret, u); err != nil {
@@ -1270,14 +1296,34 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 			c.toNotice = n.at.Sub(start)
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("bench: comments: %w", err)
 	}
-	after := cx.snapshot(api)
-	comments := after.sub(before)
-	f.Comments = perUpdate(comments, len(cs), true)
-	total.add(comments)
+	// Not timed: what every open conversation costs (closed loop only).
+	between := func() error {
+		used, keys, err := redisKeys(ctx, cx.app.redis.Client(), cx.app.states.Prefix(), false)
+		if err != nil {
+			return fmt.Errorf("Redis memory: %w", err)
+		}
+		bpc, kpc := float64(used)/float64(len(cs)), float64(keys)/float64(len(cs))
+		f.RedisBytesPerConversation, f.RedisKeysPerConversation = &bpc, &kpc
+		f.RedisMeasure = "MEMORY USAGE summed over the keys under the run's prefix (SCAN), over the customers"
+		if cx.app.redis.Embedded() {
+			f.RedisMeasure = "MEMORY USAGE as the embedded server (miniredis) estimates it: the Go size of each value, key names not counted; Redis counts more"
+		}
+		f.heapFigures()
+		return writeHeapProfile(o.memProfile)
+	}
+	taps, comments, wall, err := o.runHalves(ctx, len(cs), benchHalves{tap: tap, comment: comment, between: between, snap: func() benchSnapshot { return cx.snapshot(api) }})
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: %w", err)
+	}
+	total := f.fillHalves(taps, comments, len(cs), true)
+	if comments == nil {
+		// Paced: the heap at the end instead.
+		f.heapFigures()
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return nil, nil, err
+		}
+	}
 	stopProfile()
 	f.peakFigures(reset)
 
@@ -1294,7 +1340,7 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 		f.CommentToNotice = &l
 	}
 	f.Answers = expect.answers * len(cs)
-	f.fill(total, tapWall+commentWall, true)
+	f.fill(total, wall, true)
 	return f, cs, nil
 }
 
@@ -1510,8 +1556,7 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 		return nil, err
 	}
 	defer stopProfile()
-	before := snap()
-	tapWall, err := o.timedPhase(ctx, len(cs), func(ctx context.Context, i int, start time.Time) error {
+	tap := func(ctx context.Context, i int, start time.Time) error {
 		c := cs[i]
 		if err := api.post(ctx, client, webhook, secret, api.fake.TapUpdate(c.chat, c.tapMessage, c.tapData)); err != nil {
 			return fmt.Errorf("chat %d: tap: %w", c.chat, err)
@@ -1519,21 +1564,8 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 		m, err := waitMsg(ctx, c.inbox.msgs, c.chat, "echo")
 		c.toReply = m.at.Sub(start)
 		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bench: echo taps: %w", err)
 	}
-	total := snap()
-	total = total.sub(before)
-	f.Taps = perUpdate(total, len(cs), false)
-	f.heapFigures()
-	if o.memProfile != "" {
-		if err := writeHeapProfile(o.memProfile + ".echo"); err != nil {
-			return nil, err
-		}
-	}
-	before = snap()
-	commentWall, err := o.timedPhase(ctx, len(cs), func(ctx context.Context, i int, start time.Time) error {
+	comment := func(ctx context.Context, i int, start time.Time) error {
 		c := cs[i]
 		u := api.fake.TextUpdate(c.chat, c.comment, "en")
 		if err := api.post(ctx, client, webhook, secret, u); err != nil {
@@ -1542,14 +1574,24 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 		m, err := waitMsg(ctx, c.inbox.msgs, c.chat, "echo")
 		c.toFinal = m.at.Sub(start)
 		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bench: echo comments: %w", err)
 	}
-	after := snap()
-	comments := after.sub(before)
-	f.Comments = perUpdate(comments, len(cs), false)
-	total.add(comments)
+	between := func() error {
+		f.heapFigures()
+		if o.memProfile != "" {
+			return writeHeapProfile(o.memProfile + ".echo")
+		}
+		return nil
+	}
+	taps, comments, wall, err := o.runHalves(ctx, len(cs), benchHalves{tap: tap, comment: comment, between: between, snap: snap})
+	if err != nil {
+		return nil, fmt.Errorf("bench: echo: %w", err)
+	}
+	total := f.fillHalves(taps, comments, len(cs), false)
+	if comments == nil {
+		if err := between(); err != nil {
+			return nil, err
+		}
+	}
 	stopProfile()
 	f.peakFigures(reset)
 	if n := failures.Load(); n > 0 {
@@ -1567,7 +1609,7 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 	}
 	f.UpdateToReply, f.CommentToReply = latencyOf(reply), latencyOf(final)
 	f.Answers = f.Updates
-	f.fill(total, tapWall+commentWall, false)
+	f.fill(total, wall, false)
 	return f, nil
 }
 
@@ -1576,7 +1618,7 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 func (r *benchReport) print(w io.Writer) {
 	pace := fmt.Sprintf("%d at a time", r.Concurrency)
 	if r.Rate > 0 {
-		pace = fmt.Sprintf("paced: updates arrive at %g/s (open loop), latencies from each update's due time", r.Rate)
+		pace = fmt.Sprintf("paced: updates arrive at %g/s (open loop: customers arrive at %g/s, each tapping, then commenting when asked), latencies from each update's due time", r.Rate, r.Rate/2)
 	}
 	fmt.Fprintf(w, "cxbot bench: %d customers, %s; survey %s, score %d (%s): tap, follow-up question, comment, reply\n",
 		r.Customers, pace, r.Survey, r.Score, r.Class)
@@ -1624,25 +1666,31 @@ func (r *benchReport) print(w io.Writer) {
 	line(fmt.Sprintf("heap in use / Go sys, %d open", r.Customers), fmt.Sprintf("%.1f / %.1f MiB", c.HeapInuseMiB, c.SysMiB),
 		echo(func(e *benchFigures) string { return fmt.Sprintf("%.1f / %.1f MiB", e.HeapInuseMiB, e.SysMiB) }))
 	line("peak RSS", fmt.Sprintf("%.1f MiB", c.PeakRSSMiB), echo(func(e *benchFigures) string { return fmt.Sprintf("%.1f MiB", e.PeakRSSMiB) }))
-	split := func(total float64, tap, comment *float64) string {
-		return fmt.Sprintf("%.2f (tap %.2f, comment %.2f)", total, *tap, *comment)
+	// split shows a figure per update with its tap and comment halves, when
+	// they were counted apart (closed loop).
+	split := func(total float64, f *benchFigures, half func(*benchPerUpdate) *float64) string {
+		if f.Taps == nil || f.Comments == nil {
+			return fmt.Sprintf("%.2f", total)
+		}
+		return fmt.Sprintf("%.2f (tap %.2f, comment %.2f)", total, *half(f.Taps), *half(f.Comments))
 	}
+	redisHalf := func(p *benchPerUpdate) *float64 { return p.RedisRoundTrips }
+	sqlHalf := func(p *benchPerUpdate) *float64 { return p.SQLRoundTrips }
+	callsHalf := func(p *benchPerUpdate) *float64 { return &p.BotAPICalls }
 	if c.RedisRoundTrips != nil {
-		line("Redis round trips / update", split(*c.RedisRoundTrips, c.Taps.RedisRoundTrips, c.Comments.RedisRoundTrips), na)
+		line("Redis round trips / update", split(*c.RedisRoundTrips, c, redisHalf), na)
 	}
 	if c.SQLRoundTrips != nil {
 		k := c.SQLByKind
-		line("SQL round trips / update", split(*c.SQLRoundTrips, c.Taps.SQLRoundTrips, c.Comments.SQLRoundTrips), na)
+		line("SQL round trips / update", split(*c.SQLRoundTrips, c, sqlHalf), na)
 		parts := fmt.Sprintf("%.2f statements + %.2f BEGIN + %.2f COMMIT", k["sql"], k["begin"], k["commit"])
 		if k["rollback"] > 0 {
 			parts += fmt.Sprintf(" + %.2f ROLLBACK", k["rollback"])
 		}
 		line("  of which", parts, na)
 	}
-	line("Bot API calls / update", split(c.BotAPICalls, &c.Taps.BotAPICalls, &c.Comments.BotAPICalls),
-		echo(func(e *benchFigures) string {
-			return split(e.BotAPICalls, &e.Taps.BotAPICalls, &e.Comments.BotAPICalls)
-		}))
+	line("Bot API calls / update", split(c.BotAPICalls, c, callsHalf),
+		echo(func(e *benchFigures) string { return split(e.BotAPICalls, e, callsHalf) }))
 	methods := map[string]bool{}
 	for m := range c.BotAPIByMethod {
 		methods[m] = true

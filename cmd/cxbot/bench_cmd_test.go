@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -175,10 +176,43 @@ func TestRunPacedIsAnOpenLoop(t *testing.T) {
 	}
 }
 
+// Paced, taps and comments mix as real customers' do: a customer comments
+// as soon as asked, before later customers have tapped; closed loop, every
+// tap comes before any comment.
+func TestRunHalvesMixesTapsAndCommentsWhenPaced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, o := range []benchOptions{{rate: 200}, {concurrency: 2}} {
+		var mu sync.Mutex
+		var order []string
+		record := func(what string) func(context.Context, int, time.Time) error {
+			return func(_ context.Context, i int, _ time.Time) error {
+				mu.Lock()
+				defer mu.Unlock()
+				order = append(order, fmt.Sprintf("%s%d", what, i))
+				return nil
+			}
+		}
+		between := 0
+		_, comments, _, err := o.runHalves(ctx, 4, benchHalves{tap: record("tap"), comment: record("comment"),
+			between: func() error { between++; return nil }, snap: func() benchSnapshot { return benchSnapshot{} }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, last := slices.Index(order, "comment0"), slices.Index(order, "tap3")
+		if len(order) != 8 || first < 0 || last < 0 {
+			t.Fatalf("rate %g: ran %v, want 4 taps and 4 comments", o.rate, order)
+		}
+		if paced := o.rate > 0; paced != (first < last) || paced != (comments == nil) || paced != (between == 0) {
+			t.Errorf("rate %g: order %v, halves counted apart %v, between ran %d times", o.rate, order, comments != nil, between)
+		}
+	}
+}
+
 func TestBenchCommandPaced(t *testing.T) {
 	heap := filepath.Join(t.TempDir(), "heap")
 	out := runBenchCommand(t, "--customers", "10", "--rate", "200", "--memprofile", heap)
-	for _, want := range []string{"paced: updates arrive at 200/s (open loop)", "integrity: OK: SQL holds 20 answers", "update-to-reply p50 / p99"} {
+	for _, want := range []string{"paced: updates arrive at 200/s (open loop: customers arrive at 100/s", "integrity: OK: SQL holds 20 answers", "update-to-reply p50 / p99"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
