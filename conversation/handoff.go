@@ -69,10 +69,13 @@ func (s *Service) sendNotice(ctx context.Context, h flows.Handoff) error {
 // nobody who gave a bad score is left without an answer. It returns how many
 // handoffs it completed.
 func (s *Service) NotifyPendingHandoffs(ctx context.Context) (int, error) {
-	// Open handoffs get a minute's grace: the request that opened one may
-	// be telling the agents right now.
+	// Open handoffs get a minute's grace (the comment wait, when that is
+	// shorter: who waits a second for a comment wants the notice soon): the
+	// request that opened one may be telling the agents right now, and the
+	// sweep takes the chat's turn and reads again before it acts.
 	now := s.now()
-	pending, err := s.records.HandoffsToNotify(ctx, now.Add(-s.commentWait), now.Add(-time.Minute), 100)
+	grace := min(time.Minute, s.commentWait)
+	pending, err := s.records.HandoffsToNotify(ctx, now.Add(-s.commentWait), now.Add(-grace), 100)
 	if err != nil {
 		return 0, err
 	}

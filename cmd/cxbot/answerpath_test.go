@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -327,7 +328,21 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	// The slow end-to-end tests (t.Parallel) mostly wait on fakes, timers
+	// and the databases: four at a time on this package's 2 cores unless
+	// -parallel says otherwise.
+	flag.Parse()
+	if f := flag.Lookup("test.parallel"); f != nil && !flagSet("test.parallel") {
+		_ = f.Value.Set("4")
+	}
 	os.Exit(m.Run())
+}
+
+// flagSet says whether a flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // A replica killed (SIGKILL) in the middle of a step, after the answer was

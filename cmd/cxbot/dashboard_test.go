@@ -47,6 +47,7 @@ func fill(name, value string) chromedp.Action[chromedp.Void] {
 // detractor's case. Each page is checked for console errors and saved as a
 // screenshot, on a desktop and a phone-sized screen.
 func TestDashboardWaveInChromium(t *testing.T) {
+	t.Parallel() // slow and self-contained (own database, Redis prefix, fakes, ports): runs beside the other slow ones
 	st := stacks(t)[len(stacks(t))-1]
 	h := start(t, st, options{})
 	b := newTab(t)
@@ -305,6 +306,7 @@ func mustInt(t *testing.T, s string) int64 {
 // pages the dashboard offers: a marketer gets no queue, an agent only the
 // queue (and its page works), and a revoked token is signed out.
 func TestDashboardNavFollowsTokenRole(t *testing.T) {
+	t.Parallel() // slow and self-contained (own database, Redis prefix, fakes, ports): runs beside the other slow ones
 	st := stacks(t)[len(stacks(t))-1]
 	h := start(t, st, options{})
 	ctx := context.Background()

@@ -47,6 +47,7 @@ type scoreReportResult struct {
 // check still passes. On SQLite and, with CXBOT_TEST_POSTGRES_URL, on
 // PostgreSQL.
 func TestDemoLeavesDashboardData(t *testing.T) {
+	t.Parallel() // slow and self-contained (own database, Redis prefix, fakes, ports): runs beside the other slow ones
 	for _, st := range stacks(t) {
 		t.Run(st.name, func(t *testing.T) {
 			dbURL := st.databaseURL(t)
@@ -205,6 +206,7 @@ func TestDemoLeavesDashboardData(t *testing.T) {
 // Seeding the history again, a day and a half later, finds every fixed
 // event id and writes nothing.
 func TestDemoHistoryOnce(t *testing.T) {
+	t.Parallel() // slow and self-contained (own database, Redis prefix, fakes, ports): runs beside the other slow ones
 	for _, st := range stacks(t) {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()

@@ -34,6 +34,7 @@ type caseJSON struct {
 }
 
 func TestDeskEndToEnd(t *testing.T) {
+	t.Parallel() // slow and self-contained (own database, Redis prefix, fakes, ports): runs beside the other slow ones
 	for _, forum := range []bool{true, false} {
 		name := map[bool]string{true: "forum topic", false: "reply threading"}[forum]
 		t.Run(name, func(t *testing.T) {

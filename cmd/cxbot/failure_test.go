@@ -322,6 +322,7 @@ func TestCommands(t *testing.T) {
 
 // The demo, README's first command, runs and checks its own report.
 func TestDemo(t *testing.T) {
+	t.Parallel() // slow and self-contained (own database, Redis prefix, fakes, ports): runs beside the other slow ones
 	var out, errOut strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -355,7 +356,7 @@ func TestHandoffMessageIsNotRepeatedWhenAgentsChatFails(t *testing.T) {
 		t.Fatalf("customer got %d messages, want 3 (question, follow-up, one handoff message)", n)
 	}
 	h.tg.Unblock(agentChat)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // open handoffs are retried after a minute
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // open handoffs are retried after the comment wait (1s here)
 	defer cancel()
 	if _, err := h.tg.WaitSent(ctx, agentChat, 1); err != nil {
 		t.Fatalf("agents never got the notice: %v", err)

@@ -60,6 +60,7 @@ func TestHealthURL(t *testing.T) {
 // The version is stamped at build time the way the Dockerfile does it
 // (there is no .git in a Docker build context).
 func TestVersionStampedAtBuildTime(t *testing.T) {
+	t.Parallel() // slow and self-contained (own database, Redis prefix, fakes, ports): runs beside the other slow ones
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}

@@ -119,6 +119,7 @@ schedule: "@every 1s"
 // question, also when one replica is stopped mid-wave, and the send rate
 // stays within the configured global limit.
 func TestWaveAcrossReplicasSendsEachInvitationOnce(t *testing.T) {
+	t.Parallel() // slow and self-contained (own database, Redis prefix, fakes, ports): runs beside the other slow ones
 	for _, st := range stacks(t) {
 		n, limit := 600, 400
 		if st.name == "postgres+redis" && !testing.Short() {
