@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -15,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -75,6 +75,7 @@ type benchOptions struct {
 	rate        float64 // updates/s of open-loop arrivals; 0: closed loop, concurrency at a time
 	survey      string
 	skipEcho    bool
+	apart       bool // cxbot in a process of its own (cxbot serve), measured apart
 	jsonOut     bool
 	cpuProfile  string
 	memProfile  string
@@ -90,6 +91,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Float64Var(&o.rate, "rate", 0, "paced mode: updates arrive at this rate per second (open loop, whatever the replies' pace: customers arrive at half the rate, each tapping and then commenting as soon as asked, taps and comments mixed), so latency is measured at a given load instead of at saturation; --concurrency is then ignored")
 	fs.StringVar(&o.survey, "survey", "post_purchase_nps", "survey id (from CXBOT_CONFIG_DIR/surveys); its first question must be a score followed by a text question")
 	fs.BoolVar(&o.skipEcho, "skip-echo", false, "do not run the echo bot baseline")
+	fs.BoolVar(&o.apart, "apart", false, "run cxbot as a process of its own (this binary's serve subcommand, same stores and settings) and measure that process alone: its memory, CPU and round trips come from its /proc entry and GET /metrics, apart from the fake Bot API's and the customers'; needs CXBOT_REDIS_URL (an embedded Redis would live in the bench process)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the figures as JSON instead of a table")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of cxbot's timed phase to FILE, and of the echo bot's to FILE.echo (go tool pprof FILE)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the whole process to FILE with every conversation open (after the taps, after a GC; paced, at the end; the echo bot's to FILE.echo): what the bot, the fake Bot API and the customers hold (go tool pprof -sample_index=inuse_space FILE)")
@@ -104,6 +106,8 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return errors.New("bench: --customers must be at least 1")
 	case o.concurrency < 1:
 		return errors.New("bench: --concurrency must be at least 1")
+	case o.apart && (o.cpuProfile != "" || o.memProfile != ""):
+		return errors.New("bench: --cpuprofile and --memprofile profile this process, and with --apart cxbot is another one")
 	case o.rate < 0 || o.rate > 1e6:
 		return fmt.Errorf("bench: --rate %g: want 0 (closed loop) or updates per second up to 1000000", o.rate)
 	}
@@ -140,6 +144,9 @@ type benchReport struct {
 	// other processes busy on the machine skew the figures.
 	LoadAverage float64 `json:"load_average"`
 	Integrity   string  `json:"integrity"`
+	// Apart: cxbot ran as a process of its own (--apart); its memory, CPU
+	// and round trips are that process's alone.
+	Apart bool `json:"apart,omitempty"`
 
 	Cxbot *benchFigures `json:"cxbot"`
 	Echo  *benchFigures `json:"echo,omitempty"`
@@ -177,6 +184,9 @@ type benchFigures struct {
 	HeapInuseMiB float64 `json:"heap_inuse_mib"`
 	SysMiB       float64 `json:"sys_mib"`
 	PeakRSSMiB   float64 `json:"peak_rss_mib"`
+	// RSSOpenMiB (--apart): cxbot's resident memory with every
+	// conversation open, as its /metrics reports it.
+	RSSOpenMiB float64 `json:"rss_open_mib,omitempty"`
 	PeakRSSNote  string  `json:"peak_rss_note,omitempty"`
 
 	// Round trips per update: Redis (one per command or pipeline) and SQL
@@ -314,7 +324,7 @@ func runBench(ctx context.Context, o benchOptions, getenv func(string) string, s
 	rep := &benchReport{
 		Customers: o.customers, Concurrency: o.concurrency, Survey: o.survey, Score: o.score, Rate: o.rate, Class: string(expect.class),
 		Database: cx.dbName, Redis: cx.redisName, GoMaxProcs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
-		NumCPU: runtime.NumCPU(), LoadAverage: loadAverage(),
+		NumCPU: runtime.NumCPU(), LoadAverage: loadAverage(), Apart: o.apart,
 	}
 	fmt.Fprintf(stderr, "bench: cxbot, %d customers, %s…\n", o.customers, o.pace())
 	rep.Cxbot, rep.Integrity, err = measureCxbot(ctx, o, cx, api, client, expect)
@@ -894,21 +904,7 @@ func resetPeakRSS() bool {
 }
 
 // peakRSS is VmHWM from /proc/self/status, in bytes (0 when unknown).
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func peakRSS() int64 { return statusKB("/proc/self/status", "VmHWM:") << 10 }
 
 const mib = 1 << 20
 
@@ -944,6 +940,10 @@ type benchCxbot struct {
 	redisRT   *redisRoundTrips
 	sqlRT     *sqlRoundTrips
 	stop      func() error // stops it and removes its data; safe to call twice
+	// apart: cxbot serves from this child process (--apart); app then only
+	// reads (surveys, Redis keys) and is never run.
+	apart    *exec.Cmd
+	apartErr error // a failed scrape of the child's /metrics
 }
 
 func startBenchCxbot(ctx context.Context, o benchOptions, getenv func(string) string, api *benchAPI, stderr io.Writer) (_ *benchCxbot, err error) {
@@ -1038,7 +1038,24 @@ func startBenchCxbot(ctx context.Context, o benchOptions, getenv func(string) st
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
-	go func() { done <- a.run(runCtx, ln) }()
+	if o.apart {
+		if a.redis.Embedded() {
+			stopRun()
+			ln.Close()
+			a.close()
+			return nil, errors.New("bench: --apart needs CXBOT_REDIS_URL: an embedded Redis would live in this process, not cxbot's")
+		}
+		child, err := startApart(env, ln, stderr)
+		if err != nil {
+			stopRun()
+			a.close()
+			return nil, err
+		}
+		cx.apart = child
+		go func() { done <- waitApart(runCtx, child) }()
+	} else {
+		go func() { done <- a.run(runCtx, ln) }()
+	}
 	cleanups = append(cleanups, func() error {
 		stopRun()
 		runErr := <-done
@@ -1166,7 +1183,35 @@ func globEscape(s string) string {
 	return b.String()
 }
 
+// memory, resetPeak and peak measure cxbot's process: this one, or the
+// child with --apart.
+func (cx *benchCxbot) memory(f *benchFigures) {
+	if cx.apart != nil {
+		cx.apartMemory(f)
+		return
+	}
+	f.heapFigures()
+}
+
+func (cx *benchCxbot) resetPeak() bool {
+	if cx.apart != nil {
+		return cx.apartResetPeak()
+	}
+	return resetPeakRSS()
+}
+
+func (cx *benchCxbot) peak(f *benchFigures, reset bool) {
+	if cx.apart != nil {
+		cx.apartPeak(f, reset)
+		return
+	}
+	f.peakFigures(reset)
+}
+
 func (cx *benchCxbot) snapshot(api *benchAPI) benchSnapshot {
+	if cx.apart != nil {
+		return cx.apartSnapshot(api)
+	}
 	s := benchSnapshot{redis: cx.redisRT.n.Load(), calls: api.callCounts(), answers: api.webhookAnswers.Load(), cpu: processCPU(), machine: machineCPU()}
 	for i := range s.sql {
 		s.sql[i] = cx.sqlRT.n[i].Load()
@@ -1247,7 +1292,7 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 	}
 
 	f := &benchFigures{Updates: 2 * len(cs)}
-	reset := resetPeakRSS()
+	reset := cx.resetPeak()
 	stopProfile, err := startProfile(o.cpuProfile)
 	if err != nil {
 		return nil, nil, err
@@ -1309,7 +1354,7 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 		if cx.app.redis.Embedded() {
 			f.RedisMeasure = "MEMORY USAGE as the embedded server (miniredis) estimates it: the Go size of each value, key names not counted; Redis counts more"
 		}
-		f.heapFigures()
+		cx.memory(f)
 		return writeHeapProfile(o.memProfile)
 	}
 	taps, comments, wall, err := o.runHalves(ctx, len(cs), benchHalves{tap: tap, comment: comment, between: between, snap: func() benchSnapshot { return cx.snapshot(api) }})
@@ -1319,13 +1364,13 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 	total := f.fillHalves(taps, comments, len(cs), true)
 	if comments == nil {
 		// Paced: the heap at the end instead.
-		f.heapFigures()
+		cx.memory(f)
 		if err := writeHeapProfile(o.memProfile); err != nil {
 			return nil, nil, err
 		}
 	}
 	stopProfile()
-	f.peakFigures(reset)
+	cx.peak(f, reset)
 
 	var reply, final, notice []time.Duration
 	for _, c := range cs {
@@ -1348,6 +1393,9 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 // that nothing was lost or doubled.
 func measureCxbot(ctx context.Context, o benchOptions, cx *benchCxbot, api *benchAPI, client *http.Client, expect benchExpect) (*benchFigures, string, error) {
 	f, cs, err := benchCxbotRun(ctx, o, cx, api, client, expect)
+	if err == nil {
+		err = cx.apartErr
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -1665,6 +1713,9 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	line(fmt.Sprintf("heap in use / Go sys, %d open", r.Customers), fmt.Sprintf("%.1f / %.1f MiB", c.HeapInuseMiB, c.SysMiB),
 		echo(func(e *benchFigures) string { return fmt.Sprintf("%.1f / %.1f MiB", e.HeapInuseMiB, e.SysMiB) }))
+	if c.RSSOpenMiB > 0 {
+		line(fmt.Sprintf("cxbot RSS, %d open", r.Customers), fmt.Sprintf("%.1f MiB", c.RSSOpenMiB), na)
+	}
 	line("peak RSS", fmt.Sprintf("%.1f MiB", c.PeakRSSMiB), echo(func(e *benchFigures) string { return fmt.Sprintf("%.1f MiB", e.PeakRSSMiB) }))
 	// split shows a figure per update with its tap and comment halves, when
 	// they were counted apart (closed loop).
@@ -1726,10 +1777,17 @@ to agents' notice: from posting the comment to the notice in the agents' chat.`)
 	if c.RedisMeasure != "" {
 		fmt.Fprintf(w, "Redis per open conversation: after the taps, before the comments; %s.\n", c.RedisMeasure)
 	}
-	fmt.Fprintln(w, `Memory is the whole bench process (the bot, the fake Bot API, the customers): heap after a GC with
+	if r.Apart {
+		fmt.Fprintln(w, `--apart: cxbot ran as "cxbot serve" in a process of its own. Its column's memory, CPU and round trips
+are that process's alone: heap and RSS with every conversation open from its GET /metrics, peak RSS
+over the timed phase from /proc (VmHWM), Redis and SQL round trips from its latency histograms' counts.
+The echo bot's column is still the whole bench process. Machine CPU adds PostgreSQL, Redis and the rest.`)
+	} else {
+		fmt.Fprintln(w, `Memory is the whole bench process (the bot, the fake Bot API, the customers): heap after a GC with
 every conversation open, peak RSS over the bot's run (VmHWM). Round trips: Redis one per command or
 pipeline; SQL one per statement, BEGIN, COMMIT or ROLLBACK. Process CPU includes the fake and the
 customers; machine CPU adds PostgreSQL, Redis and anything else running.`)
+	}
 	if c.PeakRSSNote != "" {
 		fmt.Fprintf(w, "peak RSS: %s.\n", c.PeakRSSNote)
 	}

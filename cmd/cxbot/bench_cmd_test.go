@@ -227,3 +227,48 @@ func TestBenchCommandPaced(t *testing.T) {
 		t.Errorf("a negative rate: exit %d, stderr %s", code, errs.String())
 	}
 }
+
+// --apart runs cxbot as `cxbot serve` in a child process (here this test
+// binary, which runs main under CXBOT_TEST_CHILD) and measures that process:
+// its RSS, heap and round trips come from its /metrics, and they are
+// cxbot's own. Without a Redis server it refuses at once.
+func TestBenchCommandApart(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := run(context.Background(), []string{"bench", "--apart", "--customers", "2"}, benchEnv, &out, &errs); code == 0 || !strings.Contains(errs.String(), "--apart needs CXBOT_REDIS_URL") {
+		t.Errorf("--apart on the embedded Redis: exit %d, stderr %s", code, errs.String())
+	}
+	if code := run(context.Background(), []string{"bench", "--apart", "--memprofile", "x"}, benchEnv, &out, &errs); code == 0 || !strings.Contains(errs.String(), "with --apart cxbot is another") {
+		t.Errorf("--apart with --memprofile: exit %d, stderr %s", code, errs.String())
+	}
+
+	pg, rd := os.Getenv("CXBOT_TEST_POSTGRES_URL"), os.Getenv("CXBOT_TEST_REDIS_URL")
+	if pg == "" || rd == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI: set CXBOT_TEST_POSTGRES_URL and CXBOT_TEST_REDIS_URL")
+		}
+		t.Skip("needs PostgreSQL and Redis (CXBOT_TEST_POSTGRES_URL, CXBOT_TEST_REDIS_URL)")
+	}
+	env := envOf(map[string]string{"CXBOT_CONFIG_DIR": "../../configs", "CXBOT_DATABASE_URL": pg, "CXBOT_REDIS_URL": rd})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out.Reset()
+	errs.Reset()
+	if code := run(ctx, []string{"bench", "--apart", "--customers", "12", "--concurrency", "4", "--skip-echo", "--json"}, env, &out, &errs); code != 0 {
+		t.Fatalf("bench --apart: exit %d\n%s\n%s", code, out.String(), errs.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	c := rep.Cxbot
+	switch {
+	case !rep.Apart || !strings.HasPrefix(rep.Integrity, "OK"):
+		t.Errorf("apart %v, integrity %q", rep.Apart, rep.Integrity)
+	case c.RSSOpenMiB <= 0 || c.PeakRSSMiB <= 0 || c.HeapInuseMiB <= 0:
+		t.Errorf("cxbot's memory not measured: RSS %.1f, peak %.1f, heap %.1f MiB", c.RSSOpenMiB, c.PeakRSSMiB, c.HeapInuseMiB)
+	case c.RedisRoundTrips == nil || *c.RedisRoundTrips < 1 || c.SQLRoundTrips == nil || *c.SQLRoundTrips < 1:
+		t.Errorf("round trips not read from the child's /metrics: %+v", c)
+	case c.CPUCores <= 0:
+		t.Errorf("cxbot's CPU not measured: %+v", c)
+	}
+}
