@@ -186,8 +186,8 @@ type benchFigures struct {
 	PeakRSSMiB   float64 `json:"peak_rss_mib"`
 	// RSSOpenMiB (--apart): cxbot's resident memory with every
 	// conversation open, as its /metrics reports it.
-	RSSOpenMiB float64 `json:"rss_open_mib,omitempty"`
-	PeakRSSNote  string  `json:"peak_rss_note,omitempty"`
+	RSSOpenMiB  float64 `json:"rss_open_mib,omitempty"`
+	PeakRSSNote string  `json:"peak_rss_note,omitempty"`
 
 	// Round trips per update: Redis (one per command or pipeline) and SQL
 	// (statements and BEGIN/COMMIT/ROLLBACK), cxbot only.
@@ -1346,7 +1346,7 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 	between := func() error {
 		used, keys, err := redisKeys(ctx, cx.app.redis.Client(), cx.app.states.Prefix(), false)
 		if err != nil {
-			return fmt.Errorf("Redis memory: %w", err)
+			return fmt.Errorf("measure Redis memory: %w", err)
 		}
 		bpc, kpc := float64(used)/float64(len(cs)), float64(keys)/float64(len(cs))
 		f.RedisBytesPerConversation, f.RedisKeysPerConversation = &bpc, &kpc
