@@ -252,9 +252,9 @@ func TestBenchCommandApart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out.Reset()
-	errs.Reset()
-	if code := run(ctx, []string{"bench", "--apart", "--customers", "12", "--concurrency", "4", "--skip-echo", "--json"}, env, &out, &errs); code != 0 {
-		t.Fatalf("bench --apart: exit %d\n%s\n%s", code, out.String(), errs.String())
+	var logs syncBuffer // the child's output is copied in beside the bench's own
+	if code := run(ctx, []string{"bench", "--apart", "--customers", "12", "--concurrency", "4", "--skip-echo", "--json"}, env, &out, &logs); code != 0 {
+		t.Fatalf("bench --apart: exit %d\n%s\n%s", code, out.String(), logs.String())
 	}
 	var rep benchReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {

@@ -17,7 +17,7 @@ import (
 func runDemo(t *testing.T, dbURL string, customers int) string {
 	t.Helper()
 	var out, errOut strings.Builder
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // under -race beside the other slow tests
 	defer cancel()
 	code := run(ctx, []string{"demo", "--customers", fmt.Sprint(customers), "--config-dir", "../../configs", "--db", dbURL}, envOf(nil), &out, &errOut)
 	if code != 0 {

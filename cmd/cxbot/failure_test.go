@@ -324,7 +324,8 @@ func TestCommands(t *testing.T) {
 func TestDemo(t *testing.T) {
 	t.Parallel() // slow and self-contained (own database, Redis prefix, fakes, ports): runs beside the other slow ones
 	var out, errOut strings.Builder
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// Generous: under -race it runs beside the other slow tests.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	code := run(ctx, []string{"demo", "--customers", "6", "--config-dir", "../../configs", "--db", filepath.Join(t.TempDir(), "demo.db")}, envOf(nil), &out, &errOut)
 	if code != 0 {
