@@ -340,7 +340,8 @@ func runBench(ctx context.Context, o benchOptions, getenv func(string) string, s
 		if rep.Echo, err = benchEcho(ctx, o, api, client); err != nil {
 			return nil, err
 		}
-		if rep.Echo.AnswersPerSecond > 0 {
+		// Paced, both bots keep the pace: their rates say nothing.
+		if rep.Echo.AnswersPerSecond > 0 && o.rate == 0 {
 			rep.RatioToEcho = rep.Cxbot.AnswersPerSecond / rep.Echo.AnswersPerSecond
 		}
 	}
@@ -1764,7 +1765,7 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	line("process CPU, cores busy", fmt.Sprintf("%.2f", c.CPUCores), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f", e.CPUCores) }))
 	line("machine CPU, cores busy", fmt.Sprintf("%.2f", c.MachineCPUCores), echo(func(e *benchFigures) string { return fmt.Sprintf("%.2f", e.MachineCPUCores) }))
-	if e != nil {
+	if e != nil && r.RatioToEcho > 0 {
 		line("cxbot / echo answers/s", fmt.Sprintf("%.2f", r.RatioToEcho), "")
 	}
 	tw.Flush()

@@ -217,6 +217,9 @@ func TestBenchCommandPaced(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "cxbot / echo answers/s") {
+		t.Errorf("paced, both bots keep the pace, yet a ratio of their rates is printed:\n%s", out)
+	}
 	for _, p := range []string{heap, heap + ".echo"} {
 		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
 			t.Errorf("--memprofile: %s: %v", p, err)
