@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -88,7 +89,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&o.customers, "customers", 2000, "simulated customers, each answering two updates (a tap, then a comment)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "customers in flight at once")
 	fs.IntVar(&o.score, "score", 2, "the score every customer taps (2 is an NPS detractor, handed to agents)")
-	fs.Float64Var(&o.rate, "rate", 0, "paced mode: updates arrive at this rate per second (open loop, whatever the replies' pace: customers arrive at half the rate, each tapping and then commenting as soon as asked, taps and comments mixed), so latency is measured at a given load instead of at saturation; --concurrency is then ignored")
+	fs.Float64Var(&o.rate, "rate", 0, "paced mode: updates arrive at this rate per second (open loop, whatever the replies' pace: customers arrive at half the rate, each tapping and then commenting once its question arrived and the tap's webhook was answered, taps and comments mixed), so latency is measured at a given load instead of at saturation; --concurrency then only sizes the customers' connection pool (keep it above the updates in flight)")
 	fs.StringVar(&o.survey, "survey", "post_purchase_nps", "survey id (from CXBOT_CONFIG_DIR/surveys); its first question must be a score followed by a text question")
 	fs.BoolVar(&o.skipEcho, "skip-echo", false, "do not run the echo bot baseline")
 	fs.BoolVar(&o.apart, "apart", false, "run cxbot as a process of its own (this binary's serve subcommand, same stores and settings) and measure that process alone: its memory, CPU and round trips come from its /proc entry and GET /metrics, apart from the fake Bot API's and the customers'; needs CXBOT_REDIS_URL (an embedded Redis would live in the bench process)")
@@ -108,8 +109,8 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return errors.New("bench: --concurrency must be at least 1")
 	case o.apart && (o.cpuProfile != "" || o.memProfile != ""):
 		return errors.New("bench: --cpuprofile and --memprofile profile this process, and with --apart cxbot is another one")
-	case o.rate < 0 || o.rate > 1e6:
-		return fmt.Errorf("bench: --rate %g: want 0 (closed loop) or updates per second up to 1000000", o.rate)
+	case math.IsNaN(o.rate) || o.rate < 0 || o.rate > 1e6 || (o.rate > 0 && o.rate < 0.1):
+		return fmt.Errorf("bench: --rate %g: want 0 (closed loop) or updates per second from 0.1 to 1000000", o.rate)
 	}
 	o.concurrency = min(o.concurrency, o.customers)
 	rep, err := runBench(ctx, o, getenv, stderr)
@@ -1712,10 +1713,15 @@ func (r *benchReport) print(w io.Writer) {
 	if c.RedisBytesPerConversation != nil {
 		line("Redis per open conversation", fmt.Sprintf("%.0f B in %.1f keys", *c.RedisBytesPerConversation, *c.RedisKeysPerConversation), na)
 	}
-	line(fmt.Sprintf("heap in use / Go sys, %d open", r.Customers), fmt.Sprintf("%.1f / %.1f MiB", c.HeapInuseMiB, c.SysMiB),
+	// Paced, the conversations are never all open at once: memory is read at the end.
+	open := fmt.Sprintf("%d open", r.Customers)
+	if r.Rate > 0 {
+		open = "at the end (paced)"
+	}
+	line("heap in use / Go sys, "+open, fmt.Sprintf("%.1f / %.1f MiB", c.HeapInuseMiB, c.SysMiB),
 		echo(func(e *benchFigures) string { return fmt.Sprintf("%.1f / %.1f MiB", e.HeapInuseMiB, e.SysMiB) }))
 	if c.RSSOpenMiB > 0 {
-		line(fmt.Sprintf("cxbot RSS, %d open", r.Customers), fmt.Sprintf("%.1f MiB", c.RSSOpenMiB), na)
+		line("cxbot RSS, "+open, fmt.Sprintf("%.1f MiB", c.RSSOpenMiB), na)
 	}
 	line("peak RSS", fmt.Sprintf("%.1f MiB", c.PeakRSSMiB), echo(func(e *benchFigures) string { return fmt.Sprintf("%.1f MiB", e.PeakRSSMiB) }))
 	// split shows a figure per update with its tap and comment halves, when
@@ -1736,6 +1742,10 @@ func (r *benchReport) print(w io.Writer) {
 		k := c.SQLByKind
 		line("SQL round trips / update", split(*c.SQLRoundTrips, c, sqlHalf), na)
 		parts := fmt.Sprintf("%.2f statements + %.2f BEGIN + %.2f COMMIT", k["sql"], k["begin"], k["commit"])
+		if r.Apart {
+			// The child's /metrics times statements only.
+			parts = fmt.Sprintf("%.2f statements (BEGIN, COMMIT and ROLLBACK not counted: its /metrics times statements only)", k["sql"])
+		}
 		if k["rollback"] > 0 {
 			parts += fmt.Sprintf(" + %.2f ROLLBACK", k["rollback"])
 		}
@@ -1780,7 +1790,7 @@ to agents' notice: from posting the comment to the notice in the agents' chat.`)
 	}
 	if r.Apart {
 		fmt.Fprintln(w, `--apart: cxbot ran as "cxbot serve" in a process of its own. Its column's memory, CPU and round trips
-are that process's alone: heap and RSS with every conversation open from its GET /metrics, peak RSS
+are that process's alone: heap (no GC forced) and RSS from its GET /metrics, peak RSS
 over the timed phase from /proc (VmHWM), Redis and SQL round trips from its latency histograms' counts.
 The echo bot's column is still the whole bench process. Machine CPU adds PostgreSQL, Redis and the rest.`)
 	} else {

@@ -40,6 +40,7 @@ func startApart(env func(string) string, ln net.Listener, stderr io.Writer) (*ex
 	cmd := exec.Command(exe, "serve")
 	cmd.Env = apartEnv(os.Environ(), env, addr)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
+	cmd.SysProcAttr = apartProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench --apart: start cxbot serve: %w", err)
 	}

@@ -226,8 +226,14 @@ func TestBenchCommandPaced(t *testing.T) {
 		}
 	}
 	var out2, errs bytes.Buffer
-	if code := run(context.Background(), []string{"bench", "--rate", "-5"}, benchEnv, &out2, &errs); code == 0 || !strings.Contains(errs.String(), "--rate -5") {
-		t.Errorf("a negative rate: exit %d, stderr %s", code, errs.String())
+	for _, bad := range []string{"-5", "NaN", "1e-12"} {
+		errs.Reset()
+		if code := run(context.Background(), []string{"bench", "--rate", bad}, benchEnv, &out2, &errs); code == 0 || !strings.Contains(errs.String(), "--rate ") {
+			t.Errorf("--rate %s: exit %d, stderr %s", bad, code, errs.String())
+		}
+	}
+	if !strings.Contains(out, "heap in use / Go sys, at the end (paced)") {
+		t.Errorf("paced, memory is read at the end, yet not labelled so:\n%s", out)
 	}
 }
 
