@@ -109,6 +109,8 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return errors.New("bench: --concurrency must be at least 1")
 	case o.apart && (o.cpuProfile != "" || o.memProfile != ""):
 		return errors.New("bench: --cpuprofile and --memprofile profile this process, and with --apart cxbot is another one")
+	case o.apart && strings.TrimSpace(getenv("CXBOT_REDIS_URL")) == "":
+		return errors.New("bench: --apart needs CXBOT_REDIS_URL: an embedded Redis would live in this process, not cxbot's")
 	case math.IsNaN(o.rate) || o.rate < 0 || o.rate > 1e6 || (o.rate > 0 && o.rate < 0.1):
 		return fmt.Errorf("bench: --rate %g: want 0 (closed loop) or updates per second from 0.1 to 1000000", o.rate)
 	}
@@ -588,7 +590,10 @@ type benchHalves struct {
 	// between runs after every tap and before any comment (closed loop
 	// only: every conversation is open then).
 	between func() error
-	snap    func() benchSnapshot
+	// memory reads the bot's memory (nil: not read): between the halves,
+	// or paced, at the end (the conversations are never all open at once).
+	memory func() error
+	snap   func() benchSnapshot
 }
 
 // runHalves runs the taps and the comments of customers 0…n-1 and returns
@@ -610,6 +615,9 @@ func (o benchOptions) runHalves(ctx context.Context, n int, h benchHalves) (taps
 			return h.comment(ctx, i, time.Now())
 		})
 		taps = h.snap()
+		if err == nil && h.memory != nil {
+			err = h.memory()
+		}
 		return taps.sub(before), nil, wall, err
 	}
 	closed := func(step func(ctx context.Context, i int, due time.Time) error) (benchSnapshot, time.Duration, error) {
@@ -622,8 +630,11 @@ func (o benchOptions) runHalves(ctx context.Context, n int, h benchHalves) (taps
 	if err != nil {
 		return taps, nil, tapWall, fmt.Errorf("taps: %w", err)
 	}
-	if h.between != nil {
-		if err := h.between(); err != nil {
+	for _, fn := range []func() error{h.between, h.memory} {
+		if fn == nil {
+			continue
+		}
+		if err := fn(); err != nil {
 			return taps, nil, tapWall, err
 		}
 	}
@@ -1041,12 +1052,6 @@ func startBenchCxbot(ctx context.Context, o benchOptions, getenv func(string) st
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	if o.apart {
-		if a.redis.Embedded() {
-			stopRun()
-			ln.Close()
-			a.close()
-			return nil, errors.New("bench: --apart needs CXBOT_REDIS_URL: an embedded Redis would live in this process, not cxbot's")
-		}
 		child, err := startApart(env, ln, stderr)
 		if err != nil {
 			stopRun()
@@ -1356,21 +1361,18 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 		if cx.app.redis.Embedded() {
 			f.RedisMeasure = "MEMORY USAGE as the embedded server (miniredis) estimates it: the Go size of each value, key names not counted; Redis counts more"
 		}
+		return nil
+	}
+	memory := func() error {
 		cx.memory(f)
 		return writeHeapProfile(o.memProfile)
 	}
-	taps, comments, wall, err := o.runHalves(ctx, len(cs), benchHalves{tap: tap, comment: comment, between: between, snap: func() benchSnapshot { return cx.snapshot(api) }})
+	taps, comments, wall, err := o.runHalves(ctx, len(cs), benchHalves{tap: tap, comment: comment, between: between, memory: memory,
+		snap: func() benchSnapshot { return cx.snapshot(api) }})
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: %w", err)
 	}
 	total := f.fillHalves(taps, comments, len(cs), true)
-	if comments == nil {
-		// Paced: the heap at the end instead.
-		cx.memory(f)
-		if err := writeHeapProfile(o.memProfile); err != nil {
-			return nil, nil, err
-		}
-	}
 	stopProfile()
 	cx.peak(f, reset)
 
@@ -1625,23 +1627,18 @@ func benchEcho(ctx context.Context, o benchOptions, api *benchAPI, client *http.
 		c.toFinal = m.at.Sub(start)
 		return err
 	}
-	between := func() error {
+	memory := func() error {
 		f.heapFigures()
 		if o.memProfile != "" {
 			return writeHeapProfile(o.memProfile + ".echo")
 		}
 		return nil
 	}
-	taps, comments, wall, err := o.runHalves(ctx, len(cs), benchHalves{tap: tap, comment: comment, between: between, snap: snap})
+	taps, comments, wall, err := o.runHalves(ctx, len(cs), benchHalves{tap: tap, comment: comment, memory: memory, snap: snap})
 	if err != nil {
 		return nil, fmt.Errorf("bench: echo: %w", err)
 	}
 	total := f.fillHalves(taps, comments, len(cs), false)
-	if comments == nil {
-		if err := between(); err != nil {
-			return nil, err
-		}
-	}
 	stopProfile()
 	f.peakFigures(reset)
 	if n := failures.Load(); n > 0 {
