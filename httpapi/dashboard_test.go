@@ -27,6 +27,7 @@ func newBrowser(t *testing.T) *browsertest.Tab {
 // API's figures and the comments show customer text as text, with no
 // console error, on a desktop and a phone-sized screen.
 func TestDashboardInChromium(t *testing.T) {
+	t.Parallel() // a browser and a store: the slowest test overlaps the rest
 	seed := exportFixture()
 	seed = append(seed, seededResponse{"post_purchase_nps", "C-5", nil, seed[0].at.Add(3 * time.Hour),
 		[]flows.Answer{score(flows.KindNPS, "nps", 0), text("why", "物流还是慢 https://example.com/"+strings.Repeat("x", 300))}})

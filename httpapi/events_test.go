@@ -207,6 +207,7 @@ func TestPostEventsAllRejected(t *testing.T) {
 }
 
 func TestPostEventsBounds(t *testing.T) {
+	t.Parallel() // store-backed (and a browser): the slow ones overlap
 	srv, db := newEventsAPI(t)
 	tooMany := make([]ev, flows.MaxEventBatch+1)
 	for i := range tooMany {

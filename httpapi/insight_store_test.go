@@ -214,6 +214,7 @@ func TestResponseListFromTheStore(t *testing.T) {
 // TestTermsFromTheStore: 物流 rises among detractors, in Chinese comments
 // cut into words.
 func TestTermsFromTheStore(t *testing.T) {
+	t.Parallel() // store-backed (and a browser): the slow ones overlap
 	t0 := time.Now().UTC().Add(-24 * time.Hour)
 	var seed []seededResponse
 	for i, c := range []struct {
@@ -253,6 +254,7 @@ func TestTermsFromTheStore(t *testing.T) {
 // so there is no happy comment; the passives' comments are the baseline,
 // and with only detractors' comments the words are ranked by frequency.
 func TestTermsWithTheShippedNPSSurvey(t *testing.T) {
+	t.Parallel() // store-backed (and a browser): the slow ones overlap
 	shipped, err := flows.LoadSurveys(filepath.Join("..", "configs", "surveys"))
 	if err != nil {
 		t.Fatal(err)

@@ -184,6 +184,7 @@ func TestErrorVocabulary(t *testing.T) {
 // TestDecodeBody drives the bounded, strict JSON reading every JSON
 // request goes through, here with POST /api/v1/links.
 func TestDecodeBody(t *testing.T) {
+	t.Parallel() // an oversized body costs net/http's 500 ms close delay: overlap it
 	a := newFakeAPI(t)
 	for _, tc := range []struct{ name, body, want string }{
 		{"empty", "", "empty body, expected a JSON object"},

@@ -62,6 +62,7 @@ func TestGetWave(t *testing.T) {
 }
 
 func TestCreateWave(t *testing.T) {
+	t.Parallel() // an oversized body costs net/http's 500 ms close delay: overlap it
 	a := newFakeAPI(t)
 	var got []string
 	var pausedCalls []bool
