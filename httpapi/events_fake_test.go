@@ -118,7 +118,7 @@ func TestPostEventsStoreFailures(t *testing.T) {
 }
 
 func TestPostEventsLimits(t *testing.T) {
-	t.Parallel() // an oversized body costs net/http's 500 ms close delay: overlap it
+	t.Parallel()       // an oversized body costs net/http's 500 ms close delay: overlap it
 	a := newFakeAPI(t) // the store must not be called for any of these
 	tooMany := make([]any, flows.MaxEventBatch+1)
 	for i := range tooMany {
