@@ -118,7 +118,8 @@ func TestPostEventsStoreFailures(t *testing.T) {
 }
 
 func TestPostEventsLimits(t *testing.T) {
-	t.Parallel()       // an oversized body costs net/http's 500 ms close delay: overlap it
+	// An oversized body costs net/http's 500 ms close delay: overlap it.
+	t.Parallel()
 	a := newFakeAPI(t) // the store must not be called for any of these
 	tooMany := make([]any, flows.MaxEventBatch+1)
 	for i := range tooMany {
