@@ -60,7 +60,7 @@ func (s *Service) ReplyAs(ctx context.Context, id, agentID int64, text string) (
 // ResolveAs closes a case from the API: by an agent when agentID is set
 // (the owner or a supervisor), else by the API's caller.
 func (s *Service) ResolveAs(ctx context.Context, id, agentID int64, outcome flows.CaseOutcome, note string) (flows.Handoff, error) {
-	r := flows.Resolution{Outcome: outcome, Note: note, By: "api"}
+	r := flows.Resolution{Outcome: outcome, Note: note, By: flows.ResolvedByAPI}
 	if err := r.Validate(); err != nil {
 		return flows.Handoff{}, err
 	}

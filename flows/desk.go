@@ -92,7 +92,7 @@ type Case struct {
 
 // Live reports whether agents are working the case: the customer's words go
 // to it instead of the survey engine.
-func (h Handoff) Live() bool { return h.Status == HandoffOpen || h.Status == HandoffClaimed }
+func (h Handoff) Live() bool { return slices.Contains(LiveHandoffStatuses(), h.Status) }
 
 // Reopenable reports whether a customer writing at now reopens the resolved
 // case (within window of its resolution).
@@ -103,6 +103,10 @@ func (h Handoff) Reopenable(now time.Time, window time.Duration) bool {
 // ResolvedByCustomer marks a case the customer closed themselves: nobody
 // asks them afterwards whether it was fixed.
 const ResolvedByCustomer = "customer"
+
+// ResolvedByAPI marks a case resolved through the HTTP API, by a token
+// rather than an agent in the chat.
+const ResolvedByAPI = "api"
 
 // RecoveredBy tells whether a follow-up score means the customer was won
 // back: a CSAT of 4 or 5 ("satisfied" or better).

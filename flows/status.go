@@ -132,6 +132,9 @@ func (s ResponseStatus) Final() bool { return s == ResponseCompleted || s == Res
 //
 //	awaiting_comment ─▶ open ─▶ claimed ─▶ resolved
 //	                      └──────────────▶ resolved
+//
+// The one move back is HandoffReopened: the customer writes again soon
+// after the resolution (Handoff.Reopenable).
 type HandoffStatus string
 
 const (
@@ -151,7 +154,8 @@ func (s HandoffStatus) Valid() bool { return slices.Contains(HandoffStatuses(), 
 
 // CanMoveTo reports whether a handoff in status s may move to next. A
 // handoff never goes back (a claimed one is not reopened by a late comment)
-// and a status may be set again (a redelivered update).
+// and a status may be set again (a redelivered update). Reopening a
+// resolved case is the exception, and is HandoffReopened's.
 func (s HandoffStatus) CanMoveTo(next HandoffStatus) bool {
 	from, to := slices.Index(HandoffStatuses(), s), slices.Index(HandoffStatuses(), next)
 	return from >= 0 && to >= from
@@ -199,4 +203,20 @@ func InvitationAfterStep(answered bool, finish ResponseStatus) (from []Invitatio
 // comment); one already open, claimed or resolved keeps its status.
 func HandoffNoticed() (from []HandoffStatus, to HandoffStatus) {
 	return []HandoffStatus{HandoffAwaitingComment}, HandoffOpen
+}
+
+// LiveHandoffStatuses are the statuses of a case agents are working (see
+// Handoff.Live): the customer's words go to it, and an agent may resolve it.
+func LiveHandoffStatuses() []HandoffStatus { return []HandoffStatus{HandoffOpen, HandoffClaimed} }
+
+// WaitingHandoffStatuses are the statuses of a handoff no agent has taken
+// yet: what an on-call person watches.
+func WaitingHandoffStatuses() []HandoffStatus {
+	return []HandoffStatus{HandoffAwaitingComment, HandoffOpen}
+}
+
+// HandoffReopened says how a customer writing again moves a resolved case:
+// back to its owner (claimed) when an agent had it, else open.
+func HandoffReopened() (from HandoffStatus, toOwned, toUnowned HandoffStatus) {
+	return HandoffResolved, HandoffClaimed, HandoffOpen
 }

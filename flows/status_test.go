@@ -52,6 +52,21 @@ func TestHandoffMoves(t *testing.T) {
 	if got := HandoffStatusesMovableTo(HandoffClaimed); !slices.Equal(got, []HandoffStatus{HandoffAwaitingComment, HandoffOpen, HandoffClaimed}) {
 		t.Errorf("movable to claimed: %v", got)
 	}
+	if from, owned, unowned := HandoffReopened(); from != HandoffResolved || owned != HandoffClaimed || unowned != HandoffOpen {
+		t.Errorf("HandoffReopened = %q → %q (owned) / %q", from, owned, unowned)
+	}
+	for _, s := range HandoffStatuses() {
+		live := Handoff{Status: s}.Live()
+		if live != slices.Contains(LiveHandoffStatuses(), s) {
+			t.Errorf("%q: Live() = %v disagrees with LiveHandoffStatuses", s, live)
+		}
+		if live == (s == HandoffAwaitingComment || s == HandoffResolved) {
+			t.Errorf("%q: Live() = %v", s, live)
+		}
+		if waiting := slices.Contains(WaitingHandoffStatuses(), s); waiting != (s == HandoffAwaitingComment || s == HandoffOpen) {
+			t.Errorf("%q: waiting = %v", s, waiting)
+		}
+	}
 }
 
 func TestInvitationStatusRules(t *testing.T) {

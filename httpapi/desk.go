@@ -305,10 +305,7 @@ func (s *Server) replyHandoff(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		// Stored, not delivered: say why, with the stored message.
-		writeJSON(w, http.StatusConflict, struct {
-			Error   string          `json:"error"`
-			Message caseMessageJSON `json:"message"`
-		}{err.Error(), toCaseMessageJSON(m)})
+		writeJSON(w, http.StatusConflict, undeliveredReplyJSON{err.Error(), toCaseMessageJSON(m)})
 		return
 	}
 	writeJSON(w, http.StatusCreated, toCaseMessageJSON(m))
@@ -359,9 +356,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := struct {
-		Agents []agentJSON `json:"agents"`
-	}{Agents: make([]agentJSON, 0, len(agents))}
+	out := agentsJSON{Agents: make([]agentJSON, 0, len(agents))}
 	for _, a := range agents {
 		out.Agents = append(out.Agents, toAgentJSON(a))
 	}
@@ -406,8 +401,23 @@ func (s *Server) removeAgent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		TelegramUserID int64 `json:"telegram_user_id"`
-		Removed        bool  `json:"removed"`
-	}{id, true})
+	writeJSON(w, http.StatusOK, removedAgentJSON{id, true})
+}
+
+// undeliveredReplyJSON is a 409 to an agent's reply that was stored but not
+// delivered: why, with the stored message.
+type undeliveredReplyJSON struct {
+	Error   string          `json:"error"`
+	Message caseMessageJSON `json:"message"`
+}
+
+// agentsJSON is GET /api/v1/agents.
+type agentsJSON struct {
+	Agents []agentJSON `json:"agents"`
+}
+
+// removedAgentJSON is DELETE /api/v1/agents/{telegram_user_id}.
+type removedAgentJSON struct {
+	TelegramUserID int64 `json:"telegram_user_id"`
+	Removed        bool  `json:"removed"`
 }

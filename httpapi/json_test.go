@@ -5,7 +5,11 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -32,6 +36,7 @@ func responseTypes() []any {
 		eventsResponse{}, wavesJSON{}, scheduler.WaveStatus{}, scheduler.WaveCheck{}, previewJSON{}, surveyPreviewJSON{}, telegram.Preview{}, wechat.Preview{}, quietHoursBody{},
 		caseJSON{}, caseMessageJSON{}, agentJSON{}, deliveriesJSON{}, deliveryJSON{},
 		meJSON{}, tokensJSON{}, createdTokenJSON{}, revokedTokenJSON{},
+		undeliveredReplyJSON{}, agentsJSON{}, removedAgentJSON{}, erasedCustomerJSON{}, privacyAuditListJSON{},
 	}
 }
 
@@ -91,6 +96,34 @@ func jsonKeyProblems(t reflect.Type) []string {
 	}
 	walk(t, t.String())
 	return problems
+}
+
+// TestResponseBodiesAreNamedTypes keeps responseTypes complete: a body
+// written as an anonymous struct literal would escape it, so the package's
+// code may not build one.
+func TestResponseBodiesAreNamedTypes(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.CompositeLit); ok {
+				if _, anonymous := lit.Type.(*ast.StructType); anonymous {
+					t.Errorf("%s: an anonymous struct literal; name its type and list it in responseTypes", fset.Position(lit.Pos()))
+				}
+			}
+			return true
+		})
+	}
 }
 
 func TestResponseTypesAreSnakeCase(t *testing.T) {

@@ -44,12 +44,7 @@ func (s *Server) eraseCustomer(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Erased         bool             `json:"erased"`
-		Pseudonym      string           `json:"pseudonym"`
-		ChatsForgotten int              `json:"chats_forgotten"`
-		Audit          privacyAuditJSON `json:"audit"`
-	}{true, er.Audit.Subject, len(er.Chats), toPrivacyAuditJSON(er.Audit)})
+	writeJSON(w, http.StatusOK, erasedCustomerJSON{true, er.Audit.Subject, len(er.Chats), toPrivacyAuditJSON(er.Audit)})
 }
 
 // privacyAuditLog is GET /api/v1/privacy/audit?limit=N (newest first).
@@ -72,11 +67,23 @@ func (s *Server) privacyAuditLog(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := struct {
-		Audit []privacyAuditJSON `json:"audit"`
-	}{Audit: make([]privacyAuditJSON, 0, len(entries))}
+	out := privacyAuditListJSON{Audit: make([]privacyAuditJSON, 0, len(entries))}
 	for _, e := range entries {
 		out.Audit = append(out.Audit, toPrivacyAuditJSON(e))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// erasedCustomerJSON is DELETE /api/v1/customers/{ref}: what was erased,
+// and its audit entry.
+type erasedCustomerJSON struct {
+	Erased         bool             `json:"erased"`
+	Pseudonym      string           `json:"pseudonym"`
+	ChatsForgotten int              `json:"chats_forgotten"`
+	Audit          privacyAuditJSON `json:"audit"`
+}
+
+// privacyAuditListJSON is GET /api/v1/privacy/audit.
+type privacyAuditListJSON struct {
+	Audit []privacyAuditJSON `json:"audit"`
 }

@@ -48,17 +48,21 @@ func importRules() []rule {
 		why:      "flows is the domain at the centre: channel-agnostic, no SDK, no storage, no other cxbot package",
 	}, {
 		packages: []string{in("bot/...")},
-		forbid:   []string{in("store/..."), in("conversation"), in("scheduler"), in("httpapi"), in("eventcsv"), in("desk")},
+		forbid:   []string{in("store/..."), in("conversation"), in("scheduler"), in("httpapi"), in("eventcsv"), in("desk"), in("webhooks")},
 		why:      "channel adapters convert SDK types at the edge and know only flows and bot.Channel",
 	}, {
 		packages: []string{in("store/...")},
-		forbid:   []string{in("conversation"), in("scheduler"), in("httpapi"), in("eventcsv"), in("desk"), in("bot/..."), in("cmd/...")},
+		forbid:   []string{in("conversation"), in("scheduler"), in("httpapi"), in("eventcsv"), in("desk"), in("webhooks"), in("bot/..."), in("cmd/...")},
 		why:      "storage applies the rules flows defines and knows nothing of the layers that use it",
 	}, {
 		packages: []string{in("eventcsv")},
 		optional: true,
 		forbid:   []string{in("httpapi"), in("conversation"), in("scheduler"), in("bot/...")},
 		why:      "the CSV adapter stands beside the HTTP one and shares its validation through flows",
+	}, {
+		packages: []string{in("webhooks")},
+		forbid:   []string{in("httpapi"), in("conversation"), in("scheduler"), in("desk"), in("eventcsv"), in("bot/...")},
+		why:      "the outbox deliverer sends what flows records; the layers that write the outbox do not drive it",
 	}, {
 		packages: []string{in("segment")},
 		forbid:   []string{in("...")},

@@ -56,7 +56,7 @@ func (db *DB) OnStatementDone(fn func(took time.Duration, failed bool)) {
 func (db *DB) OpenHandoffs(ctx context.Context) (count int64, oldest time.Time, err error) {
 	open := func() *gorm.DB {
 		return db.conn(ctx).Model(&handoffRow{}).
-			Where("status IN ?", []flows.HandoffStatus{flows.HandoffAwaitingComment, flows.HandoffOpen})
+			Where("status IN ?", statusStrings(flows.WaitingHandoffStatuses()))
 	}
 	if err := open().Count(&count).Error; err != nil {
 		return 0, time.Time{}, sqlErr("count open handoffs", err)

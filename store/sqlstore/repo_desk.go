@@ -137,7 +137,7 @@ func (db *DB) ResolveHandoff(ctx context.Context, id int64, r flows.Resolution) 
 	}
 	at := db.at(r.At)
 	return db.updateHandoff(ctx, "resolve", id, flows.EventHandoffResolved, func(tx *gorm.DB) *gorm.DB {
-		return tx.Where("status IN ?", []string{string(flows.HandoffOpen), string(flows.HandoffClaimed)}).
+		return tx.Where("status IN ?", statusStrings(flows.LiveHandoffStatuses())).
 			Updates(map[string]any{
 				"status":          string(flows.HandoffResolved),
 				"resolved_at":     at,
@@ -155,9 +155,10 @@ func (db *DB) ResolveHandoff(ctx context.Context, id int64, r flows.Resolution) 
 // asks again.
 func (db *DB) ReopenHandoff(ctx context.Context, id int64, at time.Time) (flows.Handoff, bool, error) {
 	at = db.at(at)
+	from, owned, unowned := flows.HandoffReopened()
 	return db.updateHandoff(ctx, "reopen", id, "", func(tx *gorm.DB) *gorm.DB {
-		return tx.Where("status = ?", string(flows.HandoffResolved)).Updates(map[string]any{
-			"status":            gorm.Expr("CASE WHEN claimed_by IS NULL THEN ? ELSE ? END", string(flows.HandoffOpen), string(flows.HandoffClaimed)),
+		return tx.Where("status = ?", string(from)).Updates(map[string]any{
+			"status":            gorm.Expr("CASE WHEN claimed_by IS NULL THEN ? ELSE ? END", string(unowned), string(owned)),
 			"resolved_at":       nil,
 			"outcome":           "",
 			"resolution_note":   "",
@@ -176,7 +177,7 @@ func (db *DB) CaseForChat(ctx context.Context, ch flows.Channel, externalID stri
 	var row handoffRow
 	err := db.conn(ctx).
 		Where("channel = ? AND external_id = ? AND status IN ?", string(ch), externalID,
-			[]string{string(flows.HandoffOpen), string(flows.HandoffClaimed), string(flows.HandoffResolved)}).
+			statusStrings(append(flows.LiveHandoffStatuses(), flows.HandoffResolved))).
 		Order(gorm.Expr("CASE WHEN status = ? THEN 1 ELSE 0 END", string(flows.HandoffResolved))).
 		Order("created_at DESC").Order("id DESC").
 		Take(&row).Error
@@ -357,7 +358,7 @@ func (db *DB) CustomerScores(ctx context.Context, customerID, exceptResponse int
 func (db *DB) CustomerCases(ctx context.Context, customerID, except int64) ([]flows.Handoff, error) {
 	var rows []handoffRow
 	err := db.conn(ctx).Where("customer_id = ? AND id <> ? AND status IN ?", customerID, except,
-		[]string{string(flows.HandoffOpen), string(flows.HandoffClaimed)}).Order("id DESC").Limit(20).Find(&rows).Error
+		statusStrings(flows.LiveHandoffStatuses())).Order("id DESC").Limit(20).Find(&rows).Error
 	if err != nil {
 		return nil, sqlErr(fmt.Sprintf("cases of customer %d", customerID), err)
 	}

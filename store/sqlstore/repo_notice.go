@@ -50,7 +50,7 @@ func (db *DB) HandoffNotice(ctx context.Context, responseID int64, history int) 
         FROM (SELECT id FROM handoffs WHERE customer_id = h.customer_id AND id <> h.id AND status IN ?
             ORDER BY id DESC LIMIT ?) c), '[]') AS notice_cases
 FROM handoffs h WHERE h.response_id = ?`,
-		[]any{false, listLimit(history), []string{string(flows.HandoffOpen), string(flows.HandoffClaimed)}, noticeCases, responseID},
+		[]any{false, listLimit(history), statusStrings(flows.LiveHandoffStatuses()), noticeCases, responseID},
 		dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return flows.Handoff{}, flows.NoticeFacts{}, fmt.Errorf("%s: %w", op, flows.ErrNotFound)
