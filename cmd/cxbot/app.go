@@ -358,6 +358,11 @@ func (a *app) instrument() {
 			a.metrics.sqlErrors.Inc()
 		}
 	})
+	a.db.OnStatement(func(s sqlstore.Statement) {
+		if s == sqlstore.StatementPipelined {
+			a.metrics.sqlPipelined.Inc()
+		}
+	})
 	a.metrics.openHandoffs(a.db.OpenHandoffs, time.Now)
 }
 

@@ -227,7 +227,7 @@ func perUpdate(d benchSnapshot, updates int, withStores bool) *benchPerUpdate {
 		p.BotAPICalls += per(n)
 	}
 	if withStores {
-		r, s := per(d.redis), per(d.sql[0]+d.sql[1]+d.sql[2]+d.sql[3])
+		r, s := per(d.redis), per(sqlTrips(d.sql))
 		p.RedisRoundTrips, p.SQLRoundTrips = &r, &s
 	}
 	return p
@@ -743,7 +743,7 @@ func (c *redisRoundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) re
 }
 
 // sqlRoundTrips counts what sqlstore.DB.OnStatement reports, by kind.
-type sqlRoundTrips struct{ n [4]atomic.Int64 }
+type sqlRoundTrips struct{ n [5]atomic.Int64 }
 
 func (c *sqlRoundTrips) add(s sqlstore.Statement) {
 	if int(s) >= 0 && int(s) < len(c.n) {
@@ -751,10 +751,22 @@ func (c *sqlRoundTrips) add(s sqlstore.Statement) {
 	}
 }
 
+// sqlTrips is the round trips among counts by sqlstore.Statement: all
+// but the statements that rode in another's pipeline batch.
+func sqlTrips(byKind [5]int64) int64 {
+	var n int64
+	for i, c := range byKind {
+		if sqlstore.Statement(i) != sqlstore.StatementPipelined {
+			n += c
+		}
+	}
+	return n
+}
+
 // benchSnapshot is every counter at one moment; phases are differences.
 type benchSnapshot struct {
 	redis   int64
-	sql     [4]int64
+	sql     [5]int64 // by sqlstore.Statement
 	calls   map[string]int64
 	answers int64 // webhook answers carried out
 	cpu     time.Duration
@@ -851,13 +863,11 @@ func (f *benchFigures) fill(d benchSnapshot, wall time.Duration, withStores bool
 	if withStores {
 		r := per(d.redis)
 		f.RedisRoundTrips = &r
-		var total int64
 		f.SQLByKind = map[string]float64{}
 		for i, n := range d.sql {
-			total += n
 			f.SQLByKind[sqlstore.Statement(i).String()] = per(n)
 		}
-		s := per(total)
+		s := per(sqlTrips(d.sql))
 		f.SQLRoundTrips = &s
 	}
 }
@@ -1781,7 +1791,8 @@ func (r *benchReport) print(w io.Writer) {
 	if c.SQLRoundTrips != nil {
 		k := c.SQLByKind
 		line("SQL round trips / update", split(*c.SQLRoundTrips, c, sqlHalf), na)
-		parts := fmt.Sprintf("%.2f statements + %.2f BEGIN + %.2f COMMIT", k["sql"], k["begin"], k["commit"])
+		parts := fmt.Sprintf("%.2f statements + %.2f BEGIN + %.2f COMMIT", k["sql"]+k["pipelined"], k["begin"], k["commit"])
+
 		if r.Apart {
 			// The child's /metrics times statements only.
 			parts = fmt.Sprintf("%.2f statements (BEGIN, COMMIT and ROLLBACK not counted: its /metrics times statements only)", k["sql"])
@@ -1790,6 +1801,9 @@ func (r *benchReport) print(w io.Writer) {
 			parts += fmt.Sprintf(" + %.2f ROLLBACK", k["rollback"])
 		}
 		line("  of which", parts, na)
+		if k["pipelined"] > 0 {
+			line("  pipelined (no round trip)", fmt.Sprintf("%.2f statements", k["pipelined"]), na)
+		}
 	}
 	line("Bot API calls / update", split(c.BotAPICalls, c, callsHalf),
 		echo(func(e *benchFigures) string { return split(e.BotAPICalls, e, callsHalf) }))
@@ -1836,7 +1850,8 @@ The echo bot's column is still the whole bench process. Machine CPU adds Postgre
 	} else {
 		fmt.Fprintln(w, `Memory is the whole bench process (the bot, the fake Bot API, the customers): heap after a GC with
 every conversation open, peak RSS over the bot's run (VmHWM). Round trips: Redis one per command or
-pipeline; SQL one per statement, BEGIN, COMMIT or ROLLBACK. Process CPU includes the fake and the
+pipeline; SQL one per statement, BEGIN, COMMIT or ROLLBACK, except statements that rode in the batch
+of another (pipelined: concurrent steps share a round trip and a commit). Process CPU includes the fake and the
 customers; machine CPU adds PostgreSQL, Redis and anything else running.`)
 	}
 	if c.PeakRSSNote != "" {

@@ -101,7 +101,9 @@ func (cx *benchCxbot) apartSnapshot(api *benchAPI) benchSnapshot {
 		return s
 	}
 	s.redis = int64(histogramCount(m["cxbot_redis_duration_seconds"]))
-	s.sql[sqlstore.StatementSQL] = int64(histogramCount(m["cxbot_sql_duration_seconds"]))
+	pipelined := int64(gaugeOrCounter(m["cxbot_sql_pipelined_total"]))
+	s.sql[sqlstore.StatementSQL] = int64(histogramCount(m["cxbot_sql_duration_seconds"])) - pipelined
+	s.sql[sqlstore.StatementPipelined] = pipelined
 	s.cpu = time.Duration(gaugeOrCounter(m["process_cpu_seconds_total"]) * float64(time.Second))
 	return s
 }

@@ -39,6 +39,7 @@ type metrics struct {
 	redisErrors    prometheus.Counter
 	sqlDuration    prometheus.Histogram
 	sqlErrors      prometheus.Counter
+	sqlPipelined   prometheus.Counter
 }
 
 // latencyBuckets spans a fast Redis command to a slow platform call.
@@ -78,8 +79,10 @@ func newMetrics() *metrics {
 		Help: "SQL statements' round trip time.", Buckets: latencyBuckets()})
 	m.sqlErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "cxbot_sql_errors_total",
 		Help: "SQL statements that failed (a row not found is not a failure)."})
+	m.sqlPipelined = prometheus.NewCounter(prometheus.CounterOpts{Name: "cxbot_sql_pipelined_total",
+		Help: "SQL statements sent in the round trip of another (concurrent steps batched into one round trip and one commit); round trips are the statements less these."})
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.updates, m.answers, m.handoffsOpened, m.sends,
-		m.dispatch, m.dispatchLag, m.rateWaits, m.rateWaitTime, m.redisDuration, m.redisErrors, m.sqlDuration, m.sqlErrors,
+		m.dispatch, m.dispatchLag, m.rateWaits, m.rateWaitTime, m.redisDuration, m.redisErrors, m.sqlDuration, m.sqlErrors, m.sqlPipelined,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}

@@ -56,6 +56,9 @@ type dialect struct {
 	// noticeAtOnce makes HandoffNotice one statement, its lists as JSON
 	// aggregates (json_agg), instead of four reads.
 	noticeAtOnce bool
+	// pipeline sends the one-row statements of concurrent callers (steps,
+	// notices) in shared round trips (see pipeline): pgx's batches.
+	pipeline bool
 
 	// contextAttr extracts one key of a JSON context column (reports):
 	// the SQL, with one placeholder, and the value to bind to it.
@@ -112,6 +115,7 @@ WHERE table_schema = current_schema() AND table_name = ? AND table_type = 'BASE 
 		upsertChats:         true,
 		stepAtOnce:          true,
 		noticeAtOnce:        true,
+		pipeline:            true,
 
 		contextAttr: func(column, key string) (string, any) {
 			return "(" + column + "::json ->> ?)", key

@@ -21,6 +21,9 @@ const (
 	StatementBegin
 	StatementCommit
 	StatementRollback
+	// StatementPipelined is a statement that had no round trip of its own:
+	// it went to PostgreSQL in the same batch as an earlier one (pipeline).
+	StatementPipelined
 )
 
 func (s Statement) String() string {
@@ -33,6 +36,8 @@ func (s Statement) String() string {
 		return "commit"
 	case StatementRollback:
 		return "rollback"
+	case StatementPipelined:
+		return "pipelined"
 	}
 	return fmt.Sprintf("Statement(%d)", int(s))
 }
@@ -41,7 +46,9 @@ func (s Statement) String() string {
 // database from now on, for measuring (cxbot bench counts round trips per
 // answered update): each statement (fn(StatementSQL), counted after it ran,
 // failed ones included, as it reached the database all the same), and each
-// BEGIN, COMMIT and ROLLBACK of a transaction. A transaction of three
+// BEGIN, COMMIT and ROLLBACK of a transaction. A statement sent in the same
+// round trip as an earlier one (a pipeline batch) is fn(StatementPipelined)
+// instead: a statement, not a round trip. A transaction of three
 // statements is thus five round trips. Not counted: preparing a statement
 // (pgx caches prepared statements per connection, so only a statement's
 // first use on a connection pays it), pings, and migrations run before the

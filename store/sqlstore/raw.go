@@ -33,18 +33,33 @@ func (db *DB) rawRow(ctx context.Context, query string, args []any, dest ...any)
 		return err
 	}
 	began := time.Now()
-	err = db.sql.QueryRowContext(ctx, q, vars...).Scan(dest...)
-	took := time.Since(began)
-	for _, fn := range db.raw.statement {
-		fn(StatementSQL)
+	if db.pipeline != nil {
+		// Counted and timed by the pipeline (rawRoundTrip), per batch.
+		err = db.pipeline.row(ctx, q, vars, dest...)
+	} else {
+		err = db.sql.QueryRowContext(ctx, q, vars...).Scan(dest...)
+		db.rawRoundTrip(time.Since(began), err != nil && !errors.Is(err, sql.ErrNoRows), true)
 	}
-	for _, fn := range db.raw.done {
-		fn(took, err != nil && !errors.Is(err, sql.ErrNoRows))
-	}
-	if took >= slowSQL {
+	if took := time.Since(began); took >= slowSQL {
 		db.log.WarnContext(ctx, "slow sql", "elapsed_ms", took.Milliseconds(), "sql", q)
 	}
 	return err
+}
+
+// rawRoundTrip reports a statement rawRow sent to the OnStatement and
+// OnStatementDone hooks: alone, it had a round trip of its own; else it
+// rode in a pipeline batch behind another (StatementPipelined).
+func (db *DB) rawRoundTrip(took time.Duration, failed, alone bool) {
+	kind := StatementSQL
+	if !alone {
+		kind = StatementPipelined
+	}
+	for _, fn := range db.raw.statement {
+		fn(kind)
+	}
+	for _, fn := range db.raw.done {
+		fn(took, failed)
+	}
 }
 
 // bindPostgres turns GORM's placeholders into PostgreSQL's ($1, $2, …), as

@@ -38,11 +38,14 @@ type DB struct {
 	// change they report (the business's webhook is configured).
 	Webhooks bool
 
-	gorm    *gorm.DB
-	sql     *sql.DB // the pool under GORM, for rawRow
-	raw     rawHooks
-	log     *slog.Logger
-	dialect dialect
+	gorm *gorm.DB
+	sql  *sql.DB // the pool under GORM, for rawRow
+	raw  rawHooks
+	// pipeline batches rawRow's statements of concurrent callers into one
+	// round trip (PostgreSQL); nil where each goes alone.
+	pipeline *pipeline
+	log      *slog.Logger
+	dialect  dialect
 }
 
 // OpenSQL connects to PostgreSQL when url starts with postgres:// or
@@ -97,6 +100,9 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	if db.dialect.pipeline {
+		db.pipeline = newPipeline(sqlDB, db.rawRoundTrip)
+	}
 	return db, nil
 }
 
@@ -129,6 +135,9 @@ func sqliteDSN(url string) (string, error) {
 
 // Close closes the connection pool.
 func (db *DB) Close() error {
+	if db.pipeline != nil {
+		db.pipeline.close()
+	}
 	sqlDB, err := db.gorm.DB()
 	if err != nil {
 		return err

@@ -1,0 +1,255 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// pipeline sends the one-row statements of concurrent conversations (their
+// steps, the agents' notices) to PostgreSQL together: those that queue up
+// while earlier ones are on the wire go in one round trip, as one implicit
+// transaction (pgx's batch, one Sync). N steps then pay one network exchange,
+// one transaction and one commit (one WAL flush) instead of N; on this
+// path PostgreSQL spends more on each statement's round trip and commit
+// than on its rows. Nothing waits for a batch to fill: a statement that
+// finds a sender free goes at once, alone, so a quiet server sees no delay.
+//
+// A batch is all or nothing: if any of its statements fails, PostgreSQL
+// rolls back the others too, and each is then run again on its own, so one
+// statement's failure is reported to its caller only. Statements of
+// different chats touch different rows (the chat's lease keeps one step
+// per conversation in flight), so a batch adds no lock conflicts between
+// them.
+type pipeline struct {
+	db      *sql.DB
+	queue   chan *pipelined
+	stop    chan struct{}
+	senders sync.WaitGroup
+	// closing guards closed: a statement is queued under its read lock, so
+	// none is queued after close drained the queue.
+	closing sync.RWMutex
+	closed  bool
+	// maxBatch bounds what one round trip carries.
+	maxBatch int
+	// roundTrip reports each statement sent: alone (it had the round trip)
+	// or riding along behind another in the same batch.
+	roundTrip func(sent time.Duration, failed, alone bool)
+}
+
+// pipelined is one statement waiting for its batch, and its caller's
+// destination for the row.
+type pipelined struct {
+	ctx   context.Context
+	query string
+	vars  []any
+	dest  []any
+	done  chan error
+}
+
+// pipelineSenders is how many batches may be on the wire at once: while
+// one is, the next gathers what arrives. Two keep PostgreSQL busy on both
+// of this machine's kind of cores without splitting batches thinly.
+const pipelineSenders = 2
+
+// pipelineMaxBatch bounds a batch: past a few dozen statements one round
+// trip saves little more, and a batch's latency is its slowest statement.
+const pipelineMaxBatch = 32
+
+// pipelineTimeout bounds a batch whose callers set no deadline.
+const pipelineTimeout = 30 * time.Second
+
+func newPipeline(db *sql.DB, roundTrip func(time.Duration, bool, bool)) *pipeline {
+	p := &pipeline{db: db, queue: make(chan *pipelined, 4*pipelineMaxBatch), stop: make(chan struct{}),
+		maxBatch: pipelineMaxBatch, roundTrip: roundTrip}
+	for range pipelineSenders {
+		p.senders.Go(p.send)
+	}
+	return p
+}
+
+// close stops the senders once the batches on the wire are done.
+// Statements still queued are answered with an error.
+func (p *pipeline) close() {
+	p.closing.Lock()
+	already := p.closed
+	p.closed = true
+	p.closing.Unlock()
+	if already {
+		return
+	}
+	close(p.stop)
+	p.senders.Wait()
+	for {
+		select {
+		case r := <-p.queue:
+			r.done <- errPipelineClosed
+		default:
+			return
+		}
+	}
+}
+
+// errPipelineClosed is what a statement gets once the DB is closed:
+// unavailable, as database/sql would say.
+var errPipelineClosed = fmt.Errorf("sql: the store is closed: %w", sql.ErrConnDone)
+
+// row runs one statement returning at most one row (PostgreSQL
+// placeholders, bound already) in the next batch and scans it into dest.
+// A missing row is sql.ErrNoRows, as with database/sql.
+func (p *pipeline) row(ctx context.Context, query string, vars []any, dest ...any) error {
+	r := &pipelined{ctx: ctx, query: query, vars: vars, dest: dest, done: make(chan error, 1)}
+	if err := p.enqueue(ctx, r); err != nil {
+		return err
+	}
+	// The batch is bounded by the earliest deadline of its statements, so
+	// waiting for it outlives no caller's deadline by much; a caller whose
+	// context ends first still waits, to not leave dest being written.
+	return <-r.done
+}
+
+func (p *pipeline) enqueue(ctx context.Context, r *pipelined) error {
+	p.closing.RLock()
+	defer p.closing.RUnlock()
+	if p.closed {
+		return errPipelineClosed
+	}
+	select {
+	case p.queue <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// send takes whatever is queued, up to maxBatch, and sends it.
+func (p *pipeline) send() {
+	for {
+		var first *pipelined
+		select {
+		case first = <-p.queue:
+		case <-p.stop:
+			return
+		}
+		batch := []*pipelined{first}
+	gather:
+		for len(batch) < p.maxBatch {
+			select {
+			case r := <-p.queue:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		p.run(batch)
+	}
+}
+
+// run sends a batch and answers each of its statements.
+func (p *pipeline) run(batch []*pipelined) {
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		live = append(live, r)
+	}
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		p.alone(live[0])
+		return
+	}
+	errs, err := p.together(live)
+	if err != nil {
+		// Something failed and PostgreSQL rolled the batch back: each
+		// statement again on its own, so each caller gets its own answer.
+		for _, r := range live {
+			p.alone(r)
+		}
+		return
+	}
+	for i, r := range live {
+		r.done <- errs[i]
+	}
+}
+
+// alone runs one statement in a round trip of its own.
+func (p *pipeline) alone(r *pipelined) {
+	began := time.Now()
+	err := p.db.QueryRowContext(r.ctx, r.query, r.vars...).Scan(r.dest...)
+	p.report(time.Since(began), err != nil && !errors.Is(err, sql.ErrNoRows), true)
+	r.done <- err
+}
+
+// together sends the batch in one round trip. It returns each statement's
+// own outcome (nil or sql.ErrNoRows) when the batch committed, or an error
+// when any of it failed or the commit did.
+func (p *pipeline) together(batch []*pipelined) ([]error, error) {
+	ctx, cancel := batchContext(batch)
+	defer cancel()
+	conn, err := p.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	errs := make([]error, len(batch))
+	began := time.Now()
+	var failed error
+	err = conn.Raw(func(driverConn any) error {
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("pipeline: a %T is not a pgx connection", driverConn)
+		}
+		var b pgx.Batch
+		for _, r := range batch {
+			b.Queue(r.query, r.vars...)
+		}
+		results := c.Conn().SendBatch(ctx, &b)
+		for i, r := range batch {
+			errs[i] = results.QueryRow().Scan(r.dest...)
+			if errors.Is(errs[i], pgx.ErrNoRows) {
+				errs[i] = sql.ErrNoRows
+			} else if errs[i] != nil && failed == nil {
+				failed = errs[i]
+			}
+		}
+		// Closing reads up to the Sync: the implicit transaction's commit.
+		return errors.Join(failed, results.Close())
+	})
+	took := time.Since(began)
+	for i := range batch {
+		p.report(took, err != nil, i == 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+func (p *pipeline) report(took time.Duration, failed, alone bool) {
+	if p.roundTrip != nil {
+		p.roundTrip(took, failed, alone)
+	}
+}
+
+// batchContext bounds a batch by the earliest deadline among its
+// statements' contexts (pipelineTimeout when none has one). It is not
+// cancelled with any one caller: the others' statements are in it too.
+func batchContext(batch []*pipelined) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(pipelineTimeout)
+	for _, r := range batch {
+		if d, ok := r.ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+	}
+	return context.WithDeadline(context.Background(), deadline)
+}

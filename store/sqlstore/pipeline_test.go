@@ -1,0 +1,164 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// pipelineTestDB is a PostgreSQL test DB with a table of numbers and the
+// statements it sends counted by kind.
+func pipelineTestDB(t *testing.T) (*DB, *[5]atomic.Int64) {
+	t.Helper()
+	db := openPostgresTestDB(t)
+	if db.pipeline == nil {
+		t.Fatal("PostgreSQL opened without a pipeline")
+	}
+	if err := db.gorm.Exec("CREATE TABLE numbers (n int PRIMARY KEY CHECK (n >= 0))").Error; err != nil {
+		t.Fatal(err)
+	}
+	var kinds [5]atomic.Int64
+	db.OnStatement(func(s Statement) { kinds[s].Add(1) })
+	return db, &kinds
+}
+
+// occupySenders keeps every sender of the pipeline busy for a while, so
+// what is queued meanwhile goes in batches; it returns once they are.
+func occupySenders(t *testing.T, ctx context.Context, db *DB, wg *sync.WaitGroup) {
+	t.Helper()
+	for range pipelineSenders {
+		wg.Go(func() {
+			var slept string
+			if err := db.rawRow(ctx, "SELECT pg_sleep(0.3)::text", nil, &slept); err != nil {
+				t.Errorf("sleep: %v", err)
+			}
+		})
+	}
+	// Wait until the senders took them.
+	for deadline := time.Now().Add(5 * time.Second); len(db.pipeline.queue) > 0 || countActive(t, db) < pipelineSenders; {
+		if time.Now().After(deadline) {
+			t.Fatal("the senders never took the sleeps")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// countActive is how many of the test's connections are in pg_sleep.
+func countActive(t *testing.T, db *DB) int {
+	t.Helper()
+	var n int
+	if err := db.sql.QueryRow(`SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(0.3)%' AND state = 'active'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestPipelineBatchesConcurrentStatements(t *testing.T) {
+	db, kinds := pipelineTestDB(t)
+	ctx := sqlTestCtx(t)
+	var wg sync.WaitGroup
+	occupySenders(t, ctx, db, &wg)
+
+	const n = 40
+	got := make([]int, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n * 10", []any{i}, &got[i])
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || got[i] != i*10 {
+			t.Fatalf("statement %d: got %d, %v; want its own row, %d", i, got[i], errs[i], i*10)
+		}
+	}
+	var stored int
+	if err := db.sql.QueryRow("SELECT count(*) FROM numbers").Scan(&stored); err != nil || stored != n {
+		t.Fatalf("%d rows committed (%v), want %d", stored, err, n)
+	}
+	trips, pipelined := kinds[StatementSQL].Load(), kinds[StatementPipelined].Load()
+	if pipelined == 0 || trips+pipelined != n+pipelineSenders {
+		t.Fatalf("%d round trips and %d pipelined statements for %d statements: want most to share round trips, each counted once",
+			trips, pipelined, n+pipelineSenders)
+	}
+	// Nothing waits for a batch to fill: a statement alone goes at once.
+	before := kinds[StatementPipelined].Load()
+	var one int
+	if err := db.rawRow(ctx, "SELECT ?::int", []any{7}, &one); err != nil || one != 7 {
+		t.Fatalf("alone: %d, %v", one, err)
+	}
+	if kinds[StatementPipelined].Load() != before {
+		t.Fatal("a statement alone was counted as pipelined")
+	}
+}
+
+// One failing statement fails its caller only: the batch it was in is
+// rolled back by PostgreSQL, and the pipeline runs each statement again
+// on its own, so the others commit and a missing row stays ErrNoRows.
+func TestPipelineFailureStaysWithItsStatement(t *testing.T) {
+	db, kinds := pipelineTestDB(t)
+	ctx := sqlTestCtx(t)
+	var wg sync.WaitGroup
+	occupySenders(t, ctx, db, &wg)
+
+	var (
+		good     [10]error
+		badErr   error
+		noRowErr error
+		noRow    int
+	)
+	for i := range good {
+		wg.Go(func() {
+			var v int
+			good[i] = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n", []any{i}, &v)
+		})
+	}
+	wg.Go(func() {
+		var v int
+		badErr = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n", []any{-1}, &v) // breaks the CHECK
+	})
+	wg.Go(func() {
+		noRowErr = db.rawRow(ctx, "SELECT n FROM numbers WHERE n = ?", []any{1000}, &noRow)
+	})
+	wg.Wait()
+
+	for i, err := range good {
+		if err != nil {
+			t.Errorf("good statement %d: %v", i, err)
+		}
+	}
+	if badErr == nil || !strings.Contains(badErr.Error(), "numbers_n_check") {
+		t.Errorf("the bad statement: %v, want its check violation", badErr)
+	}
+	if !errors.Is(noRowErr, sql.ErrNoRows) {
+		t.Errorf("no row: %v, want sql.ErrNoRows", noRowErr)
+	}
+	var stored int
+	if err := db.sql.QueryRow("SELECT count(*) FROM numbers").Scan(&stored); err != nil || stored != len(good) {
+		t.Fatalf("%d rows committed (%v), want the %d good ones", stored, err, len(good))
+	}
+	if kinds[StatementPipelined].Load() == 0 {
+		t.Fatal("nothing was batched: the test proved nothing")
+	}
+}
+
+// A statement queued when the DB closes gets an error database/sql would
+// give (unavailable), not a hang.
+func TestPipelineClosed(t *testing.T) {
+	db, _ := pipelineTestDB(t)
+	ctx := sqlTestCtx(t)
+	_ = db.Close()
+	var v int
+	err := db.rawRow(ctx, "SELECT ?::int", []any{1}, &v)
+	if err == nil || !sqlUnavailable(err) {
+		t.Fatalf("after Close: %v, want unavailable", err)
+	}
+	_ = db.Close() // twice is harmless
+}
