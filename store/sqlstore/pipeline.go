@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -21,12 +23,16 @@ import (
 // than on its rows. Nothing waits for a batch to fill: a statement that
 // finds a sender free goes at once, alone, so a quiet server sees no delay.
 //
-// A batch is all or nothing: if any of its statements fails, PostgreSQL
-// rolls back the others too, and each is then run again on its own, so one
-// statement's failure is reported to its caller only. Statements of
-// different chats touch different rows (the chat's lease keeps one step
-// per conversation in flight), so a batch adds no lock conflicts between
-// them.
+// A batch is all or nothing: if PostgreSQL refuses any of its statements,
+// it rolls back the others too, and each is then run again on its own, so
+// one statement's failure is reported to its caller only. If the round
+// trip itself fails (a lost connection: committed or not, nobody knows),
+// every caller gets the error, as a statement sent alone would; nothing is
+// run twice. Statements of different chats touch different rows (the
+// chat's lease keeps one turn per conversation in flight), but a batch
+// holds all their locks until it commits: should two batches still lock
+// rows in opposite orders, PostgreSQL refuses one after deadlock_timeout
+// and its statements are re-run alone.
 type pipeline struct {
 	db      *sql.DB
 	queue   chan *pipelined
@@ -108,9 +114,9 @@ func (p *pipeline) row(ctx context.Context, query string, vars []any, dest ...an
 	if err := p.enqueue(ctx, r); err != nil {
 		return err
 	}
-	// The batch is bounded by the earliest deadline of its statements, so
-	// waiting for it outlives no caller's deadline by much; a caller whose
-	// context ends first still waits, to not leave dest being written.
+	// A caller whose context ends first still waits for its batch (which
+	// ends once every caller's context has: batchContext), so that dest is
+	// not written after it returned.
 	return <-r.done
 }
 
@@ -168,17 +174,28 @@ func (p *pipeline) run(batch []*pipelined) {
 		p.alone(live[0])
 		return
 	}
-	errs, err := p.together(live)
-	if err != nil {
-		// Something failed and PostgreSQL rolled the batch back: each
-		// statement again on its own, so each caller gets its own answer.
+	errs, rolledBack, err := p.together(live)
+	switch {
+	case rolledBack:
+		// PostgreSQL refused a statement (or the commit) and rolled the
+		// batch back: each statement again on its own, so each caller
+		// gets its own answer and the others' effects are kept.
 		for _, r := range live {
 			p.alone(r)
 		}
-		return
-	}
-	for i, r := range live {
-		r.done <- errs[i]
+	case err != nil:
+		// The round trip itself failed (connection lost, deadline): the
+		// batch may have committed or not. Running it again could apply
+		// it twice, so every caller gets the error, as a lost connection
+		// gives a statement sent alone; a redelivered update then finds
+		// its step applied (ErrApplied).
+		for _, r := range live {
+			r.done <- err
+		}
+	default:
+		for i, r := range live {
+			r.done <- errs[i]
+		}
 	}
 }
 
@@ -190,20 +207,23 @@ func (p *pipeline) alone(r *pipelined) {
 	r.done <- err
 }
 
-// together sends the batch in one round trip. It returns each statement's
-// own outcome (nil or sql.ErrNoRows) when the batch committed, or an error
-// when any of it failed or the commit did.
-func (p *pipeline) together(batch []*pipelined) ([]error, error) {
+// together sends the batch in one round trip. When the batch committed
+// it returns each statement's own outcome: nil or sql.ErrNoRows.
+// rolledBack says PostgreSQL refused a statement or the commit, so
+// nothing of the batch was kept; err alone, that the round trip failed
+// with the outcome unknown to the caller (a row that fails to scan, a
+// programming error, also ends pgx's reading of the batch that way,
+// although the server commits it).
+func (p *pipeline) together(batch []*pipelined) (errs []error, rolledBack bool, err error) {
 	ctx, cancel := batchContext(batch)
 	defer cancel()
 	conn, err := p.db.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer conn.Close()
-	errs := make([]error, len(batch))
+	errs = make([]error, len(batch))
 	began := time.Now()
-	var failed error
 	err = conn.Raw(func(driverConn any) error {
 		c, ok := driverConn.(*stdlib.Conn)
 		if !ok {
@@ -218,21 +238,32 @@ func (p *pipeline) together(batch []*pipelined) ([]error, error) {
 			errs[i] = results.QueryRow().Scan(r.dest...)
 			if errors.Is(errs[i], pgx.ErrNoRows) {
 				errs[i] = sql.ErrNoRows
-			} else if errs[i] != nil && failed == nil {
-				failed = errs[i]
 			}
+			rolledBack = rolledBack || refused(errs[i])
 		}
 		// Closing reads up to the Sync: the implicit transaction's commit.
-		return errors.Join(failed, results.Close())
+		closeErr := results.Close()
+		rolledBack = rolledBack || refused(closeErr)
+		return closeErr
 	})
 	took := time.Since(began)
 	for i := range batch {
-		p.report(took, err != nil, i == 0)
+		p.report(took, rolledBack || err != nil || errs[i] != nil && !errors.Is(errs[i], sql.ErrNoRows), i == 0)
+	}
+	if rolledBack {
+		return nil, true, err
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return errs, nil
+	return errs, false, nil
+}
+
+// refused reports an error PostgreSQL itself sent: in an implicit
+// transaction it aborts the transaction, so nothing of the batch commits.
+func refused(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr)
 }
 
 func (p *pipeline) report(took time.Duration, failed, alone bool) {
@@ -241,15 +272,41 @@ func (p *pipeline) report(took time.Duration, failed, alone bool) {
 	}
 }
 
-// batchContext bounds a batch by the earliest deadline among its
-// statements' contexts (pipelineTimeout when none has one). It is not
-// cancelled with any one caller: the others' statements are in it too.
+// batchContext bounds a batch by the latest deadline among its
+// statements' contexts (pipelineTimeout when none has one, or if sooner):
+// every caller waits for the batch, and one caller's short deadline must
+// not fail the others' statements. It ends early once every caller's
+// context has ended: nobody waits for the answer any more.
 func batchContext(batch []*pipelined) (context.Context, context.CancelFunc) {
-	deadline := time.Now().Add(pipelineTimeout)
+	var latest time.Time
 	for _, r := range batch {
-		if d, ok := r.ctx.Deadline(); ok && d.Before(deadline) {
-			deadline = d
+		d, ok := r.ctx.Deadline()
+		if !ok {
+			latest = time.Time{}
+			break
+		}
+		if d.After(latest) {
+			latest = d
 		}
 	}
-	return context.WithDeadline(context.Background(), deadline)
+	if limit := time.Now().Add(pipelineTimeout); latest.IsZero() || latest.After(limit) {
+		latest = limit
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), latest)
+	var waiting atomic.Int32
+	waiting.Store(int32(len(batch)))
+	stops := make([]func() bool, len(batch))
+	for i, r := range batch {
+		stops[i] = context.AfterFunc(r.ctx, func() {
+			if waiting.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,16 +32,18 @@ func pipelineTestDB(t *testing.T) (*DB, *[5]atomic.Int64) {
 // what is queued meanwhile goes in batches; it returns once they are.
 func occupySenders(t *testing.T, ctx context.Context, db *DB, wg *sync.WaitGroup) {
 	t.Helper()
+	// A tag of this test's own, so tests of other packages sleeping on the
+	// same server are not counted.
+	tag := fmt.Sprintf("busy_%d", time.Now().UnixNano())
 	for range pipelineSenders {
 		wg.Go(func() {
 			var slept string
-			if err := db.rawRow(ctx, "SELECT pg_sleep(0.3)::text", nil, &slept); err != nil {
+			if err := db.rawRow(ctx, "SELECT pg_sleep(0.3)::text AS "+tag, nil, &slept); err != nil {
 				t.Errorf("sleep: %v", err)
 			}
 		})
 	}
-	// Wait until the senders took them.
-	for deadline := time.Now().Add(5 * time.Second); len(db.pipeline.queue) > 0 || countActive(t, db) < pipelineSenders; {
+	for deadline := time.Now().Add(5 * time.Second); len(db.pipeline.queue) > 0 || countActive(t, db, tag) < pipelineSenders; {
 		if time.Now().After(deadline) {
 			t.Fatal("the senders never took the sleeps")
 		}
@@ -48,12 +51,12 @@ func occupySenders(t *testing.T, ctx context.Context, db *DB, wg *sync.WaitGroup
 	}
 }
 
-// countActive is how many of the test's connections are in pg_sleep.
-func countActive(t *testing.T, db *DB) int {
+// countActive is how many statements tagged tag are running.
+func countActive(t *testing.T, db *DB, tag string) int {
 	t.Helper()
 	var n int
 	if err := db.sql.QueryRow(`SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(0.3)%' AND state = 'active'`).Scan(&n); err != nil {
+		WHERE datname = current_database() AND state = 'active' AND query LIKE '%' || $1`, tag).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -143,6 +146,78 @@ func TestPipelineFailureStaysWithItsStatement(t *testing.T) {
 	var stored int
 	if err := db.sql.QueryRow("SELECT count(*) FROM numbers").Scan(&stored); err != nil || stored != len(good) {
 		t.Fatalf("%d rows committed (%v), want the %d good ones", stored, err, len(good))
+	}
+	if kinds[StatementPipelined].Load() == 0 {
+		t.Fatal("nothing was batched: the test proved nothing")
+	}
+}
+
+// A row that fails to scan on the client (a programming error) ends pgx's
+// reading of the batch, while the server ran and committed it: every
+// statement's effect is there once, nothing is run again (which would apply
+// them twice), and the callers get the error (a redelivered step then finds
+// itself applied, as after a connection lost past the commit).
+func TestPipelineScanErrorIsNotRunAgain(t *testing.T) {
+	db, kinds := pipelineTestDB(t)
+	ctx := sqlTestCtx(t)
+	var wg sync.WaitGroup
+	occupySenders(t, ctx, db, &wg)
+
+	var good [5]error
+	var badErr error
+	for i := range good {
+		wg.Go(func() {
+			var v int
+			good[i] = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n", []any{i}, &v)
+		})
+	}
+	wg.Go(func() {
+		var v int // NULL does not scan into an int
+		badErr = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING NULL::int", []any{100}, &v)
+	})
+	wg.Wait()
+	if badErr == nil {
+		t.Error("NULL scanned into an int without an error")
+	}
+	var stored int
+	if err := db.sql.QueryRow("SELECT count(*) FROM numbers").Scan(&stored); err != nil || stored != len(good)+1 {
+		t.Fatalf("%d rows stored (%v), want %d: each statement's effect once", stored, err, len(good)+1)
+	}
+	if kinds[StatementPipelined].Load() == 0 {
+		t.Fatal("nothing was batched: the test proved nothing")
+	}
+}
+
+// One caller's short deadline does not fail the statements batched with
+// it: the batch runs to the latest deadline among them.
+func TestPipelineShortDeadlineFailsNobodyElse(t *testing.T) {
+	db, kinds := pipelineTestDB(t)
+	ctx := sqlTestCtx(t)
+	var wg sync.WaitGroup
+	occupySenders(t, ctx, db, &wg)
+
+	var good [5]error
+	for i := range good {
+		wg.Go(func() {
+			var v int
+			good[i] = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n", []any{i}, &v)
+		})
+	}
+	wg.Go(func() {
+		short, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
+		defer cancel()
+		var slept string
+		_ = db.rawRow(short, "SELECT pg_sleep(0.5)::text", nil, &slept)
+	})
+	wg.Wait()
+	for i, err := range good {
+		if err != nil {
+			t.Errorf("statement %d, batched with a shorter deadline: %v", i, err)
+		}
+	}
+	var stored int
+	if err := db.sql.QueryRow("SELECT count(*) FROM numbers").Scan(&stored); err != nil || stored != len(good) {
+		t.Fatalf("%d rows stored (%v), want %d", stored, err, len(good))
 	}
 	if kinds[StatementPipelined].Load() == 0 {
 		t.Fatal("nothing was batched: the test proved nothing")
