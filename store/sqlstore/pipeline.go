@@ -179,10 +179,14 @@ func (p *pipeline) run(batch []*pipelined) {
 	case rolledBack:
 		// PostgreSQL refused a statement (or the commit) and rolled the
 		// batch back: each statement again on its own, so each caller
-		// gets its own answer and the others' effects are kept.
+		// gets its own answer and the others' effects are kept. They go
+		// at once, on connections of their own, rather than one after
+		// another behind a sender.
+		var again sync.WaitGroup
 		for _, r := range live {
-			p.alone(r)
+			again.Go(func() { p.alone(r) })
 		}
+		again.Wait()
 	case err != nil:
 		// The round trip itself failed (connection lost, deadline): the
 		// batch may have committed or not. Running it again could apply
