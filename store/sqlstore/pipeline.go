@@ -42,8 +42,6 @@ type pipeline struct {
 	// none is queued after close drained the queue.
 	closing sync.RWMutex
 	closed  bool
-	// maxBatch bounds what one round trip carries.
-	maxBatch int
 	// roundTrip reports each statement sent: alone (it had the round trip)
 	// or riding along behind another in the same batch.
 	roundTrip func(sent time.Duration, failed, alone bool)
@@ -73,7 +71,7 @@ const pipelineTimeout = 30 * time.Second
 
 func newPipeline(db *sql.DB, roundTrip func(time.Duration, bool, bool)) *pipeline {
 	p := &pipeline{db: db, queue: make(chan *pipelined, 4*pipelineMaxBatch), stop: make(chan struct{}),
-		maxBatch: pipelineMaxBatch, roundTrip: roundTrip}
+		roundTrip: roundTrip}
 	for range pipelineSenders {
 		p.senders.Go(p.send)
 	}
@@ -134,7 +132,7 @@ func (p *pipeline) enqueue(ctx context.Context, r *pipelined) error {
 	}
 }
 
-// send takes whatever is queued, up to maxBatch, and sends it.
+// send takes whatever is queued, up to pipelineMaxBatch, and sends it.
 func (p *pipeline) send() {
 	for {
 		var first *pipelined
@@ -145,7 +143,7 @@ func (p *pipeline) send() {
 		}
 		batch := []*pipelined{first}
 	gather:
-		for len(batch) < p.maxBatch {
+		for len(batch) < pipelineMaxBatch {
 			select {
 			case r := <-p.queue:
 				batch = append(batch, r)

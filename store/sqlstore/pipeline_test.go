@@ -62,6 +62,28 @@ func countActive(t *testing.T, db *DB, tag string) int {
 	return n
 }
 
+// insertNumbers queues one INSERT of each of 0…n-1 on wg; each
+// statement's outcome lands in the slice returned once wg is done.
+func insertNumbers(ctx context.Context, db *DB, wg *sync.WaitGroup, n int) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		wg.Go(func() {
+			var v int
+			errs[i] = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n", []any{i}, &v)
+		})
+	}
+	return errs
+}
+
+// requireStored fails the test unless the table holds want rows.
+func requireStored(t *testing.T, db *DB, want int) {
+	t.Helper()
+	var stored int
+	if err := db.sql.QueryRow("SELECT count(*) FROM numbers").Scan(&stored); err != nil || stored != want {
+		t.Fatalf("%d rows stored (%v), want %d: each statement's effect once", stored, err, want)
+	}
+}
+
 func TestPipelineBatchesConcurrentStatements(t *testing.T) {
 	db, kinds := pipelineTestDB(t)
 	ctx := sqlTestCtx(t)
@@ -82,10 +104,7 @@ func TestPipelineBatchesConcurrentStatements(t *testing.T) {
 			t.Fatalf("statement %d: got %d, %v; want its own row, %d", i, got[i], errs[i], i*10)
 		}
 	}
-	var stored int
-	if err := db.sql.QueryRow("SELECT count(*) FROM numbers").Scan(&stored); err != nil || stored != n {
-		t.Fatalf("%d rows committed (%v), want %d", stored, err, n)
-	}
+	requireStored(t, db, n)
 	trips, pipelined := kinds[StatementSQL].Load(), kinds[StatementPipelined].Load()
 	if pipelined == 0 || trips+pipelined != n+pipelineSenders {
 		t.Fatalf("%d round trips and %d pipelined statements for %d statements: want most to share round trips, each counted once",
@@ -112,17 +131,11 @@ func TestPipelineFailureStaysWithItsStatement(t *testing.T) {
 	occupySenders(t, ctx, db, &wg)
 
 	var (
-		good     [10]error
 		badErr   error
 		noRowErr error
 		noRow    int
 	)
-	for i := range good {
-		wg.Go(func() {
-			var v int
-			good[i] = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n", []any{i}, &v)
-		})
-	}
+	good := insertNumbers(ctx, db, &wg, 10)
 	wg.Go(func() {
 		var v int
 		badErr = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n", []any{-1}, &v) // breaks the CHECK
@@ -143,10 +156,7 @@ func TestPipelineFailureStaysWithItsStatement(t *testing.T) {
 	if !errors.Is(noRowErr, sql.ErrNoRows) {
 		t.Errorf("no row: %v, want sql.ErrNoRows", noRowErr)
 	}
-	var stored int
-	if err := db.sql.QueryRow("SELECT count(*) FROM numbers").Scan(&stored); err != nil || stored != len(good) {
-		t.Fatalf("%d rows committed (%v), want the %d good ones", stored, err, len(good))
-	}
+	requireStored(t, db, len(good))
 	if kinds[StatementPipelined].Load() == 0 {
 		t.Fatal("nothing was batched: the test proved nothing")
 	}
@@ -163,14 +173,8 @@ func TestPipelineScanErrorIsNotRunAgain(t *testing.T) {
 	var wg sync.WaitGroup
 	occupySenders(t, ctx, db, &wg)
 
-	var good [5]error
 	var badErr error
-	for i := range good {
-		wg.Go(func() {
-			var v int
-			good[i] = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n", []any{i}, &v)
-		})
-	}
+	good := insertNumbers(ctx, db, &wg, 5)
 	wg.Go(func() {
 		var v int // NULL does not scan into an int
 		badErr = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING NULL::int", []any{100}, &v)
@@ -179,10 +183,7 @@ func TestPipelineScanErrorIsNotRunAgain(t *testing.T) {
 	if badErr == nil {
 		t.Error("NULL scanned into an int without an error")
 	}
-	var stored int
-	if err := db.sql.QueryRow("SELECT count(*) FROM numbers").Scan(&stored); err != nil || stored != len(good)+1 {
-		t.Fatalf("%d rows stored (%v), want %d: each statement's effect once", stored, err, len(good)+1)
-	}
+	requireStored(t, db, len(good)+1)
 	if kinds[StatementPipelined].Load() == 0 {
 		t.Fatal("nothing was batched: the test proved nothing")
 	}
@@ -196,13 +197,7 @@ func TestPipelineShortDeadlineFailsNobodyElse(t *testing.T) {
 	var wg sync.WaitGroup
 	occupySenders(t, ctx, db, &wg)
 
-	var good [5]error
-	for i := range good {
-		wg.Go(func() {
-			var v int
-			good[i] = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n", []any{i}, &v)
-		})
-	}
+	good := insertNumbers(ctx, db, &wg, 5)
 	wg.Go(func() {
 		short, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
 		defer cancel()
@@ -215,10 +210,7 @@ func TestPipelineShortDeadlineFailsNobodyElse(t *testing.T) {
 			t.Errorf("statement %d, batched with a shorter deadline: %v", i, err)
 		}
 	}
-	var stored int
-	if err := db.sql.QueryRow("SELECT count(*) FROM numbers").Scan(&stored); err != nil || stored != len(good) {
-		t.Fatalf("%d rows stored (%v), want %d", stored, err, len(good))
-	}
+	requireStored(t, db, len(good))
 	if kinds[StatementPipelined].Load() == 0 {
 		t.Fatal("nothing was batched: the test proved nothing")
 	}
