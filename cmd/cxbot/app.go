@@ -85,6 +85,11 @@ func openDatabase(ctx context.Context, cfg config, log *slog.Logger, migrate boo
 		}
 		log.Info("database migrated", "applied", applied)
 	}
+	if off, err := db.AutovacuumOff(ctx); err == nil && off {
+		log.Warn("PostgreSQL's autovacuum is off: nothing refreshes the planner's statistics as the tables grow, " +
+			"and the plans it caches for cxbot's statements stay those made for the sizes first seen (sequential scans " +
+			"that slow every answer); turn it on (the default), or ANALYZE the tables regularly")
+	}
 	return db, nil
 }
 

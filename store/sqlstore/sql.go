@@ -165,6 +165,22 @@ func (db *DB) Ping(ctx context.Context) error {
 // Dialect returns "postgres" or "sqlite".
 func (db *DB) Dialect() string { return db.dialect.name }
 
+// AutovacuumOff reports a PostgreSQL server whose autovacuum is off
+// (false on SQLite). Then nothing refreshes the planner's statistics as the
+// tables grow, and the plans PostgreSQL caches for cxbot's prepared
+// statements stay those made for the sizes first seen: sequential scans
+// that make every answer slower than the last.
+func (db *DB) AutovacuumOff(ctx context.Context) (bool, error) {
+	if db.dialect.name != DialectPostgres {
+		return false, nil
+	}
+	var setting string
+	if err := db.sql.QueryRowContext(ctx, "SHOW autovacuum").Scan(&setting); err != nil {
+		return false, sqlErr("read autovacuum's setting", err)
+	}
+	return setting == "off", nil
+}
+
 // conn returns a GORM session bound to ctx.
 func (db *DB) conn(ctx context.Context) *gorm.DB { return db.gorm.WithContext(ctx) }
 

@@ -441,3 +441,21 @@ func migrationsAfter(tb testing.TB, v int) []int {
 	}
 	return out
 }
+
+// AutovacuumOff reads the server's own setting (this machine's may be
+// either), and is false on SQLite.
+func TestAutovacuumOff(t *testing.T) {
+	ctx := sqlTestCtx(t)
+	if off, err := openSQLiteTestDB(t).AutovacuumOff(ctx); off || err != nil {
+		t.Fatalf("SQLite: %v, %v", off, err)
+	}
+	db := openPostgresTestDB(t)
+	var setting string
+	if err := db.sql.QueryRow("SELECT setting FROM pg_settings WHERE name = 'autovacuum'").Scan(&setting); err != nil {
+		t.Fatal(err)
+	}
+	off, err := db.AutovacuumOff(ctx)
+	if err != nil || off != (setting == "off") {
+		t.Fatalf("AutovacuumOff = %v, %v; the server says %q", off, err, setting)
+	}
+}
