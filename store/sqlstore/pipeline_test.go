@@ -62,6 +62,26 @@ func countActive(t *testing.T, db *DB, tag string) int {
 	return n
 }
 
+// batchingTest is a pipeline test's start: its DB and counts, its context,
+// and the senders held busy, so what the test queues on wg goes in batches.
+func batchingTest(t *testing.T) (*DB, *[5]atomic.Int64, context.Context, *sync.WaitGroup) {
+	t.Helper()
+	db, kinds := pipelineTestDB(t)
+	ctx := sqlTestCtx(t)
+	wg := &sync.WaitGroup{}
+	occupySenders(t, ctx, db, wg)
+	return db, kinds, ctx, wg
+}
+
+// requireBatched fails a test whose statements never shared a round trip:
+// it would have proved nothing about batches.
+func requireBatched(t *testing.T, kinds *[5]atomic.Int64) {
+	t.Helper()
+	if kinds[StatementPipelined].Load() == 0 {
+		t.Fatal("nothing was batched: the test proved nothing")
+	}
+}
+
 // insertNumbers queues one INSERT of each of 0…n-1 on wg; each
 // statement's outcome lands in the slice returned once wg is done.
 func insertNumbers(ctx context.Context, db *DB, wg *sync.WaitGroup, n int) []error {
@@ -85,10 +105,7 @@ func requireStored(t *testing.T, db *DB, want int) {
 }
 
 func TestPipelineBatchesConcurrentStatements(t *testing.T) {
-	db, kinds := pipelineTestDB(t)
-	ctx := sqlTestCtx(t)
-	var wg sync.WaitGroup
-	occupySenders(t, ctx, db, &wg)
+	db, kinds, ctx, wg := batchingTest(t)
 
 	const n = 40
 	got := make([]int, n)
@@ -125,17 +142,14 @@ func TestPipelineBatchesConcurrentStatements(t *testing.T) {
 // rolled back by PostgreSQL, and the pipeline runs each statement again
 // on its own, so the others commit and a missing row stays ErrNoRows.
 func TestPipelineFailureStaysWithItsStatement(t *testing.T) {
-	db, kinds := pipelineTestDB(t)
-	ctx := sqlTestCtx(t)
-	var wg sync.WaitGroup
-	occupySenders(t, ctx, db, &wg)
+	db, kinds, ctx, wg := batchingTest(t)
 
 	var (
 		badErr   error
 		noRowErr error
 		noRow    int
 	)
-	good := insertNumbers(ctx, db, &wg, 10)
+	good := insertNumbers(ctx, db, wg, 10)
 	wg.Go(func() {
 		var v int
 		badErr = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING n", []any{-1}, &v) // breaks the CHECK
@@ -157,9 +171,7 @@ func TestPipelineFailureStaysWithItsStatement(t *testing.T) {
 		t.Errorf("no row: %v, want sql.ErrNoRows", noRowErr)
 	}
 	requireStored(t, db, len(good))
-	if kinds[StatementPipelined].Load() == 0 {
-		t.Fatal("nothing was batched: the test proved nothing")
-	}
+	requireBatched(t, kinds)
 }
 
 // A row that fails to scan on the client (a programming error) ends pgx's
@@ -168,13 +180,10 @@ func TestPipelineFailureStaysWithItsStatement(t *testing.T) {
 // them twice), and the callers get the error (a redelivered step then finds
 // itself applied, as after a connection lost past the commit).
 func TestPipelineScanErrorIsNotRunAgain(t *testing.T) {
-	db, kinds := pipelineTestDB(t)
-	ctx := sqlTestCtx(t)
-	var wg sync.WaitGroup
-	occupySenders(t, ctx, db, &wg)
+	db, kinds, ctx, wg := batchingTest(t)
 
 	var badErr error
-	good := insertNumbers(ctx, db, &wg, 5)
+	good := insertNumbers(ctx, db, wg, 5)
 	wg.Go(func() {
 		var v int // NULL does not scan into an int
 		badErr = db.rawRow(ctx, "INSERT INTO numbers (n) VALUES (?) RETURNING NULL::int", []any{100}, &v)
@@ -184,20 +193,15 @@ func TestPipelineScanErrorIsNotRunAgain(t *testing.T) {
 		t.Error("NULL scanned into an int without an error")
 	}
 	requireStored(t, db, len(good)+1)
-	if kinds[StatementPipelined].Load() == 0 {
-		t.Fatal("nothing was batched: the test proved nothing")
-	}
+	requireBatched(t, kinds)
 }
 
 // One caller's short deadline does not fail the statements batched with
 // it: the batch runs to the latest deadline among them.
 func TestPipelineShortDeadlineFailsNobodyElse(t *testing.T) {
-	db, kinds := pipelineTestDB(t)
-	ctx := sqlTestCtx(t)
-	var wg sync.WaitGroup
-	occupySenders(t, ctx, db, &wg)
+	db, kinds, ctx, wg := batchingTest(t)
 
-	good := insertNumbers(ctx, db, &wg, 5)
+	good := insertNumbers(ctx, db, wg, 5)
 	wg.Go(func() {
 		short, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
 		defer cancel()
@@ -211,9 +215,7 @@ func TestPipelineShortDeadlineFailsNobodyElse(t *testing.T) {
 		}
 	}
 	requireStored(t, db, len(good))
-	if kinds[StatementPipelined].Load() == 0 {
-		t.Fatal("nothing was batched: the test proved nothing")
-	}
+	requireBatched(t, kinds)
 }
 
 // A statement queued when the DB closes gets an error database/sql would
