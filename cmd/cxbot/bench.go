@@ -967,12 +967,8 @@ type benchCxbot struct {
 	// reads (surveys, Redis keys) and is never run.
 	apart    *exec.Cmd
 	apartErr error // a failed scrape of the child's /metrics
-	// analyze refreshes PostgreSQL's statistics of the run's schema (nil
-	// on SQLite): see benchSchema.
-	analyze func(context.Context) error
-	// keepAnalyzed stands in for an autovacuum that is off (benchSchema);
-	// nil otherwise.
-	keepAnalyzed func(context.Context) (stop func())
+	// schema is the run's PostgreSQL schema (nil on SQLite).
+	schema *benchPostgres
 }
 
 func startBenchCxbot(ctx context.Context, o benchOptions, getenv func(string) string, api *benchAPI, stderr io.Writer) (_ *benchCxbot, err error) {
@@ -996,14 +992,14 @@ func startBenchCxbot(ctx context.Context, o benchOptions, getenv func(string) st
 	configured := strings.TrimSpace(getenv("CXBOT_DATABASE_URL"))
 	if strings.HasPrefix(configured, "postgres://") || strings.HasPrefix(configured, "postgresql://") {
 		schema := "cxbot_bench_" + run
-		u, drop, analyze, keepAnalyzed, err := benchSchema(ctx, configured, schema)
+		pg, err := benchSchema(ctx, configured, schema)
 		if err != nil {
 			return nil, err
 		}
-		cleanups = append(cleanups, drop)
-		cx.analyze, cx.keepAnalyzed = analyze, keepAnalyzed
-		cx.dbURL, cx.dbName = u, "PostgreSQL "+safeDatabaseURL(configured)+", fresh schema "+schema+" (dropped after)"
-		if keepAnalyzed != nil {
+		cleanups = append(cleanups, pg.drop)
+		cx.schema = pg
+		cx.dbURL, cx.dbName = pg.url, "PostgreSQL "+safeDatabaseURL(configured)+", fresh schema "+schema+" (dropped after)"
+		if pg.keepAnalyzed != nil {
 			cx.dbName += "; autovacuum is off there, so the timed phase analyzes tables as it would (50 rows + 10% changed)"
 		}
 	} else {
@@ -1123,8 +1119,16 @@ func safeDatabaseURL(raw string) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
-// benchSchema creates schema in the PostgreSQL database at base and returns
-// a URL whose connections use it, and a func that drops it.
+// benchPostgres is the run's schema in the configured PostgreSQL: a URL
+// whose connections use it, and what the bench does to it.
+type benchPostgres struct {
+	url          string
+	drop         func() error
+	analyze      func(context.Context) error
+	keepAnalyzed func(context.Context) (stop func())
+}
+
+// benchSchema creates schema in the PostgreSQL database at base.
 //
 // analyze refreshes the planner's statistics of the schema's tables. The
 // set-up grows them from empty to N customers, and a PostgreSQL whose
@@ -1141,20 +1145,21 @@ func safeDatabaseURL(raw string) string {
 // of prepared statements (pgx prepares every one) made for empty tables
 // until an ANALYZE invalidates them: paced, 800 updates/s fell to 633/s
 // with the step and the notice reading about 300 pages each.
-func benchSchema(ctx context.Context, base, schema string) (schemaURL string, drop func() error, analyze func(context.Context) error, keepAnalyzed func(context.Context) (stop func()), err error) {
+func benchSchema(ctx context.Context, base, schema string) (*benchPostgres, error) {
 	u, err := url.Parse(base)
 	if err != nil {
-		return "", nil, nil, nil, errors.New("CXBOT_DATABASE_URL: not a URL")
+		return nil, errors.New("CXBOT_DATABASE_URL: not a URL")
 	}
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
-		return "", nil, nil, nil, fmt.Errorf("CXBOT_DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("CXBOT_DATABASE_URL: %w", err)
 	}
 	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 		admin.Close()
-		return "", nil, nil, nil, fmt.Errorf("bench: create schema %s in %s: %w", schema, safeDatabaseURL(base), err)
+		return nil, fmt.Errorf("bench: create schema %s in %s: %w", schema, safeDatabaseURL(base), err)
 	}
-	drop = func() error {
+	pg := &benchPostgres{}
+	pg.drop = func() error {
 		defer admin.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -1163,35 +1168,19 @@ func benchSchema(ctx context.Context, base, schema string) (schemaURL string, dr
 		}
 		return nil
 	}
-	analyze = func(ctx context.Context) error {
-		var tables []string
-		rows, err := admin.QueryContext(ctx, "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = $1", schema)
-		if err != nil {
-			return fmt.Errorf("bench: list the tables of %s: %w", schema, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var t string
-			if err := rows.Scan(&t); err != nil {
-				return err
-			}
-			tables = append(tables, schema+"."+t)
-		}
-		if err := rows.Err(); err != nil || len(tables) == 0 {
-			return err
-		}
-		if _, err := admin.ExecContext(ctx, "ANALYZE "+strings.Join(tables, ", ")); err != nil {
+	pg.analyze = func(ctx context.Context) error {
+		if err := analyzeTables(ctx, admin, schema, false); err != nil {
 			return fmt.Errorf("bench: analyze %s: %w", schema, err)
 		}
 		return nil
 	}
 	var autovacuum string
 	if err := admin.QueryRowContext(ctx, "SHOW autovacuum").Scan(&autovacuum); err != nil {
-		_ = drop()
-		return "", nil, nil, nil, fmt.Errorf("bench: read autovacuum's setting: %w", err)
+		_ = pg.drop()
+		return nil, fmt.Errorf("bench: read autovacuum's setting: %w", err)
 	}
 	if autovacuum == "off" {
-		keepAnalyzed = func(ctx context.Context) func() {
+		pg.keepAnalyzed = func(ctx context.Context) func() {
 			ctx, cancel := context.WithCancel(ctx)
 			var wg sync.WaitGroup
 			wg.Go(func() {
@@ -1204,7 +1193,7 @@ func benchSchema(ctx context.Context, base, schema string) (schemaURL string, dr
 					case <-tick.C:
 					}
 					// A failure only leaves the statistics as they were.
-					_ = analyzeChanged(ctx, admin, schema)
+					_ = analyzeTables(ctx, admin, schema, true)
 				}
 			})
 			return func() { cancel(); wg.Wait() }
@@ -1213,17 +1202,22 @@ func benchSchema(ctx context.Context, base, schema string) (schemaURL string, dr
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return u.String(), drop, analyze, keepAnalyzed, nil
+	pg.url = u.String()
+	return pg, nil
 }
 
-// analyzeChanged analyzes the tables of schema that autovacuum's default
-// thresholds would: more than 50 rows plus 10% of the table changed since
-// their last ANALYZE.
-func analyzeChanged(ctx context.Context, admin *sql.DB, schema string) error {
-	rows, err := admin.QueryContext(ctx, `SELECT quote_ident(s.relname) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-		WHERE s.schemaname = $1 AND s.n_mod_since_analyze > 50 + 0.1 * GREATEST(c.reltuples, 0)`, schema)
+// analyzeTables analyzes the tables of schema: all of them, or (changed)
+// those autovacuum's default thresholds would, more than 50 rows plus 10%
+// of the table changed since their last ANALYZE.
+func analyzeTables(ctx context.Context, admin *sql.DB, schema string, changed bool) error {
+	query := "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = $1"
+	if changed {
+		query = `SELECT quote_ident(s.relname) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+		WHERE s.schemaname = $1 AND s.n_mod_since_analyze > 50 + 0.1 * GREATEST(c.reltuples, 0)`
+	}
+	rows, err := admin.QueryContext(ctx, query, schema)
 	if err != nil {
-		return err
+		return fmt.Errorf("list the tables: %w", err)
 	}
 	var tables []string
 	for rows.Next() {
@@ -1410,8 +1404,8 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 		if _, err := runPhase(ctx, chunk, o.concurrency, func(ctx context.Context, i int) error { return invite(ctx, done+i) }); err != nil {
 			return nil, nil, fmt.Errorf("bench: invitations: %w", err)
 		}
-		if cx.analyze != nil {
-			if err := cx.analyze(ctx); err != nil {
+		if cx.schema != nil {
+			if err := cx.schema.analyze(ctx); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -1487,8 +1481,8 @@ func benchCxbotRun(ctx context.Context, o benchOptions, cx *benchCxbot, api *ben
 		return writeHeapProfile(o.memProfile)
 	}
 	stopAnalyzing := func() {}
-	if cx.keepAnalyzed != nil {
-		stopAnalyzing = cx.keepAnalyzed(ctx)
+	if cx.schema != nil && cx.schema.keepAnalyzed != nil {
+		stopAnalyzing = cx.schema.keepAnalyzed(ctx)
 	}
 	taps, comments, wall, err := o.runHalves(ctx, len(cs), benchHalves{tap: tap, comment: comment, between: between, memory: memory,
 		snap: func() benchSnapshot { return cx.snapshot(api) }})

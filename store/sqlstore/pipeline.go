@@ -205,7 +205,7 @@ func (p *pipeline) run(batch []*pipelined) {
 func (p *pipeline) alone(r *pipelined) {
 	began := time.Now()
 	err := p.db.QueryRowContext(r.ctx, r.query, r.vars...).Scan(r.dest...)
-	p.report(time.Since(began), err != nil && !errors.Is(err, sql.ErrNoRows), true)
+	p.roundTrip(time.Since(began), err != nil && !errors.Is(err, sql.ErrNoRows), true)
 	r.done <- err
 }
 
@@ -250,7 +250,7 @@ func (p *pipeline) together(batch []*pipelined) (errs []error, rolledBack bool, 
 	})
 	took := time.Since(began)
 	for i := range batch {
-		p.report(took, rolledBack || err != nil || errs[i] != nil && !errors.Is(errs[i], sql.ErrNoRows), i == 0)
+		p.roundTrip(took, rolledBack || err != nil || errs[i] != nil && !errors.Is(errs[i], sql.ErrNoRows), i == 0)
 	}
 	if rolledBack {
 		return nil, true, err
@@ -266,12 +266,6 @@ func (p *pipeline) together(batch []*pipelined) (errs []error, rolledBack bool, 
 func refused(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr)
-}
-
-func (p *pipeline) report(took time.Duration, failed, alone bool) {
-	if p.roundTrip != nil {
-		p.roundTrip(took, failed, alone)
-	}
 }
 
 // batchContext bounds a batch by the latest deadline among its
