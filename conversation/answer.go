@@ -42,24 +42,9 @@ func (s *Service) answer(ctx context.Context, ch bot.Channel, u flows.Update, tu
 
 	durable := out.State
 	durable.LastUpdateID = u.UpdateID
-	write := flows.StepWrite{ResponseID: st.ResponseID, Answer: out.Answer, At: now,
-		State: &durable, UpdateID: u.UpdateID, ExpectUpdateID: st.LastUpdateID}
-	if out.HandoffOpened != nil {
-		h := s.handoffRecord(st, *out.HandoffOpened, u)
-		h.Status = flows.HandoffAwaitingComment
-		if out.HandoffReady != nil {
-			h.Status = flows.HandoffOpen
-		}
-		write.OpenHandoff = &h
-	} else if out.HandoffReady != nil {
-		comment := out.HandoffReady.Comment
-		write.HandoffComment = &comment
-		write.HandoffStatus = flows.HandoffOpen
-	}
-	if out.Finished {
-		write.Finish = flows.ResponseCompleted
-		write.CompletedWebhook = s.webhooks
-	}
+	write := out.Write(st.ResponseID, now, func(p flows.PendingHandoff) flows.Handoff { return s.handoffRecord(st, p, u) })
+	write.State, write.UpdateID, write.ExpectUpdateID = &durable, u.UpdateID, st.LastUpdateID
+	write.CompletedWebhook = out.Finished && s.webhooks
 	replay := false
 	switch _, err := s.records.ApplyStep(ctx, write); {
 	case errors.Is(err, flows.ErrApplied):

@@ -343,3 +343,26 @@ func (s *Survey) Preview(lang string) []Message {
 	}
 	return out
 }
+
+// Write is the StepWrite that makes the outcome durable: its answer, the
+// handoff it opens (opened builds the row; its status is set here, by
+// whether the comment is in) or the comment that readies one, and the
+// finish. The caller adds the state and the update it applies.
+func (o Outcome) Write(responseID int64, at time.Time, opened func(PendingHandoff) Handoff) StepWrite {
+	w := StepWrite{ResponseID: responseID, Answer: o.Answer, At: at}
+	if o.HandoffOpened != nil {
+		h := opened(*o.HandoffOpened)
+		h.Status = HandoffAwaitingComment
+		if o.HandoffReady != nil {
+			h.Status = HandoffOpen
+		}
+		w.OpenHandoff = &h
+	} else if o.HandoffReady != nil {
+		comment := o.HandoffReady.Comment
+		w.HandoffComment, w.HandoffStatus = &comment, HandoffOpen
+	}
+	if o.Finished {
+		w.Finish = ResponseCompleted
+	}
+	return w
+}

@@ -316,23 +316,13 @@ func seedConversation(ctx context.Context, st historyStore, survey *flows.Survey
 		if out.Stale || out.Answer == nil {
 			return 0, fmt.Errorf("%s did not take %q as an answer", state.QuestionID, text)
 		}
-		w := flows.StepWrite{ResponseID: resp.ID, Answer: out.Answer, At: at, State: &out.State}
-		if p := out.HandoffOpened; p != nil {
-			h := flows.Handoff{ResponseID: resp.ID, SurveyID: survey.ID, QuestionID: p.QuestionID, Kind: p.Kind, Score: p.Score,
-				Class: p.Class, Comment: p.Comment, Channel: inv.Channel, ExternalID: inv.ExternalID, CreatedAt: at, Status: flows.HandoffAwaitingComment}
-			if out.HandoffReady != nil {
-				h.Status = flows.HandoffOpen
-			}
-			w.OpenHandoff = &h
-		} else if out.HandoffReady != nil {
-			comment := out.HandoffReady.Comment
-			w.HandoffComment, w.HandoffStatus = &comment, flows.HandoffOpen
-		}
+		w := out.Write(resp.ID, at, func(p flows.PendingHandoff) flows.Handoff {
+			return flows.Handoff{ResponseID: resp.ID, SurveyID: survey.ID, QuestionID: p.QuestionID, Kind: p.Kind, Score: p.Score,
+				Class: p.Class, Comment: p.Comment, Channel: inv.Channel, ExternalID: inv.ExternalID, CreatedAt: at}
+		})
+		w.State = &out.State
 		if out.HandoffReady != nil {
 			caseOf = resp.ID
-		}
-		if out.Finished {
-			w.Finish = flows.ResponseCompleted
 		}
 		if _, err := st.ApplyStep(ctx, w); err != nil && !errors.Is(err, flows.ErrApplied) {
 			return 0, err
