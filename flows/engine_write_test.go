@@ -11,7 +11,9 @@ import (
 func TestOutcomeWrite(t *testing.T) {
 	at := time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)
 	pending := PendingHandoff{QuestionID: "nps", Kind: KindNPS, Score: 2, Comment: "late parcel"}
-	row := func(p PendingHandoff) Handoff { return Handoff{QuestionID: p.QuestionID, Score: p.Score, Comment: p.Comment} }
+	row := func(p PendingHandoff) Handoff {
+		return Handoff{QuestionID: p.QuestionID, Score: p.Score, Comment: p.Comment}
+	}
 	cases := []struct {
 		name        string
 		out         Outcome
